@@ -1,0 +1,17 @@
+"""``python -m agent_runtime``: validate settings, configure logs, serve."""
+
+from agent_runtime.app import create_app
+from agent_runtime.settings import Settings
+from service_kit.logs import configure_logging
+from service_kit.service import serve
+from service_kit.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings(Settings)
+    configure_logging("agent-runtime", settings.log_level, settings.secrets())
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

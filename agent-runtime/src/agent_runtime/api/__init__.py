@@ -1,0 +1,1 @@
+"""HTTP routes: parse, hand to the application layer, respond."""

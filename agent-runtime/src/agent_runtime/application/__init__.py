@@ -1,0 +1,1 @@
+"""Use cases: commands and their handlers, queries, turns."""

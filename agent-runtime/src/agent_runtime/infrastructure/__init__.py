@@ -1,0 +1,1 @@
+"""Adapters to the outside world: the llm-proxy client, SQL persistence."""

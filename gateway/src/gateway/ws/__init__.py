@@ -1,0 +1,1 @@
+"""The IDE WebSocket: connection handling and the two dialects."""

@@ -1,0 +1,1 @@
+"""LLM providers behind one Protocol (``base.Provider``), one module each."""

@@ -1,0 +1,29 @@
+# Sourced by scripts/*.sh: make sure .venv exists and holds the four packages (editable) and the dev tools.
+# Re-installs only when a pyproject.toml changed since the last install, so repeated runs start fast.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${CODELAB_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+
+ensure_venv() {
+  local extras="${1:-}"  # "dev" to install test tools too
+  if [ ! -x "$PY" ]; then
+    echo "==> creating virtualenv in $VENV"
+    python3 -m venv "$VENV"
+    "$PY" -m pip install -q --upgrade pip
+  fi
+  local stamp="$VENV/.codelab-installed${extras:+-$extras}"
+  local sum
+  sum="$(cat "$ROOT"/*/pyproject.toml | sha256sum | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    echo "==> installing packages into $VENV"
+    local sfx=""
+    [ -n "$extras" ] && sfx="[$extras]"
+    "$PY" -m pip install -q -e "$ROOT/service-kit$sfx" -e "$ROOT/llm-proxy$sfx" \
+      -e "$ROOT/agent-runtime$sfx" -e "$ROOT/gateway$sfx"
+    if [ -n "$extras" ]; then
+      "$PY" -m pip install -q ruff mypy types-PyYAML
+    fi
+    echo "$sum" > "$stamp"
+  fi
+}

@@ -1,0 +1,126 @@
+"""Pure ASGI middleware: nothing here buffers or wraps a streaming body, and WebSocket scopes are covered."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service_kit.errors import error_body
+
+REQUEST_ID_HEADER = "x-request-id"
+_log = structlog.get_logger("service_kit.access")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _usable_request_id(raw: bytes | None) -> str:
+    if raw and len(raw) <= 128 and raw.isascii() and raw.decode().isprintable():
+        return raw.decode()
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Accepts ``X-Request-ID`` (or makes one), binds it to every log line, echoes it, and logs one access line.
+
+    The access line carries the path without its query string: a client may put a token there.
+    """
+
+    def __init__(self, app: ASGIApp, quiet_paths: frozenset[str] = frozenset({"/health", "/metrics"})) -> None:
+        self.app = app
+        self.quiet_paths = quiet_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _usable_request_id(_header(scope, REQUEST_ID_HEADER.encode()))
+        scope.setdefault("state", {})["request_id"] = request_id
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
+        finally:
+            if scope["type"] == "http":
+                path = scope.get("path", "")
+                log = _log.debug if path in self.quiet_paths else _log.info
+                log(
+                    "request",
+                    method=scope.get("method"),
+                    path=path,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
+class InternalAuthMiddleware:
+    """Requires the internal key on every route that ``is_protected`` names.
+
+    The key is accepted in ``X-Internal-Auth`` or as ``Authorization: Bearer <key>`` (so the official OpenAI SDK
+    works against the llm-proxy) and compared in constant time. A refused HTTP request gets 401 in the JSON error
+    envelope; a refused WebSocket is closed with 1008 before it is accepted.
+    """
+
+    def __init__(self, app: ASGIApp, key: str, is_protected: Callable[[str], bool]) -> None:
+        if not key:
+            raise ValueError("the internal key must not be empty")
+        self.app = app
+        self._key = key.encode()
+        self._is_protected = is_protected
+
+    def _authorized(self, scope: Scope) -> bool:
+        presented = _header(scope, b"x-internal-auth")
+        if presented is None:
+            bearer = _header(scope, b"authorization")
+            if bearer and bearer[:7].lower() == b"bearer ":
+                presented = bearer[7:].strip()
+        return presented is not None and hmac.compare_digest(presented, self._key)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not self._is_protected(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
+            return
+        body = error_body(401, "missing or invalid internal key", code="unauthorized")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+
+def public_paths(*paths: str) -> Callable[[str], bool]:
+    """``is_protected`` for a service where everything but ``paths`` and the OpenAPI docs needs the key."""
+    allowed = frozenset((*paths, *DOC_PATHS))
+    return lambda path: path not in allowed
