@@ -19,8 +19,11 @@ ensure_venv() {
     echo "==> installing packages into $VENV"
     local sfx=""
     [ -n "$extras" ] && sfx="[$extras]"
-    "$PY" -m pip install -q -e "$ROOT/service-kit$sfx" -e "$ROOT/llm-proxy$sfx" \
-      -e "$ROOT/agent-runtime$sfx" -e "$ROOT/gateway$sfx"
+    local packages=()
+    for pkg in service-kit llm-proxy agent-runtime gateway terminal-client; do
+      [ -f "$ROOT/$pkg/pyproject.toml" ] && packages+=(-e "$ROOT/$pkg$sfx")
+    done
+    "$PY" -m pip install -q "${packages[@]}"
     if [ -n "$extras" ]; then
       "$PY" -m pip install -q ruff mypy types-PyYAML
     fi

@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -60,7 +60,7 @@ def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
-def configure_logging(service: str, level: str, secrets: Iterable[str] = ()) -> None:
+def configure_logging(service: str, level: str, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
     """Configure structlog and the standard library (uvicorn, aiohttp, sqlalchemy) to write JSON to stdout."""
     redact = _Redactor(secrets)
     shared: list[Any] = [
@@ -90,7 +90,7 @@ def configure_logging(service: str, level: str, secrets: Iterable[str] = ()) -> 
             _render,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     handler.addFilter(_StripQueryStrings())
     root = logging.getLogger()

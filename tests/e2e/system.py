@@ -1,0 +1,125 @@
+"""The three services as real processes on free loopback ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    port: int
+    log: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become healthy:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class System:
+    key: str
+    workdir: Path
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> Service:
+        return self.services["gateway"]
+
+    @property
+    def runtime(self) -> Service:
+        return self.services["agent-runtime"]
+
+    @property
+    def proxy(self) -> Service:
+        return self.services["llm-proxy"]
+
+    def ws_url(self, session_id: str, query: str = "") -> str:
+        return f"ws://127.0.0.1:{self.gateway.port}/api/v1/ws/{session_id}{query}"
+
+    def logs(self) -> str:
+        return "\n".join(s.log.read_text(errors="replace") for s in self.services.values() if s.log.exists())
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+
+
+def start_system(workdir: Path, key: str, extra_env: dict[str, str] | None = None) -> System:
+    """Start llm-proxy, agent-runtime and gateway (in that order), each on a free port, all at DEBUG."""
+    ports = {name: free_port() for name in ("llm-proxy", "agent-runtime", "gateway")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY__", "AGENT_RUNTIME__", "LLM_PROXY__"))}
+    base.update(
+        {
+            "LLM_PROXY__PORT": str(ports["llm-proxy"]),
+            "LLM_PROXY__INTERNAL_API_KEY": key,
+            "LLM_PROXY__MOCK_TOKEN_DELAY_MS": "2",
+            "LLM_PROXY__LOG_LEVEL": "DEBUG",
+            "AGENT_RUNTIME__PORT": str(ports["agent-runtime"]),
+            "AGENT_RUNTIME__INTERNAL_API_KEY": key,
+            "AGENT_RUNTIME__LLM_PROXY_URL": f"http://127.0.0.1:{ports['llm-proxy']}",
+            "AGENT_RUNTIME__DATA_DIR": str(workdir / "data"),
+            "AGENT_RUNTIME__LOG_LEVEL": "DEBUG",
+            "GATEWAY__PORT": str(ports["gateway"]),
+            "GATEWAY__INTERNAL_API_KEY": key,
+            "GATEWAY__AGENT_URL": f"http://127.0.0.1:{ports['agent-runtime']}",
+            "GATEWAY__LOG_LEVEL": "DEBUG",
+        }
+    )
+    base.update(extra_env or {})
+    system = System(key=key, workdir=workdir)
+    modules = {"llm-proxy": "llm_proxy", "agent-runtime": "agent_runtime", "gateway": "gateway"}
+    try:
+        for name, module in modules.items():
+            service = Service(name, module, ports[name], workdir / f"{name}.log", base)
+            system.services[name] = service
+            service.start()
+            service.wait_healthy()
+    except BaseException:
+        system.stop()
+        raise
+    return system
