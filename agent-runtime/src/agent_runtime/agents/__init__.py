@@ -1,0 +1,5 @@
+"""Agents as data and the pure rules the agent loop applies: tools, permissions, approval, routing, context, plans.
+
+Nothing here does I/O except reading optional YAML configuration files when asked; the LLM is reached only through
+:class:`agent_runtime.agents.routing.ClassifierModel`.
+"""
