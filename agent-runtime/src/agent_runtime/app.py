@@ -1,15 +1,37 @@
-"""The composition root: engines, HTTP clients and the bus are built in the lifespan and put on ``app.state``."""
+"""The composition root: engine, unit of work, locks, buses, HTTP client and background tasks are built in the
+lifespan and put on ``app.state``; nothing is built at import time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_runtime import __version__
+from agent_runtime.api.agents import router as agents_router
+from agent_runtime.api.errors import install_domain_errors
+from agent_runtime.api.events import router as events_router
+from agent_runtime.api.sessions import router as sessions_router
 from agent_runtime.api.stream import router as stream_router
+from agent_runtime.application.audit import AUDITED_CATEGORIES, AuditTrail
+from agent_runtime.application.command_bus import Clock, CommandBus
+from agent_runtime.application.event_bus import EventBus
+from agent_runtime.application.fanout import SessionFanout
+from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.application.maintenance import cleanup_loop, close_interrupted_runs
+from agent_runtime.application.ports import LLMClient
+from agent_runtime.application.turn import TurnRunner
+from agent_runtime.infrastructure.database import create_engine
 from agent_runtime.infrastructure.llm_proxy_client import LLMProxyClient
+from agent_runtime.infrastructure.metrics import EventMetrics
+from agent_runtime.infrastructure.migrator import upgrade
+from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from agent_runtime.infrastructure.writer_lock import SessionWriterLock
 from agent_runtime.settings import Settings
 from service_kit.errors import install_error_handlers
 from service_kit.http import new_http_session
@@ -17,23 +39,74 @@ from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddlew
 from service_kit.service import new_registry, service_routes
 
 
-def create_app(settings: Settings) -> FastAPI:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _wire(app: FastAPI, settings: Settings, engine: AsyncEngine, llm: LLMClient, clock: Clock) -> None:
+    """Build the buses, subscribers and runners on one engine and put them on ``app.state``."""
+    uows = SqlAlchemyUnitOfWorkFactory(engine)
+    events = EventBus()
+    fanout = SessionFanout()
+    metrics = EventMetrics(app.state.registry)
+    events.use(metrics.timing)
+    events.subscribe(fanout.on_event, category="stream", priority=100, name="live_fanout")
+    events.subscribe(metrics.on_event, priority=50, name="prometheus")
+    audit = AuditTrail(uows)
+    for category in AUDITED_CATEGORIES:
+        events.subscribe(audit.on_event, category=category, priority=0, name="audit_log")
+    commands = CommandBus(uows, SessionWriterLock(engine), events, HANDLERS, clock)
+    app.state.engine, app.state.uows, app.state.events, app.state.fanout = engine, uows, events, fanout
+    app.state.commands, app.state.llm = commands, llm
+    app.state.turns = TurnRunner(commands, uows, llm, fanout, model=settings.llm_model)
+
+
+def _start_cleanup(app: FastAPI, settings: Settings, clock: Clock) -> asyncio.Task[None] | None:
+    if settings.session_ttl_hours <= 0:
+        return None
+    ttl = timedelta(hours=settings.session_ttl_hours)
+    loop = cleanup_loop(app.state.commands, app.state.uows, ttl=ttl, interval=settings.cleanup_interval, clock=clock)
+    return asyncio.create_task(loop)
+
+
+def create_app(settings: Settings, *, llm: LLMClient | None = None, clock: Clock = utc_now) -> FastAPI:
+    """Build the app. ``llm`` replaces the llm-proxy client (tests pass a fake speaking OpenAI chunks)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url(),
+            echo=settings.db_echo,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        if settings.migrate_on_start:
+            await upgrade(engine)
         http = new_http_session(connect_timeout=settings.llm_connect_timeout)
-        app.state.llm = LLMProxyClient(http, settings.llm_proxy_url, settings.internal_api_key.get_secret_value())
+        key = settings.internal_api_key.get_secret_value()
+        _wire(app, settings, engine, llm or LLMProxyClient(http, settings.llm_proxy_url, key), clock)
+        await close_interrupted_runs(app.state.commands, app.state.uows)
+        cleanup = _start_cleanup(app, settings, clock)
         try:
             yield
         finally:
+            if cleanup is not None:
+                cleanup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await cleanup
+            await app.state.turns.aclose()
             await http.close()
+            await engine.dispose()
 
     app = FastAPI(title="CodeLab agent-runtime", version=__version__, lifespan=lifespan)
     registry = new_registry()
     app.state.settings = settings
     app.state.registry = registry
     app.router.routes.extend(service_routes("agent-runtime", __version__, registry))
-    app.include_router(stream_router)
+    for router in (stream_router, sessions_router, agents_router, events_router):
+        app.include_router(router)
     install_error_handlers(app)
+    install_domain_errors(app)
     app.add_middleware(
         InternalAuthMiddleware,
         key=settings.internal_api_key.get_secret_value(),

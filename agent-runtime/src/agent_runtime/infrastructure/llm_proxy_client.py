@@ -27,13 +27,16 @@ class LLMProxyClient:
         self._url = base_url.rstrip("/") + "/v1/chat/completions"
         self._key = key
 
-    async def stream_chat(self, *, model: str, messages: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async def stream_chat(
+        self, *, model: str, messages: list[dict[str, Any]], session_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield each OpenAI chunk as a dict; raise ``LLMError`` on an HTTP error, a stream error or a cut stream."""
+        headers = internal_headers(self._key, accept="text/event-stream")
+        if session_id is not None:
+            headers["X-Session-Id"] = session_id  # the llm-proxy tags its usage records with it
         body = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
         try:
-            async with self._http.post(
-                self._url, data=orjson.dumps(body), headers=internal_headers(self._key, accept="text/event-stream")
-            ) as response:
+            async with self._http.post(self._url, data=orjson.dumps(body), headers=headers) as response:
                 if response.status != 200:
                     raise LLMError(response.status, await error_message(response, "llm-proxy"))
                 decoder = SSEDecoder()

@@ -1,0 +1,59 @@
+"""``Annotated`` aliases for what routes take from the composition root (``app.state``) and the request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from agent_runtime.application.command_bus import CommandBus
+from agent_runtime.application.event_bus import EventBus
+from agent_runtime.application.fanout import SessionFanout
+from agent_runtime.application.ports import UnitOfWorkFactory
+from agent_runtime.application.turn import TurnRunner
+from agent_runtime.settings import Settings
+
+
+def _commands(request: Request) -> CommandBus:
+    return request.app.state.commands  # type: ignore[no-any-return]
+
+
+def _uows(request: Request) -> UnitOfWorkFactory:
+    return request.app.state.uows  # type: ignore[no-any-return]
+
+
+def _fanout(request: Request) -> SessionFanout:
+    return request.app.state.fanout  # type: ignore[no-any-return]
+
+
+def _turns(request: Request) -> TurnRunner:
+    return request.app.state.turns  # type: ignore[no-any-return]
+
+
+def _events(request: Request) -> EventBus:
+    return request.app.state.events  # type: ignore[no-any-return]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _request_id(request: Request) -> str | None:
+    """The request id RequestContextMiddleware bound; it becomes the correlation id of the events raised."""
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+def _subject(x_subject: Annotated[str | None, Header(max_length=255)] = None) -> str | None:
+    """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md)."""
+    return x_subject or None
+
+
+Commands = Annotated[CommandBus, Depends(_commands)]
+Uows = Annotated[UnitOfWorkFactory, Depends(_uows)]
+Fanout = Annotated[SessionFanout, Depends(_fanout)]
+Turns = Annotated[TurnRunner, Depends(_turns)]
+Events = Annotated[EventBus, Depends(_events)]
+AppSettings = Annotated[Settings, Depends(_settings)]
+Subject = Annotated[str | None, Depends(_subject)]
+RequestId = Annotated[str | None, Depends(_request_id)]

@@ -1,0 +1,46 @@
+"""``/events``: metrics, the audit log and the event bus statistics (read from SQL, so every replica agrees)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from agent_runtime.api.dependencies import Events, Subject, Uows
+from agent_runtime.application import queries
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+@router.get("/metrics")
+async def metrics(uows: Uows, subject: Subject) -> dict[str, Any]:
+    """Totals: sessions, events by type, token usage."""
+    return await queries.metrics(uows, subject=subject)
+
+
+@router.get("/metrics/sessions")
+async def session_metrics(uows: Uows, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Per-session figures, most recently active first."""
+    return await queries.session_metrics(uows, limit=limit)
+
+
+@router.get("/metrics/session/{session_id}")
+async def one_session_metrics(session_id: str, uows: Uows, subject: Subject) -> dict[str, Any]:
+    return await queries.metrics(uows, session_id, subject=subject)
+
+
+@router.get("/audit-log")
+async def audit_log(
+    uows: Uows,
+    session_id: str | None = None,
+    event_type: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The persisted audit log, newest first; filter by session and event type."""
+    return await queries.audit_log(uows, session_id=session_id, event_type=event_type, limit=limit)
+
+
+@router.get("/stats")
+async def stats(events: Events) -> dict[str, Any]:
+    """This process's event bus: subscribers, events published, deliveries and failures per subscriber."""
+    return events.stats()

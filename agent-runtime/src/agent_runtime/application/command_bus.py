@@ -1,0 +1,95 @@
+"""Runs a command: takes the session's writer lock, opens one unit of work, calls the handler, commits once,
+then publishes what happened. Events reach subscribers only after the commit succeeded."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from agent_runtime.application.commands import Command
+from agent_runtime.application.event_bus import EventBus
+from agent_runtime.application.ports import UnitOfWork, UnitOfWorkFactory, WriterLock
+from agent_runtime.domain.errors import NotFound
+from agent_runtime.domain.events import DomainEvent, EventSource, SessionEventAppended
+from agent_runtime.domain.session import Session
+
+Clock = Callable[[], datetime]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class HandlerContext:
+    """What a handler works with: the open unit of work, the time of the command, and what it has raised."""
+
+    uow: UnitOfWork
+    now: datetime
+    subject: str | None
+    new_id: Callable[[], str] = new_id
+    raised: list[DomainEvent] = field(default_factory=list)
+
+    def collect(self, *entities: EventSource) -> None:
+        for entity in entities:
+            self.raised.extend(entity.pull_events())
+
+    async def session(self, session_id: str) -> Session:
+        """The live session, checked against the caller's subject (404 when absent or deleted, 403 when foreign)."""
+        session = await self.uow.sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} not found")
+        session.check_access(self.subject)
+        return session
+
+    async def log(self, session_id: str, chunk: dict[str, Any]) -> int:
+        """Write a durable chunk to the session's event log in this transaction; returns its seq."""
+        seq = await self.uow.sessions.allocate_seq(session_id)
+        data = orjson.dumps({**chunk, "session_id": session_id})
+        await self.uow.events.append(session_id, seq, str(chunk["type"]), data, self.now)
+        self.raised.append(SessionEventAppended(session_id=session_id, occurred_at=self.now, seq=seq, data=data))
+        return seq
+
+
+Handler = Callable[[Any, HandlerContext], Awaitable[Any]]
+
+
+class CommandBus:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        lock: WriterLock,
+        events: EventBus,
+        handlers: dict[type[Command], Handler],
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._lock = lock
+        self._events = events
+        self._handlers = handlers
+        self._clock = clock
+
+    def writer(self, session_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the session's writer lock across several commands (a turn); commands inside re-enter it."""
+        return self._lock.hold(session_id)
+
+    async def execute(self, command: Command, *, correlation_id: str | None = None) -> Any:
+        handler = self._handlers[type(command)]
+        session_id = getattr(command, "session_id", None)
+        guard = self._lock.hold(session_id) if isinstance(session_id, str) else nullcontext()
+        async with guard:
+            async with self._uow() as uow:
+                context = HandlerContext(uow, self._clock(), command.subject)
+                result = await handler(command, context)
+                await uow.commit()
+            # Still under the writer lock: the live stream sees a session's events in seq order.
+            await self._events.publish(
+                context.raised, correlation_id=correlation_id, causation_id=type(command).__name__
+            )
+        return result

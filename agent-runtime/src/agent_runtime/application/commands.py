@@ -1,0 +1,149 @@
+"""Commands: what a caller asks the runtime to change. One async handler each (``handlers.py``).
+
+``subject`` is the caller's identity (``X-Subject``); ``None`` means no owner checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_runtime.domain.approval import Decision
+from agent_runtime.domain.plan import SubtaskStatus
+from agent_runtime.domain.run import StopReason
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    subject: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateSession(Command):
+    session_id: str | None = None
+    title: str | None = None
+    announce: bool = False  # log a ``session_info`` chunk as the session's first event
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameSession(Command):
+    session_id: str
+    title: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteSession(Command):
+    session_id: str
+    reason: str = "requested"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppendUserMessage(Command):
+    session_id: str
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartRun(Command):
+    session_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppendAssistantMessage(Command):
+    session_id: str
+    content: str | None
+    agent: str
+    tool_calls: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinishRun(Command):
+    """Stop the run at ``stop_reason``: logs an ``error`` chunk when ``error`` is set, then ``done`` with usage."""
+
+    session_id: str
+    run_id: str
+    stop_reason: StopReason
+    model: str | None = None
+    usage: dict[str, int] | None = None
+    duration_ms: int = 0
+    error: str | None = None
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReserveSeqs(Command):
+    """Take a block of seqs for non-durable chunks (token deltas), committed so they are never reused."""
+
+    session_id: str
+    count: int = 256
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueToolCall(Command):
+    session_id: str
+    call_id: str
+    tool_name: str
+    arguments: dict[str, Any]
+    requires_approval: bool = False
+    run_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordToolResult(Command):
+    """The IDE's result for a call. For an approval-gated call it is also the decision (the IDE answers a gate
+    with a result or a rejection error, never with ``hitl_decision``)."""
+
+    session_id: str
+    call_id: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecideApproval(Command):
+    session_id: str
+    call_id: str
+    decision: Decision
+    modified_arguments: dict[str, Any] | None = None
+    feedback: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubtaskDraft:
+    description: str
+    agent: str
+    id: str | None = None
+    estimated_minutes: int | None = None
+    dependencies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreatePlan(Command):
+    session_id: str
+    goal: str
+    subtasks: tuple[SubtaskDraft, ...] = field(default=())
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecidePlan(Command):
+    session_id: str
+    plan_id: str
+    approve: bool
+    feedback: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateSubtask(Command):
+    session_id: str
+    plan_id: str
+    subtask_id: str
+    status: SubtaskStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchAgent(Command):
+    session_id: str
+    to_agent: str
+    reason: str
+    confidence: float | None = None

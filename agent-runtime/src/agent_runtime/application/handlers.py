@@ -1,0 +1,26 @@
+"""The command → handler table the command bus dispatches on."""
+
+from __future__ import annotations
+
+from agent_runtime.application import commands as c
+from agent_runtime.application import session_handlers as s
+from agent_runtime.application import workflow_handlers as w
+from agent_runtime.application.command_bus import Handler
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.CreateSession: s.create_session,
+    c.RenameSession: s.rename_session,
+    c.DeleteSession: s.delete_session,
+    c.AppendUserMessage: s.append_user_message,
+    c.StartRun: s.start_run,
+    c.AppendAssistantMessage: s.append_assistant_message,
+    c.FinishRun: s.finish_run,
+    c.ReserveSeqs: s.reserve_seqs,
+    c.SwitchAgent: s.switch_agent,
+    c.IssueToolCall: w.issue_tool_call,
+    c.RecordToolResult: w.record_tool_result,
+    c.DecideApproval: w.decide_approval,
+    c.CreatePlan: w.create_plan,
+    c.DecidePlan: w.decide_plan,
+    c.UpdateSubtask: w.update_subtask,
+}

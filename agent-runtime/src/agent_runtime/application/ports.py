@@ -1,0 +1,164 @@
+"""What the application needs from the outside, as Protocols. SQLAlchemy implements them in infrastructure;
+the tests implement them in memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from agent_runtime.domain.agent_context import AgentContext
+from agent_runtime.domain.approval import Approval
+from agent_runtime.domain.events import DomainEvent
+from agent_runtime.domain.message import Message
+from agent_runtime.domain.plan import Plan
+from agent_runtime.domain.run import Run
+from agent_runtime.domain.session import Session
+from agent_runtime.domain.tool_call import IssuedToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    sessions: list[Session]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    seq: int
+    type: str
+    data: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    event_type: str
+    category: str
+    session_id: str | None
+    payload: dict[str, Any]
+    correlation_id: str | None
+    causation_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntry:
+    session_id: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    duration_ms: int
+    created_at: datetime
+
+
+class SessionRepository(Protocol):
+    """Sessions, including the per-session ``seq`` counter of the event log."""
+
+    async def add(self, session: Session) -> None: ...
+    async def get(self, session_id: str, *, include_deleted: bool = False) -> Session | None: ...
+    async def save(self, session: Session) -> None: ...
+    async def page(self, *, owner: str | None, active_only: bool, limit: int, offset: int) -> SessionPage: ...
+    async def idle_since(self, before: datetime, limit: int) -> list[Session]: ...
+    async def allocate_seq(self, session_id: str, count: int = 1) -> int:
+        """Advance the counter by ``count`` and return its new value (the last seq allocated)."""
+        ...
+
+
+class MessageRepository(Protocol):
+    """Append-only: appending costs the same at message 10 and 10,000."""
+
+    async def append(self, session_id: str, position: int, message: Message) -> None: ...
+    async def history(self, session_id: str) -> list[Message]: ...
+
+
+class AgentContextRepository(Protocol):
+    async def get(self, session: Session) -> AgentContext: ...
+    async def save(self, context: AgentContext) -> None: ...
+
+
+class ApprovalRepository(Protocol):
+    async def add(self, approval: Approval) -> None: ...
+    async def get(self, approval_id: str) -> Approval | None: ...
+    async def for_call(self, session_id: str, call_id: str) -> Approval | None: ...
+    async def save(self, approval: Approval) -> None: ...
+    async def pending(self, session_id: str) -> list[Approval]: ...
+
+
+class PlanRepository(Protocol):
+    async def add(self, plan: Plan) -> None: ...
+    async def get(self, plan_id: str) -> Plan | None: ...
+    async def save(self, plan: Plan) -> None: ...
+
+
+class RunRepository(Protocol):
+    async def add(self, run: Run) -> None: ...
+    async def get(self, run_id: str) -> Run | None: ...
+    async def save(self, run: Run) -> None: ...
+    async def running(self) -> list[Run]: ...
+
+
+class ToolCallRepository(Protocol):
+    async def add(self, call: IssuedToolCall) -> None: ...
+    async def get(self, session_id: str, call_id: str) -> IssuedToolCall | None: ...
+    async def save(self, call: IssuedToolCall) -> None: ...
+    async def outstanding(self, session_id: str) -> list[IssuedToolCall]: ...
+
+
+class EventLogRepository(Protocol):
+    async def append(self, session_id: str, seq: int, type: str, data: bytes, created_at: datetime) -> None: ...
+    async def after(self, session_id: str, seq: int, limit: int) -> list[LoggedEvent]: ...
+
+
+class RecordRepository(Protocol):
+    """The audit log and the usage table, with the aggregates the metrics endpoints read."""
+
+    async def add_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+    async def audit(self, *, session_id: str | None, event_type: str | None, limit: int) -> list[AuditEntry]: ...
+    async def add_usage(self, entry: UsageEntry) -> None: ...
+    async def totals(self, session_id: str | None = None) -> dict[str, Any]: ...
+    async def per_session(self, limit: int) -> list[dict[str, Any]]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Repositories never commit; the handler commits once. Events collected from entities
+    are delivered only after ``commit`` succeeded."""
+
+    sessions: SessionRepository
+    messages: MessageRepository
+    agents: AgentContextRepository
+    approvals: ApprovalRepository
+    plans: PlanRepository
+    runs: RunRepository
+    tool_calls: ToolCallRepository
+    events: EventLogRepository
+    records: RecordRepository
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+class WriterLock(Protocol):
+    """One writer per session: held across a whole turn. Re-entrant within one task's context."""
+
+    def hold(self, session_id: str) -> AbstractAsyncContextManager[None]: ...
+
+
+class LLMClient(Protocol):
+    """Streams OpenAI chat-completion chunks; raises on an HTTP error, a stream error or a cut stream."""
+
+    def stream_chat(
+        self, *, model: str, messages: list[dict[str, Any]], session_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class EventSink(Protocol):
+    async def __call__(self, events: Sequence[DomainEvent]) -> None: ...

@@ -1,0 +1,81 @@
+"""The chat session: title, activity, the owner, soft delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from agent_runtime.domain.errors import Forbidden, RuleViolation
+from agent_runtime.domain.events import EventSource, MessageAppended, SessionCreated, SessionDeleted, SessionRenamed
+
+TITLE_LENGTH = 80
+DEFAULT_AGENT = "orchestrator"
+
+
+@dataclass(kw_only=True)
+class Session(EventSource):
+    """A conversation. Messages live in their own append-only store; the session keeps their count."""
+
+    id: str
+    owner: str | None
+    title: str | None
+    description: str | None
+    current_agent: str
+    created_at: datetime
+    updated_at: datetime
+    last_activity: datetime
+    is_active: bool = True
+    deleted_at: datetime | None = None
+    message_count: int = 0
+
+    @classmethod
+    def create(
+        cls, session_id: str, *, owner: str | None, now: datetime, title: str | None = None, agent: str = DEFAULT_AGENT
+    ) -> Session:
+        session = cls(
+            id=session_id,
+            owner=owner,
+            title=title,
+            description=None,
+            current_agent=agent,
+            created_at=now,
+            updated_at=now,
+            last_activity=now,
+        )
+        session.record(SessionCreated(session_id=session_id, occurred_at=now, owner=owner))
+        return session
+
+    def check_access(self, subject: str | None) -> None:
+        """Refuse a subject other than the owner; an absent subject or an unowned session means no check."""
+        if subject is not None and self.owner is not None and subject != self.owner:
+            raise Forbidden("this session belongs to another user")
+
+    def rename(self, title: str, now: datetime) -> None:
+        title = title.strip()
+        if not title:
+            raise RuleViolation("a title must not be empty", code="invalid_title")
+        self.title = title[:200]
+        self.updated_at = now
+        self.record(SessionRenamed(session_id=self.id, occurred_at=now, title=self.title))
+
+    def delete(self, now: datetime, reason: str = "requested") -> None:
+        if self.deleted_at is not None:
+            return
+        self.deleted_at = now
+        self.is_active = False
+        self.updated_at = now
+        self.record(SessionDeleted(session_id=self.id, occurred_at=now, reason=reason))
+
+    def note_message(self, role: str, content: str | None, now: datetime) -> int:
+        """Count one appended message and return its position; the first user message names the session."""
+        self.message_count += 1
+        self.last_activity = now
+        self.updated_at = now
+        if role == "user" and not self.title and content:
+            line = " ".join(content.split())
+            self.title = line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+        self.record(MessageAppended(session_id=self.id, occurred_at=now, role=role, position=self.message_count))
+        return self.message_count
+
+    def is_idle(self, now: datetime, ttl: timedelta) -> bool:
+        return self.deleted_at is None and now - self.last_activity > ttl

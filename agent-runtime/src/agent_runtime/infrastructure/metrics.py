@@ -1,0 +1,33 @@
+"""Prometheus metrics fed by the event bus (a subscriber) and a delivery-timing middleware."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from agent_runtime.application.event_bus import Envelope, Next
+
+
+class EventMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "agent_runtime_domain_events_total", "Domain events published", ["type", "category"], registry=registry
+        )
+        self.delivery = Histogram(
+            "agent_runtime_event_delivery_seconds",
+            "Time one subscriber took for one event",
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+            registry=registry,
+        )
+
+    async def on_event(self, envelope: Envelope) -> None:
+        event = envelope.event
+        self.events.labels(event.type, event.category).inc()
+
+    async def timing(self, envelope: Envelope, call_next: Next) -> None:
+        started = time.perf_counter()
+        try:
+            await call_next(envelope)
+        finally:
+            self.delivery.observe(time.perf_counter() - started)

@@ -1,0 +1,173 @@
+"""The SQL schema as SQLAlchemy Core tables. Migrations create it; nothing calls ``create_all`` in production."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+_ID = 64
+_TS = DateTime(timezone=True)
+# SQLite only makes INTEGER PRIMARY KEY an autoincrementing rowid; PostgreSQL wants BIGINT for long-lived logs.
+_ROWID = BigInteger().with_variant(Integer(), "sqlite")
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("owner", String(255), nullable=True),
+    Column("title", String(200), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("current_agent", String(64), nullable=False),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("created_at", _TS, nullable=False),
+    Column("updated_at", _TS, nullable=False),
+    Column("last_activity", _TS, nullable=False),
+    Column("deleted_at", _TS, nullable=True),
+    Column("message_count", Integer, nullable=False, default=0),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Index("ix_sessions_owner_activity", "owner", "last_activity"),
+    Index("ix_sessions_activity", "last_activity"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=True),
+    Column("name", String(128), nullable=True),
+    Column("tool_call_id", String(128), nullable=True),
+    Column("tool_calls", JSON, nullable=True),
+    Column("agent", String(64), nullable=True),
+    Column("created_at", _TS, nullable=False),
+    Index("ux_messages_session_position", "session_id", "position", unique=True),
+)
+
+agent_switches = Table(
+    "agent_switches",
+    metadata,
+    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("from_agent", String(64), nullable=False),
+    Column("to_agent", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("confidence", Float, nullable=True),
+    Column("switched_at", _TS, nullable=False),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("call_id", String(128), nullable=False),
+    Column("tool_name", String(128), nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("plan_id", String(_ID), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("modified_arguments", JSON, nullable=True),
+    Column("feedback", Text, nullable=True),
+    Column("created_at", _TS, nullable=False),
+    Column("decided_at", _TS, nullable=True),
+    Index("ix_approvals_session_status", "session_id", "status"),
+    Index("ix_approvals_session_call", "session_id", "call_id"),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("goal", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("subtasks", JSON, nullable=False),
+    Column("created_at", _TS, nullable=False),
+    Column("updated_at", _TS, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(_ID), primary_key=True),
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("agent", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stop_reason", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", _TS, nullable=False),
+    Column("ended_at", _TS, nullable=True),
+    Index("ix_runs_status", "status"),
+)
+
+tool_calls = Table(
+    "tool_calls",
+    metadata,
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), primary_key=True),
+    Column("call_id", String(128), primary_key=True),
+    Column("tool_name", String(128), nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("requires_approval", Boolean, nullable=False),
+    Column("run_id", String(_ID), nullable=True),
+    Column("approval_id", String(_ID), nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", _TS, nullable=False),
+    Column("completed_at", _TS, nullable=True),
+)
+
+session_events = Table(
+    "session_events",
+    metadata,
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", _TS, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("session_id", String(_ID), nullable=True),
+    Column("event_type", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("correlation_id", String(64), nullable=True),
+    Column("causation_id", String(64), nullable=True),
+    Column("created_at", _TS, nullable=False),
+    Index("ix_audit_session", "session_id", "id"),
+    Index("ix_audit_type", "event_type", "id"),
+)
+
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("session_id", String(_ID), nullable=False, index=True),
+    Column("model", String(128), nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("total_tokens", Integer, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("created_at", _TS, nullable=False),
+)

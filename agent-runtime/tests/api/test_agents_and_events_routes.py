@@ -1,0 +1,68 @@
+"""/agents and /events through the ASGI app."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_agents_are_listed(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/agents")).json()
+    assert [a["id"] for a in body["agents"]] == ["orchestrator", "coder", "architect", "debug", "ask"]
+
+
+async def test_switching_agents_updates_current_and_history(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "s1"})
+    response = await client.post("/agents/s1/switch", json={"agent_type": "coder", "reason": "code", "confidence": 0.7})
+    assert response.status_code == 200
+    body = (await client.get("/agents/s1/current")).json()
+    assert body["current_agent"] == "coder"
+    assert body["agent_history"][0]["reason"] == "code"
+    assert (await client.get("/sessions/s1")).json()["current_agent"] == "coder"
+
+
+async def test_bad_switches_are_refused_with_their_status(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "s1"})
+    same = await client.post("/agents/s1/switch", json={"agent_type": "orchestrator"})
+    unknown = await client.post("/agents/s1/switch", json={"agent_type": "wizard"})
+    missing = await client.post("/agents/nope/switch", json={"agent_type": "coder"})
+    invalid = await client.post("/agents/s1/switch", json={"agent_type": "coder", "confidence": 7})
+    assert [r.status_code for r in (same, unknown, missing, invalid)] == [409, 422, 404, 400]
+
+
+async def test_metrics_count_events_sessions_and_usage(client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/agent/message/stream", json={"session_id": "s1", "message": {"type": "user_message", "content": "hi"}}
+    )
+    body = (await client.get("/events/metrics")).json()
+    assert body["sessions"] == {"total": 1, "active": 1}
+    assert body["events_by_type"]["SessionCreated"] == 1
+    assert body["usage"]["llm_calls"] == 1
+    sessions = (await client.get("/events/metrics/sessions")).json()
+    assert sessions["sessions"][0]["session_id"] == "s1"
+    assert (await client.get("/events/metrics/session/nope")).status_code == 404
+
+
+async def test_the_audit_log_filters_by_session_and_type(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "a"})
+    await client.post("/sessions", json={"id": "b"})
+    await client.patch("/sessions/b", json={"title": "t"})
+    body = (await client.get("/events/audit-log", params={"session_id": "b"})).json()
+    assert [e["event_type"] for e in body["events"]] == ["SessionRenamed", "SessionCreated"]
+    typed = (await client.get("/events/audit-log", params={"event_type": "SessionCreated", "limit": 1})).json()
+    assert typed["count"] == 1
+    assert typed["events"][0]["causation_id"] == "CreateSession"
+
+
+async def test_stats_show_subscribers_and_deliveries(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "a"})
+    body = (await client.get("/events/stats")).json()
+    names = {s["name"] for s in body["subscribers"]}
+    assert {"live_fanout", "prometheus", "audit_log"} <= names
+    assert body["delivered"]["audit_log"] >= 1
+    assert body["failed"] == {}
+
+
+async def test_prometheus_metrics_count_domain_events(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "a"})
+    text = (await client.get("/metrics")).text
+    assert 'agent_runtime_domain_events_total{category="session",type="SessionCreated"} 1.0' in text

@@ -1,0 +1,132 @@
+"""The /sessions routes through the ASGI app (SQLite file, fake model)."""
+
+from __future__ import annotations
+
+import httpx
+
+from agent_runtime.application.commands import CreatePlan, CreateSession, IssueToolCall, SubtaskDraft
+from tests.conftest import KEY
+
+
+async def test_post_without_body_creates_a_flat_session(client: httpx.AsyncClient) -> None:
+    response = await client.post("/sessions")
+    assert response.status_code == 201
+    body = response.json()
+    assert isinstance(body["id"], str)
+    assert body["message_count"] == 0
+    assert body["is_active"] is True
+    assert body["current_agent"] == "orchestrator"
+    assert body["created_at"].endswith("+00:00")
+
+
+async def test_a_chosen_id_is_kept_and_a_second_create_is_409(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/sessions", json={"id": "chosen-1"})).json()["id"] == "chosen-1"
+    response = await client.post("/sessions", json={"id": "chosen-1"})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "session_exists"
+
+
+async def test_listing_has_a_real_total_and_pages(client: httpx.AsyncClient) -> None:
+    for index in range(5):
+        await client.post("/sessions", json={"id": f"s{index}"})
+    body = (await client.get("/sessions", params={"limit": 2, "offset": 1})).json()
+    assert body["total"] == 5
+    assert len(body["sessions"]) == 2
+    assert (body["limit"], body["offset"]) == (2, 1)
+
+
+async def test_get_answers_a_flat_session_or_404(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "s1"})
+    assert (await client.get("/sessions/s1")).json()["id"] == "s1"
+    missing = await client.get("/sessions/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "not_found_error"
+
+
+async def test_patch_renames_and_delete_hides(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "s1"})
+    assert (await client.patch("/sessions/s1", json={"title": "Renamed"})).json()["title"] == "Renamed"
+    assert (await client.delete("/sessions/s1")).status_code == 200
+    assert (await client.get("/sessions/s1")).status_code == 404
+    assert (await client.delete("/sessions/s1")).status_code == 404
+    assert (await client.get("/sessions")).json()["total"] == 0
+
+
+async def test_bad_input_is_refused_with_an_envelope_never_a_500(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "s1"})
+    checks = [
+        await client.get("/sessions", params={"limit": -1}),
+        await client.get("/sessions", params={"limit": "many"}),
+        await client.patch("/sessions/s1", json={"title": ""}),
+        await client.patch("/sessions/s1", json={}),
+        await client.post("/sessions", json={"id": "has spaces"}),
+        await client.post("/sessions", content=b"{not json", headers={"Content-Type": "application/json"}),
+    ]
+    for response in checks:
+        assert 400 <= response.status_code < 500, response.text
+        assert "message" in response.json()["error"]
+
+
+async def test_the_internal_key_is_required(client: httpx.AsyncClient) -> None:
+    response = await client.get("/sessions", headers={"X-Internal-Auth": "wrong"})
+    assert response.status_code == 401
+    assert (await client.get("/health", headers={"X-Internal-Auth": ""})).status_code == 200
+    assert (await client.get("/sessions", headers={"Authorization": f"Bearer {KEY}"})).status_code == 200
+
+
+async def test_owned_sessions_are_private_to_their_subject(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "mine"}, headers={"X-Subject": "alice"})
+    await client.post("/sessions", json={"id": "yours"}, headers={"X-Subject": "bob"})
+    listed = (await client.get("/sessions", headers={"X-Subject": "alice"})).json()
+    assert [s["id"] for s in listed["sessions"]] == ["mine"]
+    for method, path in (("GET", "/sessions/mine"), ("PATCH", "/sessions/mine"), ("GET", "/sessions/mine/history")):
+        kwargs = {"json": {"title": "x"}} if method == "PATCH" else {}
+        response = await client.request(method, path, headers={"X-Subject": "bob"}, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "forbidden"
+    assert (await client.get("/sessions/mine")).status_code == 200  # no subject: no owner checks
+
+
+async def test_history_is_openai_shaped(client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/agent/message/stream", json={"session_id": "s1", "message": {"type": "user_message", "content": "hi"}}
+    )
+    body = (await client.get("/sessions/s1/history")).json()
+    assert body["session_id"] == "s1"
+    assert body["messages"] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello world!"}]
+    assert body["message_count"] == 2
+    assert body["agent_history"] == []
+
+
+async def test_pending_approvals_always_carry_string_tool_names(client: httpx.AsyncClient) -> None:
+    commands = client.app.state.commands  # type: ignore[attr-defined]
+    await commands.execute(CreateSession(session_id="tool"))
+    await commands.execute(
+        IssueToolCall(
+            session_id="tool", call_id="c1", tool_name="write_file", arguments={"path": "a"}, requires_approval=True
+        )
+    )
+    await commands.execute(CreateSession(session_id="plan"))
+    await commands.execute(
+        CreatePlan(session_id="plan", goal="g", subtasks=(SubtaskDraft(description="d", agent="coder"),))
+    )
+    for session_id, tool_name in (("tool", "write_file"), ("plan", "create_plan")):
+        body = (await client.get(f"/sessions/{session_id}/pending-approvals")).json()
+        assert body["session_id"] == session_id
+        assert body["count"] == 1
+        (item,) = body["pending_approvals"]
+        assert item["tool_name"] == tool_name
+        assert isinstance(item["call_id"], str)
+        assert isinstance(item["arguments"], dict)
+        assert "T" in item["created_at"]
+
+
+async def test_outstanding_tool_calls_list_calls_without_results(client: httpx.AsyncClient) -> None:
+    commands = client.app.state.commands  # type: ignore[attr-defined]
+    await commands.execute(CreateSession(session_id="s1"))
+    await commands.execute(IssueToolCall(session_id="s1", call_id="c1", tool_name="read_file", arguments={"path": "a"}))
+    body = (await client.get("/sessions/s1/outstanding-tool-calls")).json()
+    assert body["session_id"] == "s1"
+    assert [(c["call_id"], c["tool_name"], c["requires_approval"]) for c in body["tool_calls"]] == [
+        ("c1", "read_file", False)
+    ]

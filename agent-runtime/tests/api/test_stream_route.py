@@ -1,0 +1,114 @@
+"""``POST /agent/message/stream`` through the ASGI app with a fake model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.fakes import FakeLLM
+
+
+def parse(body: str) -> list[tuple[int, dict[str, Any]]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        events.append((int(lines["id"]), orjson.loads(lines["data"])))
+    return events
+
+
+def user(content: object = "hello world", **extra: object) -> dict[str, object]:
+    frame = {"type": "user_message", "content": content, "role": "user", "call_id": None, "metadata": None}
+    return {**frame, **extra}
+
+
+async def test_a_null_session_starts_with_session_info_and_ends_with_done(client: httpx.AsyncClient) -> None:
+    response = await client.post("/agent/message/stream", json={"session_id": None, "message": user()})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = parse(response.text)
+    chunks = [c for _, c in events]
+    session_id = chunks[0]["session_id"]
+    assert chunks[0] == {"type": "session_info", "session_id": session_id}
+    assert [c["token"] for c in chunks if c.get("is_final") is False] == ["Hello", " world", "!"]
+    final = chunks[-2]
+    assert (final["type"], final["content"], final["is_final"]) == ("assistant_message", "Hello world!", True)
+    assert final["metadata"] == {"agent": "orchestrator"}
+    assert chunks[-1]["type"] == "done"
+    assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+    assert all(c["session_id"] == session_id for c in chunks)
+    seqs = [seq for seq, _ in events]
+    assert seqs == sorted(set(seqs))
+
+
+async def test_an_unknown_session_id_is_created_without_session_info(client: httpx.AsyncClient) -> None:
+    chunks = [
+        c
+        for _, c in parse(
+            (await client.post("/agent/message/stream", json={"session_id": "old-script", "message": user()})).text
+        )
+    ]
+    assert chunks[0]["type"] == "assistant_message"
+    assert (await client.get("/sessions/old-script")).json()["title"] == "hello world"
+
+
+async def test_seqs_keep_rising_across_turns(client: httpx.AsyncClient) -> None:
+    first = parse((await client.post("/agent/message/stream", json={"session_id": "s", "message": user()})).text)
+    second = parse(
+        (await client.post("/agent/message/stream", json={"session_id": "s", "message": user("again")})).text
+    )
+    assert second[0][0] > first[-1][0]
+
+
+async def test_bad_frames_are_refused_before_any_event(client: httpx.AsyncClient) -> None:
+    bad = [
+        {"session_id": None, "message": {"type": "dance"}},
+        {"session_id": None, "message": {"content": "no type"}},
+        {"session_id": None, "message": user(content="")},
+        {"session_id": None, "message": user(content=42)},
+        {"session_id": None},
+        {"session_id": 5, "message": user()},
+        {"session_id": "bad id with spaces", "message": user()},
+    ]
+    for body in bad:
+        response = await client.post("/agent/message/stream", json=body)
+        assert response.status_code == 400, body
+        assert response.json()["error"]["message"]
+
+
+async def test_a_foreign_subject_gets_403_before_streaming(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "mine"}, headers={"X-Subject": "alice"})
+    response = await client.post(
+        "/agent/message/stream", json={"session_id": "mine", "message": user()}, headers={"X-Subject": "bob"}
+    )
+    assert response.status_code == 403
+
+
+async def test_a_model_failure_streams_error_then_done(client: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    fake_llm.fail_after = 1
+    chunks = [
+        c
+        for _, c in parse(
+            (await client.post("/agent/message/stream", json={"session_id": "s", "message": user()})).text
+        )
+    ]
+    assert [c["type"] for c in chunks] == ["assistant_message", "error", "done"]
+    assert chunks[-1]["stop_reason"] == "error"
+    assert chunks[1]["metadata"] == {"code": "llm_error"}
+
+
+async def test_usage_of_each_turn_is_recorded(client: httpx.AsyncClient) -> None:
+    await client.post("/agent/message/stream", json={"session_id": "s", "message": user()})
+    body = (await client.get("/events/metrics/session/s")).json()
+    assert body["usage"]["llm_calls"] == 1
+    assert body["usage"]["total_tokens"] == 6
+
+
+async def test_the_events_of_a_turn_carry_the_request_id_as_correlation(client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/agent/message/stream", json={"session_id": "s", "message": user()}, headers={"X-Request-ID": "req-123"}
+    )
+    audit = (await client.get("/events/audit-log", params={"session_id": "s"})).json()["events"]
+    assert {e["event_type"] for e in audit} >= {"SessionCreated", "MessageAppended", "RunStarted", "RunStopped"}
+    assert {e["correlation_id"] for e in audit} == {"req-123"}

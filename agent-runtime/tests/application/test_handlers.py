@@ -1,0 +1,215 @@
+"""Command handlers through the command bus, on the in-memory unit of work."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from agent_runtime.application.command_bus import CommandBus
+from agent_runtime.application.commands import (
+    AppendUserMessage,
+    CreatePlan,
+    CreateSession,
+    DecideApproval,
+    DecidePlan,
+    DeleteSession,
+    IssueToolCall,
+    RecordToolResult,
+    RenameSession,
+    ReserveSeqs,
+    SubtaskDraft,
+    SwitchAgent,
+    UpdateSubtask,
+)
+from agent_runtime.application.event_bus import Envelope, EventBus
+from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.domain.approval import ApprovalStatus, Decision
+from agent_runtime.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
+from agent_runtime.domain.plan import PlanStatus, SubtaskStatus
+from tests.fakes import FakeLock, FakeUnitOfWorkFactory
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.uows = FakeUnitOfWorkFactory()
+        self.lock = FakeLock()
+        self.events = EventBus()
+        self.seen: list[Envelope] = []
+        self.now = NOW
+
+        async def remember(envelope: Envelope) -> None:
+            self.seen.append(envelope)
+
+        self.events.subscribe(remember)
+        self.bus = CommandBus(self.uows, self.lock, self.events, HANDLERS, lambda: self.now)
+
+    def chunks(self, session_id: str) -> list[dict[str, object]]:
+        return [orjson.loads(e.data) for e in self.uows.store.events.get(session_id, [])]
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+async def test_create_session_records_the_owner(h: Harness) -> None:
+    session = await h.bus.execute(CreateSession(session_id="s1", subject="alice"))
+    assert session.owner == "alice"
+    assert h.uows.store.sessions["s1"].owner == "alice"
+    assert [e.event.type for e in h.seen] == ["SessionCreated"]
+
+
+async def test_creating_an_existing_session_is_a_conflict(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    with pytest.raises(Conflict):
+        await h.bus.execute(CreateSession(session_id="s1"))
+
+
+async def test_an_announced_session_logs_session_info_as_seq_one(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1", announce=True))
+    assert h.uows.store.events["s1"][0].seq == 1
+    assert h.chunks("s1") == [{"type": "session_info", "session_id": "s1"}]
+
+
+async def test_a_foreign_subject_cannot_rename(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1", subject="alice"))
+    with pytest.raises(Forbidden):
+        await h.bus.execute(RenameSession(session_id="s1", title="x", subject="bob"))
+
+
+async def test_a_deleted_session_is_gone_for_commands(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    await h.bus.execute(DeleteSession(session_id="s1"))
+    with pytest.raises(NotFound):
+        await h.bus.execute(AppendUserMessage(session_id="s1", content="hi"))
+
+
+async def test_user_messages_are_appended_in_order_under_the_session_lock(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    assert await h.bus.execute(AppendUserMessage(session_id="s1", content="one")) == 1
+    assert await h.bus.execute(AppendUserMessage(session_id="s1", content="two")) == 2
+    assert [m.content for m in h.uows.store.messages["s1"]] == ["one", "two"]
+    assert h.lock.held.count("s1") == 3
+
+
+async def test_a_failing_handler_commits_nothing_and_publishes_nothing(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    h.seen.clear()
+    with pytest.raises(RuleViolation):
+        await h.bus.execute(SwitchAgent(session_id="s1", to_agent="wizard", reason="x"))
+    assert h.seen == []
+
+
+async def test_switch_agent_logs_agent_switched_with_top_level_fields(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    await h.bus.execute(SwitchAgent(session_id="s1", to_agent="coder", reason="code", confidence=0.8))
+    chunk = h.chunks("s1")[-1]
+    assert (chunk["type"], chunk["from_agent"], chunk["to_agent"], chunk["reason"]) == (
+        "agent_switched",
+        "orchestrator",
+        "coder",
+        "code",
+    )
+    assert h.uows.store.sessions["s1"].current_agent == "coder"
+
+
+async def test_reserved_seqs_are_never_handed_out_again(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1", announce=True))
+    block = await h.bus.execute(ReserveSeqs(session_id="s1", count=10))
+    assert list(block) == list(range(2, 12))
+    await h.bus.execute(SwitchAgent(session_id="s1", to_agent="coder", reason="x"))
+    assert h.uows.store.events["s1"][-1].seq == 12
+
+
+async def test_a_gated_tool_call_opens_one_approval_and_blocks_a_second(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    call = IssueToolCall(session_id="s1", call_id="c1", tool_name="write_file", arguments={}, requires_approval=True)
+    await h.bus.execute(call)
+    chunk = h.chunks("s1")[-1]
+    assert chunk["requires_approval"] is True
+    assert isinstance(chunk["approval_request_id"], str)
+    with pytest.raises(Conflict):
+        await h.bus.execute(
+            IssueToolCall(session_id="s1", call_id="c2", tool_name="write_file", arguments={}, requires_approval=True)
+        )
+
+
+async def test_a_tool_result_for_a_gated_call_is_its_decision(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    for call_id, answer in (("c1", {"error": "Операция отклонена: write_file"}), ("c2", {"result": {"success": True}})):
+        await h.bus.execute(
+            IssueToolCall(
+                session_id="s1", call_id=call_id, tool_name="write_file", arguments={}, requires_approval=True
+            )
+        )
+        await h.bus.execute(RecordToolResult(session_id="s1", call_id=call_id, **answer))  # type: ignore[arg-type]
+    statuses = {a.call_id: a.status for a in h.uows.store.approvals.values()}
+    assert statuses == {"c1": ApprovalStatus.REJECTED, "c2": ApprovalStatus.APPROVED}
+
+
+async def test_a_duplicate_tool_result_changes_nothing(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    await h.bus.execute(IssueToolCall(session_id="s1", call_id="c1", tool_name="read_file", arguments={"path": "a"}))
+    assert await h.bus.execute(RecordToolResult(session_id="s1", call_id="c1", result={"success": True}))
+    assert not await h.bus.execute(RecordToolResult(session_id="s1", call_id="c1", result={"success": False}))
+    tool_messages = [m for m in h.uows.store.messages["s1"] if m.role == "tool"]
+    assert len(tool_messages) == 1
+
+
+async def test_a_tool_result_for_an_unknown_call_is_not_found(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    with pytest.raises(NotFound):
+        await h.bus.execute(RecordToolResult(session_id="s1", call_id="nope", result={}))
+
+
+async def test_an_explicit_decision_with_edits_is_kept(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    await h.bus.execute(
+        IssueToolCall(session_id="s1", call_id="c1", tool_name="write_file", arguments={"a": 1}, requires_approval=True)
+    )
+    approval = await h.bus.execute(
+        DecideApproval(session_id="s1", call_id="c1", decision=Decision.EDIT, modified_arguments={"a": 2})
+    )
+    assert approval.status is ApprovalStatus.APPROVED_WITH_EDITS
+    assert approval.modified_arguments == {"a": 2}
+
+
+async def test_a_plan_goes_through_approval_and_progress(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    plan, approval = await h.bus.execute(
+        CreatePlan(
+            session_id="s1",
+            goal="Add login",
+            subtasks=(SubtaskDraft(description="code it", agent="coder", estimated_minutes=5),),
+        )
+    )
+    required = h.chunks("s1")[-1]
+    assert required["type"] == "plan_approval_required"
+    assert required["plan_summary"]["subtasks_count"] == 1  # type: ignore[index]
+    assert approval.tool_name == "create_plan"
+    decided = await h.bus.execute(DecidePlan(session_id="s1", plan_id=plan.id, approve=True))
+    assert decided.status is PlanStatus.APPROVED
+    await h.bus.execute(
+        UpdateSubtask(session_id="s1", plan_id=plan.id, subtask_id="subtask_1", status=SubtaskStatus.IN_PROGRESS)
+    )
+    done = await h.bus.execute(
+        UpdateSubtask(session_id="s1", plan_id=plan.id, subtask_id="subtask_1", status=SubtaskStatus.COMPLETED)
+    )
+    assert done.status is PlanStatus.COMPLETED
+    assert h.chunks("s1")[-1]["type"] == "plan_progress"
+
+
+async def test_every_event_of_one_command_shares_its_correlation_id(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1", announce=True), correlation_id="corr-1")
+    assert {e.correlation_id for e in h.seen} == {"corr-1"}
+    assert {e.causation_id for e in h.seen} == {"CreateSession"}
+
+
+async def test_time_comes_from_the_injected_clock(h: Harness) -> None:
+    h.now = NOW + timedelta(days=3)
+    session = await h.bus.execute(CreateSession(session_id="s1"))
+    assert session.created_at == h.now

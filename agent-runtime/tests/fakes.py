@@ -1,0 +1,279 @@
+"""Hand-written fakes: an in-memory unit of work (every repository as dicts) and a fake model."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from agent_runtime.application.ports import AuditEntry, LoggedEvent, SessionPage, UsageEntry
+from agent_runtime.domain.agent_context import AgentContext
+from agent_runtime.domain.approval import Approval
+from agent_runtime.domain.message import Message
+from agent_runtime.domain.plan import Plan
+from agent_runtime.domain.run import Run
+from agent_runtime.domain.session import Session
+from agent_runtime.domain.tool_call import IssuedToolCall
+
+
+class FakeStore:
+    """The 'database' the fake units of work share; a commit copies the working set back."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+        self.seqs: dict[str, int] = {}
+        self.messages: dict[str, list[Message]] = {}
+        self.switches: dict[str, list[Any]] = {}
+        self.approvals: dict[str, Approval] = {}
+        self.plans: dict[str, Plan] = {}
+        self.runs: dict[str, Run] = {}
+        self.tool_calls: dict[tuple[str, str], IssuedToolCall] = {}
+        self.events: dict[str, list[LoggedEvent]] = {}
+        self.audit: list[AuditEntry] = []
+        self.usage: list[UsageEntry] = []
+        self.commits = 0
+
+
+class _Repos:
+    def __init__(self, data: FakeStore) -> None:
+        self.d = data
+
+    # sessions
+    async def add(self, session: Session) -> None:
+        self.d.sessions[session.id] = copy.deepcopy(session)
+        self.d.seqs[session.id] = 0
+
+    async def get(self, session_id: str, *, include_deleted: bool = False) -> Session | None:
+        found = self.d.sessions.get(session_id)
+        if found is None or (found.deleted_at is not None and not include_deleted):
+            return None
+        return copy.deepcopy(found)
+
+    async def save(self, session: Session) -> None:
+        self.d.sessions[session.id] = copy.deepcopy(session)
+
+    async def page(self, *, owner: str | None, active_only: bool, limit: int, offset: int) -> SessionPage:
+        rows = [
+            s
+            for s in self.d.sessions.values()
+            if s.deleted_at is None and (owner is None or s.owner == owner) and (s.is_active or not active_only)
+        ]
+        rows.sort(key=lambda s: s.last_activity, reverse=True)
+        return SessionPage([copy.deepcopy(s) for s in rows[offset : offset + limit]], len(rows))
+
+    async def idle_since(self, before: datetime, limit: int) -> list[Session]:
+        rows = [s for s in self.d.sessions.values() if s.deleted_at is None and s.last_activity < before]
+        return [copy.deepcopy(s) for s in rows[:limit]]
+
+    async def allocate_seq(self, session_id: str, count: int = 1) -> int:
+        self.d.seqs[session_id] += count
+        return self.d.seqs[session_id]
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        self._work = copy.deepcopy(self._store)
+        work = self._work
+        self.sessions = _Repos(work)
+        self.messages = _Messages(work)
+        self.agents = _Agents(work)
+        self.approvals = _Approvals(work)
+        self.plans = _Plans(work)
+        self.runs = _Runs(work)
+        self.tool_calls = _ToolCalls(work)
+        self.events = _Events(work)
+        self.records = _Records(work)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def commit(self) -> None:
+        self._work.commits = self._store.commits + 1
+        self._store.__dict__.update(copy.deepcopy(self._work.__dict__))
+
+
+class _Messages:
+    def __init__(self, d: FakeStore) -> None:
+        self.d = d
+
+    async def append(self, session_id: str, position: int, message: Message) -> None:
+        rows = self.d.messages.setdefault(session_id, [])
+        assert position == len(rows) + 1, "positions are consecutive"
+        rows.append(message)
+
+    async def history(self, session_id: str) -> list[Message]:
+        return list(self.d.messages.get(session_id, []))
+
+
+class _Agents:
+    def __init__(self, d: FakeStore) -> None:
+        self.d = d
+
+    async def get(self, session: Session) -> AgentContext:
+        switches = list(self.d.switches.get(session.id, []))
+        return AgentContext(session_id=session.id, current_agent=session.current_agent, switches=switches)
+
+    async def save(self, context: AgentContext) -> None:
+        self.d.switches[context.session_id] = list(context.switches)
+        self.d.sessions[context.session_id].current_agent = context.current_agent
+
+
+class _ByKey:
+    field = "id"
+    table = ""
+
+    def __init__(self, d: FakeStore) -> None:
+        self.d = d
+
+    def _rows(self) -> dict[Any, Any]:
+        rows: dict[Any, Any] = getattr(self.d, self.table)
+        return rows
+
+    async def add(self, item: Any) -> None:
+        self._rows()[self._key(item)] = copy.deepcopy(item)
+
+    async def save(self, item: Any) -> None:
+        self._rows()[self._key(item)] = copy.deepcopy(item)
+
+    def _key(self, item: Any) -> Any:
+        return getattr(item, self.field)
+
+
+class _Approvals(_ByKey):
+    table = "approvals"
+
+    async def get(self, approval_id: str) -> Approval | None:
+        return copy.deepcopy(self.d.approvals.get(approval_id))
+
+    async def for_call(self, session_id: str, call_id: str) -> Approval | None:
+        found = [a for a in self.d.approvals.values() if a.session_id == session_id and a.call_id == call_id]
+        return copy.deepcopy(found[-1]) if found else None
+
+    async def pending(self, session_id: str) -> list[Approval]:
+        return [copy.deepcopy(a) for a in self.d.approvals.values() if a.session_id == session_id and a.is_pending]
+
+
+class _Plans(_ByKey):
+    table = "plans"
+
+    async def get(self, plan_id: str) -> Plan | None:
+        return copy.deepcopy(self.d.plans.get(plan_id))
+
+
+class _Runs(_ByKey):
+    table = "runs"
+
+    async def get(self, run_id: str) -> Run | None:
+        return copy.deepcopy(self.d.runs.get(run_id))
+
+    async def running(self) -> list[Run]:
+        return [copy.deepcopy(r) for r in self.d.runs.values() if r.is_running]
+
+
+class _ToolCalls(_ByKey):
+    table = "tool_calls"
+
+    def _key(self, item: Any) -> Any:
+        return (item.session_id, item.call_id)
+
+    async def get(self, session_id: str, call_id: str) -> IssuedToolCall | None:
+        return copy.deepcopy(self.d.tool_calls.get((session_id, call_id)))
+
+    async def outstanding(self, session_id: str) -> list[IssuedToolCall]:
+        return [c for (s, _), c in self.d.tool_calls.items() if s == session_id and c.is_outstanding]
+
+
+class _Events:
+    def __init__(self, d: FakeStore) -> None:
+        self.d = d
+
+    async def append(self, session_id: str, seq: int, type: str, data: bytes, created_at: datetime) -> None:
+        self.d.events.setdefault(session_id, []).append(LoggedEvent(seq, type, data, created_at))
+
+    async def after(self, session_id: str, seq: int, limit: int) -> list[LoggedEvent]:
+        return [e for e in self.d.events.get(session_id, []) if e.seq > seq][:limit]
+
+
+class _Records:
+    def __init__(self, d: FakeStore) -> None:
+        self.d = d
+
+    async def add_audit(self, entries: Sequence[AuditEntry]) -> None:
+        self.d.audit.extend(entries)
+
+    async def audit(self, *, session_id: str | None, event_type: str | None, limit: int) -> list[AuditEntry]:
+        rows = [
+            e
+            for e in reversed(self.d.audit)
+            if (session_id is None or e.session_id == session_id) and (event_type is None or e.event_type == event_type)
+        ]
+        return rows[:limit]
+
+    async def add_usage(self, entry: UsageEntry) -> None:
+        self.d.usage.append(entry)
+
+    async def totals(self, session_id: str | None = None) -> dict[str, Any]:
+        return {"total_events": len(self.d.audit)}
+
+    async def per_session(self, limit: int) -> list[dict[str, Any]]:
+        return []
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self) -> None:
+        self.store = FakeStore()
+
+    def __call__(self, *, write: bool = True) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)
+
+
+class FakeLock:
+    """Records which sessions were locked; no real exclusion needed by single-task handler tests."""
+
+    def __init__(self) -> None:
+        self.held: list[str] = []
+
+    @asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        self.held.append(session_id)
+        yield
+
+
+class FakeLLM:
+    """Speaks OpenAI streaming chunks: one per token, then a usage chunk. ``fail_after`` raises mid-stream."""
+
+    def __init__(
+        self, tokens: Sequence[str] = ("Hello", " world"), *, fail_after: int | None = None, delay: float = 0.0
+    ) -> None:
+        self.tokens = list(tokens)
+        self.fail_after = fail_after
+        self.delay = delay
+        self.calls: list[dict[str, Any]] = []
+
+    async def stream_chat(
+        self, *, model: str, messages: list[dict[str, Any]], session_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        self.calls.append({"model": model, "messages": messages, "session_id": session_id})
+        for index, token in enumerate(self.tokens):
+            if self.fail_after is not None and index >= self.fail_after:
+                raise FakeLLMError("upstream exploded")
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            yield {"choices": [{"index": 0, "delta": {"content": token}}]}
+        yield {
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": len(self.tokens), "total_tokens": 3 + len(self.tokens)},
+        }
+
+
+class FakeLLMError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

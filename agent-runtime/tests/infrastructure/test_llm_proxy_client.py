@@ -1,0 +1,79 @@
+"""The llm-proxy client against a small fake server speaking OpenAI chat-completions SSE."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+
+from agent_runtime.infrastructure.llm_proxy_client import LLMError, LLMProxyClient
+
+KEY = "fake-key-0123456789abcdef"
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    seen: list[dict[str, Any]] = []
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(await request.read())
+        seen.append({"headers": dict(request.headers), "body": body})
+        if body["model"] == "missing":
+            return web.json_response({"error": {"message": "no such model"}}, status=404)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for token in ("Hel", "lo"):
+            chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        if body["model"] == "broken":
+            await response.write(b'data: {"error": {"message": "upstream died"}}\n\n')
+            return response
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", seen
+    await runner.cleanup()
+
+
+async def collect(client: LLMProxyClient, model: str) -> list[dict[str, Any]]:
+    return [
+        c async for c in client.stream_chat(model=model, messages=[{"role": "user", "content": "hi"}], session_id="s1")
+    ]
+
+
+async def test_chunks_stream_and_the_session_id_tags_the_call(proxy: tuple[str, list[dict[str, Any]]]) -> None:
+    url, seen = proxy
+    async with aiohttp.ClientSession() as http:
+        chunks = await collect(LLMProxyClient(http, url, KEY), "mock")
+    assert [c["choices"][0]["delta"]["content"] for c in chunks] == ["Hel", "lo"]
+    headers = seen[0]["headers"]
+    assert headers["X-Session-Id"] == "s1"
+    assert headers["X-Internal-Auth"] == KEY
+    assert seen[0]["body"]["stream_options"] == {"include_usage": True}
+
+
+async def test_an_http_error_keeps_its_status(proxy: tuple[str, list[dict[str, Any]]]) -> None:
+    url, _ = proxy
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(LLMError) as caught:
+            await collect(LLMProxyClient(http, url, KEY), "missing")
+    assert caught.value.status == 404
+    assert caught.value.message == "no such model"
+
+
+async def test_an_in_stream_error_raises(proxy: tuple[str, list[dict[str, Any]]]) -> None:
+    url, _ = proxy
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(LLMError, match="upstream died"):
+            await collect(LLMProxyClient(http, url, KEY), "broken")

@@ -1,0 +1,172 @@
+"""The SQL repositories and unit of work on SQLite files and the real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent_runtime.application.ports import AuditEntry, UsageEntry
+from agent_runtime.domain.approval import Approval, ApprovalKind, Decision
+from agent_runtime.domain.message import Message, ToolCall
+from agent_runtime.domain.plan import Plan, PlanStatus, Subtask
+from agent_runtime.domain.run import Run, StopReason
+from agent_runtime.domain.session import Session
+from agent_runtime.domain.tool_call import IssuedToolCall
+from agent_runtime.infrastructure.database import create_engine, normalise_db_url
+from agent_runtime.infrastructure.migrator import upgrade
+from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
+
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+async def uows(db_url: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
+    engine = create_engine(normalise_db_url(db_url, tmp_path))
+    await upgrade(engine)
+    yield SqlAlchemyUnitOfWorkFactory(engine)
+    await engine.dispose()
+
+
+async def add_session(uows: SqlAlchemyUnitOfWorkFactory, session_id: str = "s1", **kw: object) -> None:
+    async with uows() as uow:
+        await uow.sessions.add(Session.create(session_id, owner=kw.get("owner"), now=kw.get("now", NOW)))  # type: ignore[arg-type]
+        await uow.commit()
+
+
+async def test_a_session_round_trips_with_aware_timestamps(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows, owner="alice")
+    async with uows(write=False) as uow:
+        session = await uow.sessions.get("s1")
+    assert session is not None
+    assert session.owner == "alice"
+    assert session.created_at == NOW
+
+
+async def test_leaving_without_commit_rolls_back(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        await uow.sessions.add(Session.create("s1", owner=None, now=NOW))
+    async with uows(write=False) as uow:
+        assert await uow.sessions.get("s1") is None
+
+
+async def test_paging_filters_by_owner_and_counts_the_real_total(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    for index in range(5):
+        await add_session(uows, f"a{index}", owner="alice", now=NOW + timedelta(minutes=index))
+    await add_session(uows, "b0", owner="bob")
+    async with uows(write=False) as uow:
+        page = await uow.sessions.page(owner="alice", active_only=False, limit=2, offset=1)
+    assert page.total == 5
+    assert [s.id for s in page.sessions] == ["a3", "a2"]
+
+
+async def test_seq_allocation_is_monotonic_and_blocks_are_reserved(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)
+    async with uows() as uow:
+        assert await uow.sessions.allocate_seq("s1") == 1
+        assert await uow.sessions.allocate_seq("s1", 10) == 11
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.sessions.allocate_seq("s1") == 12
+
+
+async def test_messages_keep_order_and_tool_calls(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)
+    call = ToolCall(id="c1", name="read_file", arguments={"path": "a.py"})
+    async with uows() as uow:
+        await uow.messages.append("s1", 1, Message(role="user", content="hi", created_at=NOW))
+        await uow.messages.append("s1", 2, Message(role="assistant", content=None, created_at=NOW, tool_calls=(call,)))
+        await uow.messages.append("s1", 3, Message(role="tool", content="{}", created_at=NOW, tool_call_id="c1"))
+        await uow.commit()
+    async with uows(write=False) as uow:
+        history = await uow.messages.history("s1")
+    assert [m.role for m in history] == ["user", "assistant", "tool"]
+    assert history[1].tool_calls == (call,)
+
+
+async def test_the_event_log_replays_after_a_seq(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)
+    async with uows() as uow:
+        for seq in (1, 2, 5):
+            await uow.events.append("s1", seq, "done", b'{"seq":%d}' % seq, NOW)
+        await uow.commit()
+    async with uows(write=False) as uow:
+        events = await uow.events.after("s1", 1, 10)
+    assert [(e.seq, e.data) for e in events] == [(2, b'{"seq":2}'), (5, b'{"seq":5}')]
+
+
+async def test_agent_switches_are_appended(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)
+    for target in ("coder", "debug"):
+        async with uows() as uow:
+            session = await uow.sessions.get("s1")
+            assert session is not None
+            context = await uow.agents.get(session)
+            context.switch(target, reason="r", now=NOW, confidence=0.5)
+            await uow.agents.save(context)
+            await uow.commit()
+    async with uows(write=False) as uow:
+        session = await uow.sessions.get("s1")
+        assert session is not None
+        context = await uow.agents.get(session)
+    assert context.current_agent == "debug"
+    assert [s.to_agent for s in context.switches] == ["coder", "debug"]
+
+
+async def test_approvals_plans_runs_and_tool_calls_round_trip(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)
+    plan = Plan.draft(
+        plan_id="p", session_id="s1", goal="g", subtasks=[Subtask(id="t", description="d", agent="coder")], now=NOW
+    )
+    approval = Approval.request(
+        id="a", session_id="s1", kind=ApprovalKind.PLAN, call_id="plan_p", tool_name="create_plan",
+        arguments={}, reason=None, created_at=NOW, plan_id="p",
+    )  # fmt: skip
+    run = Run.start(run_id="r", session_id="s1", agent="coder", now=NOW)
+    call = IssuedToolCall.issue(
+        call_id="c", session_id="s1", tool_name="read_file", arguments={"path": "x"}, requires_approval=False,
+        created_at=NOW,
+    )  # fmt: skip
+    async with uows() as uow:
+        for repo, item in ((uow.plans, plan), (uow.approvals, approval), (uow.runs, run), (uow.tool_calls, call)):
+            await repo.add(item)  # type: ignore[attr-defined]
+        await uow.commit()
+    async with uows() as uow:
+        assert [a.id for a in await uow.approvals.pending("s1")] == ["a"]
+        loaded = await uow.approvals.get("a")
+        assert loaded is not None
+        loaded.decide(Decision.APPROVE, now=NOW)
+        await uow.approvals.save(loaded)
+        stored_plan = await uow.plans.get("p")
+        assert stored_plan is not None
+        stored_plan.move_to(PlanStatus.APPROVED, NOW)
+        await uow.plans.save(stored_plan)
+        assert [r.id for r in await uow.runs.running()] == ["r"]
+        stored_run = await uow.runs.get("r")
+        assert stored_run is not None
+        stored_run.stop(StopReason.TOOL_CALL, NOW)
+        await uow.runs.save(stored_run)
+        assert [c.call_id for c in await uow.tool_calls.outstanding("s1")] == ["c"]
+        await uow.commit()
+    async with uows(write=False) as uow:
+        assert await uow.approvals.pending("s1") == []
+        assert (await uow.plans.get("p")).status is PlanStatus.APPROVED  # type: ignore[union-attr]
+        assert await uow.runs.running() == []
+
+
+async def test_audit_and_usage_feed_the_totals(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)
+    async with uows() as uow:
+        await uow.records.add_audit([AuditEntry("SessionCreated", "session", "s1", {}, "c", None, NOW)])
+        await uow.records.add_usage(UsageEntry("s1", "mock", 3, 4, 7, 12, NOW))
+        await uow.commit()
+    async with uows(write=False) as uow:
+        totals = await uow.records.totals("s1")
+        audit = await uow.records.audit(session_id="s1", event_type="SessionCreated", limit=5)
+        per_session = await uow.records.per_session(10)
+    assert totals["events_by_type"] == {"SessionCreated": 1}
+    assert totals["usage"]["total_tokens"] == 7
+    assert audit[0].correlation_id == "c"
+    assert per_session[0]["total_tokens"] == 7
