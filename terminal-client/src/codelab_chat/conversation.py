@@ -1,0 +1,171 @@
+"""Driving one exchange with the gateway to its end, doing what the IDE does with each frame.
+
+Each frame the client sends that reaches the runtime (``user_message``, ``tool_result``, ``hitl_decision``,
+``plan_decision``, ``switch_agent``) opens one runtime stream, and each stream ends with its ``done``
+(or, when the gateway refuses the frame, with a connection-level ``error`` that carries no ``seq``). An exchange
+is over when every stream it opened has ended. The stop reason does not decide it: a ``hitl_decision`` stream may
+end ``completed`` while the ``tool_result`` sent right after it still has a reply to stream. ``cancel`` is not
+counted: its own stream may be empty; the cancelled run's ``done{cancelled}`` closes the stream it belongs to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+
+from codelab_chat.decisions import Decider
+from codelab_chat.link import LinkClosed, SessionLink
+from codelab_chat.tools.executor import ToolExecutor
+from codelab_chat.transcript import ToolRun, Turn
+from codelab_chat.views import View
+
+Frame = dict[str, Any]
+# After ``agent_switched`` answers a ``switch_agent``, wait this long for a ``done`` a gateway might not send.
+_SWITCH_SETTLE_SECONDS = 2.0
+
+
+class ExchangeTimeout(Exception):
+    """No frame arrived for ``idle_timeout`` seconds while the exchange was still open."""
+
+
+class Conversation:
+    """One session seen from the terminal: sends the user's frames and answers the agent's."""
+
+    def __init__(
+        self, link: SessionLink, executor: ToolExecutor, decider: Decider, view: View, *, idle_timeout: float = 600.0
+    ) -> None:
+        self.link = link
+        self.executor = executor
+        self.decider = decider
+        self.view = view
+        self.idle_timeout = idle_timeout
+        self._answered: set[str] = set()
+        self._open_streams = 0
+
+    async def say(self, content: str, agent_type: str | None = None) -> Turn:
+        """Send a user message and run the turn to its end (tools executed, approvals and plans answered)."""
+        frame: Frame = {"type": "user_message", "content": content, "client_message_id": uuid.uuid4().hex}
+        if agent_type:
+            frame["agent_type"] = agent_type
+        return await self.exchange(frame)
+
+    async def switch_agent(self, agent_type: str) -> Turn:
+        """Ask the gateway to hand the session to another agent."""
+        return await self.exchange({"type": "switch_agent", "agent_type": agent_type})
+
+    async def cancel(self) -> None:
+        """Cancel the running turn (its stream then ends with ``done{stop_reason: cancelled}``)."""
+        await self.link.send({"type": "cancel"})
+
+    async def exchange(self, frame: Frame) -> Turn:
+        """Send ``frame`` and handle what comes back until the exchange is over.
+
+        A lost connection that cannot be resumed, or silence past ``idle_timeout``, does not raise: it ends the
+        turn with ``fatal`` set and the reason in ``errors``.
+        """
+        turn = Turn()
+        try:
+            await self._drive(frame, turn)
+        except (LinkClosed, ExchangeTimeout) as exc:
+            turn.errors.append(str(exc))
+            turn.fatal = True
+        finally:
+            self.view.close()
+        return turn
+
+    async def _drive(self, frame: Frame, turn: Turn) -> None:
+        self._open_streams = 0
+        await self._send(frame)
+        timeout = self.idle_timeout
+        while self._open_streams > 0:
+            try:
+                incoming = await asyncio.wait_for(self.link.receive(), timeout)
+            except TimeoutError as exc:
+                if timeout == _SWITCH_SETTLE_SECONDS:
+                    break
+                raise ExchangeTimeout(f"no frame from the gateway for {self.idle_timeout:g} s") from exc
+            if frame["type"] == "switch_agent" and incoming.get("type") == "agent_switched":
+                timeout = _SWITCH_SETTLE_SECONDS
+            turn.frames.append(incoming)
+            self.view.show(incoming)
+            await self._handle(incoming, turn)
+
+    async def _send(self, frame: Frame) -> None:
+        self._open_streams += 1
+        await self.link.send(frame)
+        self.view.busy("waiting for the agent…")
+
+    async def _handle(self, frame: Frame, turn: Turn) -> None:
+        kind = frame.get("type")
+        if kind == "assistant_message" and frame.get("is_final") is not False:
+            content = frame.get("content")
+            turn.messages.append(content if isinstance(content, str) else "")
+        elif kind == "tool_call":
+            await self._tool_call(frame, turn)
+        elif kind == "plan_approval_required":
+            await self._plan(frame, turn)
+        elif kind == "error":
+            turn.errors.append(str(frame.get("content") or frame.get("error") or "error"))
+            if "seq" not in frame:
+                self._open_streams -= 1
+        elif kind == "done":
+            self._open_streams -= 1
+            turn.stop_reasons.append(str(frame.get("stop_reason") or "unknown"))
+            turn.usage = frame.get("usage") if isinstance(frame.get("usage"), dict) else turn.usage
+
+    async def _tool_call(self, frame: Frame, turn: Turn) -> None:
+        call_id, tool_name = frame.get("call_id"), frame.get("tool_name")
+        if not isinstance(call_id, str) or not isinstance(tool_name, str) or call_id in self._answered:
+            return
+        self._answered.add(call_id)
+        arguments = frame.get("arguments") if isinstance(frame.get("arguments"), dict) else {}
+        run = ToolRun(call_id, tool_name, dict(arguments or {}), "auto")
+        if frame.get("requires_approval") is not True or await self._approved(frame, run):
+            await self._execute(run)
+        turn.tool_runs.append(run)
+        self.view.tool_ran(run)
+
+    async def _approved(self, frame: Frame, run: ToolRun) -> bool:
+        """Ask, send the ``hitl_decision``; True when the (possibly edited) call is to be executed."""
+        decision = await self.decider.decide_tool(frame)
+        run.decision = decision.decision
+        hitl: Frame = {"type": "hitl_decision", "call_id": run.call_id, "decision": decision.decision}
+        if decision.decision == "edit" and decision.arguments is not None:
+            hitl["modified_arguments"] = decision.arguments
+            run.arguments = decision.arguments
+        if decision.feedback:
+            hitl["feedback"] = decision.feedback
+        await self._send(hitl)
+        if decision.decision == "reject":
+            run.error = decision.feedback or "rejected"
+            return False
+        return True
+
+    async def _execute(self, run: ToolRun) -> None:
+        self.view.busy(f"running {run.tool_name}…")
+        outcome = await self.executor.execute(run.tool_name, run.arguments)
+        run.result, run.error = outcome.result, outcome.error
+        reply: Frame = {"type": "tool_result", "call_id": run.call_id, "tool_name": run.tool_name}
+        reply.update({"result": outcome.result} if outcome.error is None else {"error": outcome.error})
+        size = len(orjson.dumps(reply))
+        if size > self.executor.limits.max_result_bytes:
+            # An oversized frame would make the gateway close the socket (1009); tell the agent to narrow the call.
+            run.result, run.error = None, f"Result too large to send ({size} bytes); narrow the request"
+            reply = {"type": "tool_result", "call_id": run.call_id, "tool_name": run.tool_name, "error": run.error}
+        await self._send(reply)
+
+    async def _plan(self, frame: Frame, turn: Turn) -> None:
+        decision = await self.decider.decide_plan(frame)
+        reply: Frame = {
+            "type": "plan_decision",
+            "approval_request_id": str(frame.get("approval_request_id") or ""),
+            "plan_id": str(frame.get("plan_id") or ""),
+            "decision": decision.decision,
+        }
+        if decision.feedback:
+            reply["feedback"] = decision.feedback
+        turn.plan_decisions.append(decision.decision)
+        await self._send(reply)

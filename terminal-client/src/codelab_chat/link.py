@@ -1,0 +1,216 @@
+"""The WebSocket to the gateway in the v2 dialect, surviving dropped connections.
+
+Every session frame carries ``seq``. The link remembers the highest one it delivered; when the connection drops
+(or the server closes with 1001 going-away or 1013 slow-consumer) it reconnects with backoff to the session's real
+id and sends ``resume{last_seq}``, so the gateway replays exactly what was missed. Frames with a ``seq`` at or below
+the last delivered one are dropped here too, so nothing reaches the caller twice. Frames the caller sends while the
+link is down wait in an outbox and go out right after the resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+
+Frame = dict[str, Any]
+
+# Closes that a reconnect cannot fix: the server refused us (1008) or our frames were wrong (1003, 1007, 1009).
+_FATAL_CLOSE_CODES = frozenset({1003, 1007, 1008, 1009})
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+class LinkClosed(Exception):
+    """The connection is gone for good (refused, fatal close code, or reconnects exhausted)."""
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """Exponential backoff with jitter: ``initial_delay`` doubling up to ``max_delay``, ``attempts`` tries."""
+
+    attempts: int = 10
+    initial_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def delays(self) -> list[float]:
+        delay, found = self.initial_delay, []
+        for _ in range(self.attempts):
+            found.append(delay * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not cryptography
+            delay = min(delay * 2, self.max_delay)
+        return found
+
+
+def socket_url(base_url: str, session_id: str) -> str:
+    """``ws://host:8000`` + id → ``ws://host:8000/api/v1/ws/<id>?protocol=2`` (http(s) is read as ws(s))."""
+    base = base_url.rstrip("/")
+    if base.startswith("http://") or base.startswith("https://"):
+        base = "ws" + base[4:]
+    if not base.endswith("/ws"):
+        base += "/api/v1/ws"
+    return f"{base}/{quote(session_id, safe='')}?protocol=2"
+
+
+def new_session_id() -> str:
+    """A placeholder id the gateway replaces with a real one (``session_info``) on the first message."""
+    return f"new_{int(time.time() * 1000)}"
+
+
+class SessionLink:
+    """One session's connection: :meth:`receive` yields frames in order, each once, across reconnects."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session_id: str,
+        *,
+        token: str | None = None,
+        policy: ReconnectPolicy | None = None,
+        open_timeout: float = 10.0,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.session_id = session_id
+        self.last_seq: int | None = None
+        self.reconnects = 0
+        self._token = token
+        self._policy = policy or ReconnectPolicy()
+        self._open_timeout = open_timeout
+        self._notice = on_notice or (lambda _text: None)
+        self._socket: ClientConnection | None = None
+        self._outbox: list[Frame] = []
+        self._fruitless_reconnects = 0
+
+    async def open(self) -> None:
+        """Connect once; a refusal or an unreachable gateway raises :class:`LinkClosed` at once."""
+        try:
+            self._socket = await self._connect()
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise LinkClosed(_describe_failure(exc, self.base_url)) from exc
+
+    async def close(self) -> None:
+        """Close normally (1000)."""
+        if self._socket is not None:
+            await self._socket.close()
+            self._socket = None
+
+    async def send(self, frame: Frame) -> None:
+        """Send one frame; while the link is down it waits in the outbox for the next reconnect."""
+        if self._socket is None:
+            self._outbox.append(frame)
+            return
+        try:
+            await self._socket.send(orjson.dumps(frame).decode())
+        except ConnectionClosed:
+            self._outbox.append(frame)
+
+    async def receive(self) -> Frame:
+        """The next frame not seen before; reconnects and resumes transparently."""
+        while True:
+            if self._socket is None:
+                await self._reconnect()
+            assert self._socket is not None
+            try:
+                message = await self._socket.recv()
+            except ConnectionClosed as exc:
+                self._socket = None
+                self._check_close(exc)
+                continue
+            frame = _parse(message)
+            if frame is not None and self._is_new(frame):
+                self._fruitless_reconnects = 0
+                return frame
+
+    def _is_new(self, frame: Frame) -> bool:
+        seq = frame.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            if self.last_seq is not None and seq <= self.last_seq:
+                return False
+            self.last_seq = seq
+        if frame.get("type") == "session_info" and isinstance(frame.get("session_id"), str):
+            self.session_id = frame["session_id"]
+        return True
+
+    def _check_close(self, exc: ConnectionClosed) -> None:
+        code = exc.rcvd.code if exc.rcvd is not None else 1006
+        reason = exc.rcvd.reason if exc.rcvd is not None else ""
+        if code in _FATAL_CLOSE_CODES:
+            raise LinkClosed(f"the gateway closed the connection ({code}{': ' + reason if reason else ''})")
+        if self.session_id.startswith("new_"):
+            # Without the real id there is nothing to resume; reconnecting to new_* would start another session.
+            raise LinkClosed(f"the connection dropped ({code}) before the gateway created the session")
+        self._notice(f"connection lost ({code}); reconnecting to resume after seq {self.last_seq}")
+
+    async def _reconnect(self) -> None:
+        self._fruitless_reconnects += 1
+        if self._fruitless_reconnects > self._policy.attempts:
+            raise LinkClosed("the connection keeps dropping before any frame arrives")
+        failure: BaseException | None = None
+        for delay in self._policy.delays():
+            await asyncio.sleep(delay)
+            try:
+                self._socket = await self._connect()
+            except InvalidStatus as exc:
+                if exc.response.status_code in (401, 403, 404):
+                    raise LinkClosed(_describe_failure(exc, self.base_url)) from exc
+                failure = exc
+                continue
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                failure = exc
+                continue
+            self.reconnects += 1
+            await self._resume()
+            return
+        raise LinkClosed(f"could not reconnect: {_describe_failure(failure, self.base_url)}")
+
+    async def _resume(self) -> None:
+        assert self._socket is not None
+        outbox, self._outbox = self._outbox, []
+        # Without a seq nothing of this session was delivered yet; a resume from 0 would replay old turns.
+        frames = ([{"type": "resume", "last_seq": self.last_seq}] if self.last_seq is not None else []) + outbox
+        for frame in frames:
+            try:
+                await self._socket.send(orjson.dumps(frame).decode())
+            except ConnectionClosed:
+                self._outbox.append(frame)
+
+    async def _connect(self) -> ClientConnection:
+        url = socket_url(self.base_url, self.session_id)
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
+        host = urlsplit(url).hostname or ""
+        return await connect(
+            url,
+            additional_headers=headers,
+            open_timeout=self._open_timeout,
+            compression=None,
+            max_size=MAX_FRAME_BYTES,
+            proxy=None if host in _LOOPBACK_HOSTS else True,
+        )
+
+
+def _parse(message: str | bytes) -> Frame | None:
+    try:
+        frame = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+def _describe_failure(exc: BaseException | None, base_url: str) -> str:
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        hint = " (check --token)" if status in (401, 403) else ""
+        return f"the gateway at {base_url} refused the connection with HTTP {status}{hint}"
+    if isinstance(exc, InvalidURI):
+        return f"not a WebSocket URL: {base_url}"
+    if isinstance(exc, OSError | TimeoutError):
+        return f"cannot reach the gateway at {base_url}: {exc or type(exc).__name__}"
+    return f"WebSocket failure talking to {base_url}: {exc}"

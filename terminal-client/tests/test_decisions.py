@@ -1,0 +1,72 @@
+"""Answers to approvals and plans: from the flags, and from a person (fed by a scripted line input)."""
+
+from __future__ import annotations
+
+from codelab_chat.decisions import (
+    PLAN_REJECTED_BY_FLAGS,
+    REJECTED_BY_FLAGS,
+    FlagDecider,
+    PlanDecision,
+    PromptDecider,
+    ToolDecision,
+)
+from harness import CapturedConsole
+
+CALL = {"type": "tool_call", "call_id": "c1", "tool_name": "write_file", "arguments": {"path": "a", "content": "x"}}
+PLAN = {"type": "plan_approval_required", "approval_request_id": "ar", "plan_id": "p"}
+
+
+class FakeLineInput:
+    def __init__(self, *answers: str) -> None:
+        self.console = CapturedConsole().console
+        self.answers = list(answers)
+        self.prompts: list[str] = []
+
+    async def ask(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if not self.answers:
+            raise EOFError
+        return self.answers.pop(0)
+
+
+async def test_flags_approve_or_refuse_tool_calls() -> None:
+    assert await FlagDecider(auto_approve=True).decide_tool(CALL) == ToolDecision("approve")
+    assert await FlagDecider().decide_tool(CALL) == ToolDecision("reject", feedback=REJECTED_BY_FLAGS)
+    assert await FlagDecider(auto_reject=True).decide_tool(CALL) == ToolDecision("reject", feedback=REJECTED_BY_FLAGS)
+
+
+async def test_flags_approve_plans_only_when_asked() -> None:
+    assert await FlagDecider(approve_plans=True).decide_plan(PLAN) == PlanDecision("approve")
+    assert await FlagDecider().decide_plan(PLAN) == PlanDecision("reject", feedback=PLAN_REJECTED_BY_FLAGS)
+
+
+async def test_a_person_approves() -> None:
+    assert await PromptDecider(FakeLineInput("a")).decide_tool(CALL) == ToolDecision("approve")
+
+
+async def test_a_person_rejects_with_feedback() -> None:
+    decision = await PromptDecider(FakeLineInput("r", "use b.txt instead")).decide_tool(CALL)
+
+    assert decision == ToolDecision("reject", feedback="use b.txt instead")
+
+
+async def test_a_person_edits_the_arguments_and_bad_json_asks_again() -> None:
+    terminal = FakeLineInput("e", "{not json", "e", "[1]", "e", '{"path": "b", "content": "y"}')
+
+    decision = await PromptDecider(terminal).decide_tool(CALL)
+
+    assert decision == ToolDecision("edit", arguments={"path": "b", "content": "y"})
+    assert len(terminal.prompts) == 6
+
+
+async def test_an_unknown_answer_asks_again() -> None:
+    terminal = FakeLineInput("maybe", "yes")
+
+    assert await PromptDecider(terminal).decide_tool(CALL) == ToolDecision("approve")
+    assert len(terminal.prompts) == 2
+
+
+async def test_a_person_modifies_a_plan_with_feedback() -> None:
+    decision = await PromptDecider(FakeLineInput("m", "skip the tests step")).decide_plan(PLAN)
+
+    assert decision == PlanDecision("modify", feedback="skip the tests step")

@@ -1,0 +1,118 @@
+"""Rendering: plain streaming that never repeats text, the live Markdown area, and every frame type."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from codelab_chat.transcript import ToolRun
+from codelab_chat.views import JsonView, RichView, render_history
+from harness import CapturedConsole
+
+
+def delta(token: str) -> dict[str, object]:
+    return {"type": "assistant_message", "token": token, "is_final": False}
+
+
+def final(content: str) -> dict[str, object]:
+    return {"type": "assistant_message", "content": content, "is_final": True}
+
+
+def test_plain_output_adds_only_the_part_the_deltas_missed(out: CapturedConsole, info: CapturedConsole) -> None:
+    view = RichView(out.console, info.console)
+    for frame in (delta("Hel"), delta("lo "), final("Hello world")):
+        view.show(frame)
+
+    assert out.text == "Hello world\n"
+
+
+def test_a_final_message_that_differs_from_the_deltas_is_printed_whole(
+    out: CapturedConsole, info: CapturedConsole
+) -> None:
+    view = RichView(out.console, info.console)
+    for frame in (delta("draft"), final("Rewritten")):
+        view.show(frame)
+
+    assert out.text == "draft\nRewritten\n"
+
+
+def test_a_terminal_gets_the_final_message_rendered_as_markdown(info: CapturedConsole) -> None:
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=80, color_system=None)
+    view = RichView(terminal, info.console)
+    for frame in (delta("# Title\n"), delta("some **bold**"), final("# Title\nsome **bold** text")):
+        view.show(frame)
+    view.close()
+
+    rendered = screen.getvalue()
+    assert "Title" in rendered
+    assert "some bold text" in rendered
+    assert "**" not in rendered.split("some bold text")[-1]
+
+
+def test_every_frame_type_is_shown(out: CapturedConsole, info: CapturedConsole) -> None:
+    view = RichView(out.console, info.console)
+    frames: list[dict[str, Any]] = [
+        {"type": "tool_call", "tool_name": "write_file", "arguments": {"path": "a"}, "requires_approval": True},
+        {"type": "agent_switched", "from_agent": "orchestrator", "to_agent": "coder", "reason": "code task"},
+        {"type": "plan_approval_required", "plan_summary": {"goal": "G", "subtasks": [{"title": "T1"}, "T2"]}},
+        {"type": "plan_progress", "content": "T1 started", "metadata": {"status": "in_progress"}},
+        {"type": "status", "content": "queued behind a running turn"},
+        {"type": "error", "error": "boom"},
+        {"type": "done", "stop_reason": "completed", "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+    ]
+    for frame in frames:
+        view.show(frame)
+    view.tool_ran(ToolRun("c1", "write_file", {}, "approve", result={"success": True, "bytes_written": 5}))
+    view.tool_ran(ToolRun("c2", "read_file", {}, "auto", error="File not found: x"))
+
+    for expected in (
+        "write_file",
+        "needs approval",
+        "orchestrator → coder — code task",
+        "T1",
+        "T2",
+        "[in_progress] T1 started",
+        "queued behind",
+        "error: boom",
+        "completed · tokens 3 in / 4 out",
+        "bytes written: 5",
+        "File not found: x",
+    ):
+        assert expected in info.text
+    assert out.text == ""
+
+
+def test_json_view_writes_frames_verbatim(out: CapturedConsole, info: CapturedConsole) -> None:
+    view = JsonView(out.console, info.console)
+    frame = {"type": "assistant_message", "token": "[bold]x[/]", "is_final": False, "seq": 3}
+    view.show(frame)
+
+    assert orjson.loads(out.text) == frame
+
+
+def test_terminal_control_sequences_from_the_model_are_not_printed(out: CapturedConsole, info: CapturedConsole) -> None:
+    view = RichView(out.console, info.console)
+    for frame in (delta("safe \x1b]0;pwned\x07"), final("safe \x1b]0;pwned\x07text\x9b2J")):
+        view.show(frame)
+    view.show({"type": "error", "content": "bad \x1b[31mred"})
+
+    assert "\x1b" not in out.text + info.text
+    assert "\x07" not in out.text
+    assert out.text == "safe ]0;pwnedtext2J\n"
+
+
+def test_a_continued_sessions_tail_is_shown(out: CapturedConsole) -> None:
+    messages = [{"role": "user", "content": f"q{n}"} for n in range(8)]
+    messages += [{"role": "tool", "content": "raw tool output"}, {"role": "assistant", "content": "**answer**"}]
+
+    render_history(out.console, messages, last=3)
+
+    assert "… 6 earlier messages" in out.text
+    assert "you> q6" in out.text
+    assert "you> q5" not in out.text
+    assert "raw tool output" not in out.text
+    assert "answer" in out.text
