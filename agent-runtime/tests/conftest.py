@@ -70,6 +70,8 @@ def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: Any) -
         data_dir=tmp_path,
         db_url=db_url,
         heartbeat_interval=overrides.pop("heartbeat_interval", 5.0),
+        # One agent unless a test asks for routing: the core's route tests assert the model's chunks exactly.
+        multi_agent_mode=overrides.pop("multi_agent_mode", False),
         **overrides,
     )
 

@@ -6,10 +6,11 @@ import asyncio
 import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from agent_runtime.application.ports import AuditEntry, LoggedEvent, SessionPage, UsageEntry
+from agent_runtime.application.ports import AuditEntry, ClientMessage, LoggedEvent, SessionPage, UsageEntry
 from agent_runtime.domain.agent_context import AgentContext
 from agent_runtime.domain.approval import Approval
 from agent_runtime.domain.message import Message
@@ -34,6 +35,7 @@ class FakeStore:
         self.events: dict[str, list[LoggedEvent]] = {}
         self.audit: list[AuditEntry] = []
         self.usage: list[UsageEntry] = []
+        self.client_messages: dict[tuple[str, str], ClientMessage] = {}
         self.commits = 0
 
 
@@ -89,6 +91,7 @@ class FakeUnitOfWork:
         self.tool_calls = _ToolCalls(work)
         self.events = _Events(work)
         self.records = _Records(work)
+        self.client_messages = _ClientMessages(work)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -108,8 +111,8 @@ class _Messages:
         assert position == len(rows) + 1, "positions are consecutive"
         rows.append(message)
 
-    async def history(self, session_id: str) -> list[Message]:
-        return list(self.d.messages.get(session_id, []))
+    async def history(self, session_id: str, after: int = 0) -> list[Message]:
+        return list(self.d.messages.get(session_id, []))[after:]
 
 
 class _Agents:
@@ -226,6 +229,23 @@ class _Records:
         return []
 
 
+class _ClientMessages:
+    def __init__(self, d: FakeStore) -> None:
+        self.d = d
+
+    async def add(self, record: ClientMessage) -> None:
+        key = (record.session_id, record.client_message_id)
+        assert key not in self.d.client_messages, "primary key"
+        self.d.client_messages[key] = record
+
+    async def get(self, session_id: str, client_message_id: str) -> ClientMessage | None:
+        return self.d.client_messages.get((session_id, client_message_id))
+
+    async def finish(self, session_id: str, client_message_id: str, done_seq: int) -> None:
+        record = self.d.client_messages[(session_id, client_message_id)]
+        self.d.client_messages[(session_id, client_message_id)] = replace(record, done_seq=done_seq)
+
+
 class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.store = FakeStore()
@@ -258,9 +278,15 @@ class FakeLLM:
         self.calls: list[dict[str, Any]] = []
 
     async def stream_chat(
-        self, *, model: str, messages: list[dict[str, Any]], session_id: str | None = None
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+        session_id: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        self.calls.append({"model": model, "messages": messages, "session_id": session_id})
+        self.calls.append({"model": model, "messages": messages, "session_id": session_id, "tools": tools})
         for index, token in enumerate(self.tokens):
             if self.fail_after is not None and index >= self.fail_after:
                 raise FakeLLMError("upstream exploded")

@@ -23,15 +23,16 @@ from agent_runtime.application.command_bus import Clock, CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
-from agent_runtime.application.maintenance import cleanup_loop, close_interrupted_runs
+from agent_runtime.application.maintenance import cleanup_loop
 from agent_runtime.application.ports import LLMClient
-from agent_runtime.application.turn import TurnRunner
+from agent_runtime.assembly import build_run_engine
 from agent_runtime.infrastructure.database import create_engine
-from agent_runtime.infrastructure.llm_proxy_client import LLMProxyClient
+from agent_runtime.infrastructure.llm_proxy_client import LLMProxyClient, LLMProxyModels
 from agent_runtime.infrastructure.metrics import EventMetrics
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from agent_runtime.infrastructure.writer_lock import SessionWriterLock
+from agent_runtime.runs.services import ContextWindows
 from agent_runtime.settings import Settings
 from service_kit.errors import install_error_handlers
 from service_kit.http import new_http_session
@@ -43,8 +44,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _wire(app: FastAPI, settings: Settings, engine: AsyncEngine, llm: LLMClient, clock: Clock) -> None:
-    """Build the buses, subscribers and runners on one engine and put them on ``app.state``."""
+def _wire(
+    app: FastAPI, settings: Settings, engine: AsyncEngine, llm: LLMClient, windows: ContextWindows, clock: Clock
+) -> None:
+    """Build the buses, subscribers and the run engine on one database engine and put them on ``app.state``."""
     uows = SqlAlchemyUnitOfWorkFactory(engine)
     events = EventBus()
     fanout = SessionFanout()
@@ -55,10 +58,13 @@ def _wire(app: FastAPI, settings: Settings, engine: AsyncEngine, llm: LLMClient,
     audit = AuditTrail(uows)
     for category in AUDITED_CATEGORIES:
         events.subscribe(audit.on_event, category=category, priority=0, name="audit_log")
-    commands = CommandBus(uows, SessionWriterLock(engine), events, HANDLERS, clock)
+    lock = SessionWriterLock(engine)  # one instance: REST commands and runs serialize on the same session lock
+    commands = CommandBus(uows, lock, events, HANDLERS, clock)
     app.state.engine, app.state.uows, app.state.events, app.state.fanout = engine, uows, events, fanout
     app.state.commands, app.state.llm = commands, llm
-    app.state.turns = TurnRunner(commands, uows, llm, fanout, model=settings.llm_model)
+    app.state.runs = build_run_engine(
+        settings, uows=uows, events=events, fanout=fanout, lock=lock, llm=llm, windows=windows, clock=clock
+    )
 
 
 def _start_cleanup(app: FastAPI, settings: Settings, clock: Clock) -> asyncio.Task[None] | None:
@@ -69,8 +75,15 @@ def _start_cleanup(app: FastAPI, settings: Settings, clock: Clock) -> asyncio.Ta
     return asyncio.create_task(loop)
 
 
-def create_app(settings: Settings, *, llm: LLMClient | None = None, clock: Clock = utc_now) -> FastAPI:
-    """Build the app. ``llm`` replaces the llm-proxy client (tests pass a fake speaking OpenAI chunks)."""
+def create_app(
+    settings: Settings,
+    *,
+    llm: LLMClient | None = None,
+    windows: ContextWindows | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    """Build the app. ``llm`` replaces the llm-proxy client (tests pass a fake speaking OpenAI chunks) and
+    ``windows`` its model list (context windows)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,8 +97,10 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None, clock: Clock
             await upgrade(engine)
         http = new_http_session(connect_timeout=settings.llm_connect_timeout)
         key = settings.internal_api_key.get_secret_value()
-        _wire(app, settings, engine, llm or LLMProxyClient(http, settings.llm_proxy_url, key), clock)
-        await close_interrupted_runs(app.state.commands, app.state.uows)
+        client = llm or LLMProxyClient(http, settings.llm_proxy_url, key)
+        models = windows or LLMProxyModels(http, settings.llm_proxy_url, key)
+        _wire(app, settings, engine, client, models, clock)
+        await app.state.runs.recover()
         cleanup = _start_cleanup(app, settings, clock)
         try:
             yield
@@ -94,7 +109,7 @@ def create_app(settings: Settings, *, llm: LLMClient | None = None, clock: Clock
                 cleanup.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await cleanup
-            await app.state.turns.aclose()
+            await app.state.runs.aclose()
             await http.close()
             await engine.dispose()
 

@@ -32,6 +32,28 @@ class Settings(ServiceSettings):
         24.0 * 30, ge=0, description="Sessions idle longer than this are soft-deleted; 0 disables the cleanup."
     )
     cleanup_interval: float = Field(600.0, gt=0, description="Seconds between session cleanup passes.")
+    agents_file: Path | None = Field(
+        None, description="YAML file overriding agents (prompt, tools, model, write_extensions) or adding agents."
+    )
+    approval_file: Path | None = Field(
+        None, description="YAML file with the approval policy (gated tools, read-only and denied commands)."
+    )
+    router_model: str | None = Field(None, description="Model for the orchestrator's routing; default llm_model.")
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries of a model call before its first token.")
+    llm_retry_backoff: float = Field(0.3, ge=0, description="Seconds before the first retry (grows linearly).")
+    llm_breaker_threshold: int = Field(5, ge=1, description="Failed model calls in a row that open the breaker.")
+    llm_breaker_cooldown: float = Field(15.0, gt=0, description="Seconds the open breaker refuses model calls.")
+    context_window: int = Field(
+        32_000, ge=1_000, description="Context window assumed when the llm-proxy does not know the model's."
+    )
+    reply_reserve_tokens: int = Field(2_000, ge=0, description="Tokens of the window kept free for the answer.")
+    max_tool_rounds: int = Field(25, ge=1, description="Tool rounds per turn before the loop guard stops it.")
+    max_identical_calls: int = Field(
+        3, ge=2, description="Identical tool calls (same tool and arguments) per turn before the loop guard stops it."
+    )
+    approval_ttl_seconds: float | None = Field(
+        None, gt=0, description="Pending approvals older than this expire (the call fails cleanly); unset = never."
+    )
 
     @field_validator("db_url")
     @classmethod

@@ -34,7 +34,7 @@ async def test_a_null_session_starts_with_session_info_and_ends_with_done(client
     assert [c["token"] for c in chunks if c.get("is_final") is False] == ["Hello", " world", "!"]
     final = chunks[-2]
     assert (final["type"], final["content"], final["is_final"]) == ("assistant_message", "Hello world!", True)
-    assert final["metadata"] == {"agent": "orchestrator"}
+    assert final["metadata"] == {"agent": "universal"}  # single-agent mode (conftest)
     assert chunks[-1]["type"] == "done"
     assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
     assert all(c["session_id"] == session_id for c in chunks)
@@ -95,7 +95,7 @@ async def test_a_model_failure_streams_error_then_done(client: httpx.AsyncClient
     ]
     assert [c["type"] for c in chunks] == ["assistant_message", "error", "done"]
     assert chunks[-1]["stop_reason"] == "error"
-    assert chunks[1]["metadata"] == {"code": "llm_error"}
+    assert chunks[1]["metadata"] == {"code": "llm_stream_failed"}
 
 
 async def test_usage_of_each_turn_is_recorded(client: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from agent_runtime.infrastructure.llm_proxy_client import LLMError, LLMProxyClient
+from agent_runtime.infrastructure.llm_proxy_client import LLMError, LLMProxyClient, LLMProxyModels
 
 KEY = "fake-key-0123456789abcdef"
 
@@ -35,8 +35,14 @@ async def proxy() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
         await response.write(b"data: [DONE]\n\n")
         return response
 
+    async def models(request: web.Request) -> web.Response:
+        seen.append({"headers": dict(request.headers), "models": True})
+        listed = [{"id": "mock", "name": "mock", "provider": "mock", "context_length": 4096, "is_available": True}]
+        return web.json_response(listed)
+
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
+    app.router.add_get("/v1/llm/models", models)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -77,3 +83,36 @@ async def test_an_in_stream_error_raises(proxy: tuple[str, list[dict[str, Any]]]
     async with aiohttp.ClientSession() as http:
         with pytest.raises(LLMError, match="upstream died"):
             await collect(LLMProxyClient(http, url, KEY), "broken")
+
+
+async def test_tools_and_the_response_format_go_out_with_the_request(proxy: tuple[str, list[dict[str, Any]]]) -> None:
+    url, seen = proxy
+    tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}
+    async with aiohttp.ClientSession() as http:
+        client = LLMProxyClient(http, url, KEY)
+        messages = [{"role": "user", "content": "hi"}]
+        _ = [c async for c in client.stream_chat(model="mock", messages=messages, tools=[tool])]
+        _ = [
+            c
+            async for c in client.stream_chat(model="mock", messages=messages, response_format={"type": "json_object"})
+        ]
+    assert (seen[0]["body"]["tools"], seen[0]["body"]["tool_choice"]) == ([tool], "auto")
+    assert "response_format" not in seen[0]["body"]
+    assert seen[1]["body"]["response_format"] == {"type": "json_object"}
+    assert "tools" not in seen[1]["body"]
+
+
+async def test_context_windows_come_from_the_model_list_fetched_once(proxy: tuple[str, list[dict[str, Any]]]) -> None:
+    url, seen = proxy
+    async with aiohttp.ClientSession() as http:
+        models = LLMProxyModels(http, url, KEY, refresh=3600)
+        assert await models.window("mock") == 4096
+        assert await models.window("unknown") is None
+        assert await models.window("mock") == 4096
+    assert len([entry for entry in seen if entry.get("models")]) == 1
+    assert seen[0]["headers"]["X-Internal-Auth"] == KEY
+
+
+async def test_an_unreachable_model_list_means_no_window() -> None:
+    async with aiohttp.ClientSession() as http:
+        assert await LLMProxyModels(http, "http://127.0.0.1:9", KEY).window("mock") is None

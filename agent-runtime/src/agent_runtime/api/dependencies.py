@@ -10,7 +10,7 @@ from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
-from agent_runtime.application.turn import TurnRunner
+from agent_runtime.runs.engine import RunEngine
 from agent_runtime.settings import Settings
 
 
@@ -26,8 +26,8 @@ def _fanout(request: Request) -> SessionFanout:
     return request.app.state.fanout  # type: ignore[no-any-return]
 
 
-def _turns(request: Request) -> TurnRunner:
-    return request.app.state.turns  # type: ignore[no-any-return]
+def _runs(request: Request) -> RunEngine:
+    return request.app.state.runs  # type: ignore[no-any-return]
 
 
 def _events(request: Request) -> EventBus:
@@ -52,7 +52,7 @@ def _subject(x_subject: Annotated[str | None, Header(max_length=255)] = None) ->
 Commands = Annotated[CommandBus, Depends(_commands)]
 Uows = Annotated[UnitOfWorkFactory, Depends(_uows)]
 Fanout = Annotated[SessionFanout, Depends(_fanout)]
-Turns = Annotated[TurnRunner, Depends(_turns)]
+Runs = Annotated[RunEngine, Depends(_runs)]
 Events = Annotated[EventBus, Depends(_events)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Subject = Annotated[str | None, Depends(_subject)]

@@ -55,6 +55,19 @@ class UsageEntry:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    """A user message sent with a client message id: its content digest and where its answer lies in the event log
+    (``after_seq`` < its chunks ≤ ``done_seq``; ``done_seq`` None while it runs)."""
+
+    session_id: str
+    client_message_id: str
+    digest: str
+    after_seq: int
+    created_at: datetime
+    done_seq: int | None = None
+
+
 class SessionRepository(Protocol):
     """Sessions, including the per-session ``seq`` counter of the event log."""
 
@@ -64,7 +77,7 @@ class SessionRepository(Protocol):
     async def page(self, *, owner: str | None, active_only: bool, limit: int, offset: int) -> SessionPage: ...
     async def idle_since(self, before: datetime, limit: int) -> list[Session]: ...
     async def allocate_seq(self, session_id: str, count: int = 1) -> int:
-        """Advance the counter by ``count`` and return its new value (the last seq allocated)."""
+        """Advance the counter by ``count`` and return its new value (the last seq allocated); 0 reads it."""
         ...
 
 
@@ -72,7 +85,9 @@ class MessageRepository(Protocol):
     """Append-only: appending costs the same at message 10 and 10,000."""
 
     async def append(self, session_id: str, position: int, message: Message) -> None: ...
-    async def history(self, session_id: str) -> list[Message]: ...
+    async def history(self, session_id: str, after: int = 0) -> list[Message]:
+        """The messages in order; with ``after``, only those at positions after it (1-based positions)."""
+        ...
 
 
 class AgentContextRepository(Protocol):
@@ -108,6 +123,14 @@ class ToolCallRepository(Protocol):
     async def outstanding(self, session_id: str) -> list[IssuedToolCall]: ...
 
 
+class ClientMessageRepository(Protocol):
+    """One row per (session, client message id): a repeated submit finds the original."""
+
+    async def add(self, record: ClientMessage) -> None: ...
+    async def get(self, session_id: str, client_message_id: str) -> ClientMessage | None: ...
+    async def finish(self, session_id: str, client_message_id: str, done_seq: int) -> None: ...
+
+
 class EventLogRepository(Protocol):
     async def append(self, session_id: str, seq: int, type: str, data: bytes, created_at: datetime) -> None: ...
     async def after(self, session_id: str, seq: int, limit: int) -> list[LoggedEvent]: ...
@@ -136,6 +159,7 @@ class UnitOfWork(Protocol):
     tool_calls: ToolCallRepository
     events: EventLogRepository
     records: RecordRepository
+    client_messages: ClientMessageRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -156,7 +180,13 @@ class LLMClient(Protocol):
     """Streams OpenAI chat-completion chunks; raises on an HTTP error, a stream error or a cut stream."""
 
     def stream_chat(
-        self, *, model: str, messages: list[dict[str, Any]], session_id: str | None = None
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+        session_id: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]: ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,13 +29,29 @@ class LLMProxyClient:
         self._key = key
 
     async def stream_chat(
-        self, *, model: str, messages: list[dict[str, Any]], session_id: str | None = None
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+        session_id: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield each OpenAI chunk as a dict; raise ``LLMError`` on an HTTP error, a stream error or a cut stream."""
+        """Yield each OpenAI chunk as a dict; raise ``LLMError`` on an HTTP error, a stream error or a cut stream.
+        ``tools`` go out with ``tool_choice: auto``; ``response_format`` e.g. ``{"type": "json_object"}``."""
         headers = internal_headers(self._key, accept="text/event-stream")
         if session_id is not None:
             headers["X-Session-Id"] = session_id  # the llm-proxy tags its usage records with it
-        body = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            body["tools"], body["tool_choice"] = tools, "auto"
+        if response_format is not None:
+            body["response_format"] = response_format
         try:
             async with self._http.post(self._url, data=orjson.dumps(body), headers=headers) as response:
                 if response.status != 200:
@@ -51,3 +68,38 @@ class LLMProxyClient:
                 raise LLMError(502, "the model stream ended before it was complete")
         except aiohttp.ClientError as exc:
             raise LLMError(0, f"llm-proxy unreachable: {type(exc).__name__}") from exc
+
+
+class LLMProxyModels:
+    """Context windows from the llm-proxy's ``GET /v1/llm/models``, fetched on first use and again at most every
+    ``refresh`` seconds when a model is unknown; None (the caller's default) while the proxy cannot say."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, key: str, *, refresh: float = 60.0) -> None:
+        self._http = http
+        self._url = base_url.rstrip("/") + "/v1/llm/models"
+        self._key = key
+        self._refresh = refresh
+        self._windows: dict[str, int] = {}
+        self._fetched_at: float | None = None
+
+    async def window(self, model: str) -> int | None:
+        if model not in self._windows and self._due():
+            await self._fetch()
+        return self._windows.get(model)
+
+    def _due(self) -> bool:
+        return self._fetched_at is None or time.monotonic() - self._fetched_at >= self._refresh
+
+    async def _fetch(self) -> None:
+        self._fetched_at = time.monotonic()
+        try:
+            async with self._http.get(self._url, headers=internal_headers(self._key)) as response:
+                if response.status != 200:
+                    return
+                items = orjson.loads(await response.read())
+        except (aiohttp.ClientError, orjson.JSONDecodeError, TimeoutError):
+            return
+        for item in items if isinstance(items, list) else ():
+            length = item.get("context_length") if isinstance(item, dict) else None
+            if isinstance(length, int) and length > 0:
+                self._windows[str(item.get("id"))] = length

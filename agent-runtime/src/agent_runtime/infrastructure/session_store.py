@@ -132,8 +132,12 @@ class SqlAlchemyMessageRepository:
             )
         )
 
-    async def history(self, session_id: str) -> list[Message]:
-        query = select(t.messages).where(t.messages.c.session_id == session_id).order_by(t.messages.c.position)
+    async def history(self, session_id: str, after: int = 0) -> list[Message]:
+        query = (
+            select(t.messages)
+            .where(t.messages.c.session_id == session_id, t.messages.c.position > after)
+            .order_by(t.messages.c.position)
+        )
         return [
             Message(
                 role=row.role,

@@ -171,3 +171,15 @@ usage = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("created_at", _TS, nullable=False),
 )
+
+# ``user_message.client_message_id`` per session: makes a retried submit idempotent across restarts and replicas.
+client_messages = Table(
+    "client_messages",
+    metadata,
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), primary_key=True),
+    Column("client_message_id", String(128), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("after_seq", BigInteger, nullable=False),
+    Column("done_seq", BigInteger, nullable=True),
+    Column("created_at", _TS, nullable=False),
+)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from agent_runtime.application.ports import (
     AgentContextRepository,
     ApprovalRepository,
+    ClientMessageRepository,
     EventLogRepository,
     MessageRepository,
     PlanRepository,
@@ -15,6 +16,7 @@ from agent_runtime.application.ports import (
     SessionRepository,
     ToolCallRepository,
 )
+from agent_runtime.infrastructure.client_message_store import SqlAlchemyClientMessageRepository
 from agent_runtime.infrastructure.record_store import SqlAlchemyRecordRepository
 from agent_runtime.infrastructure.session_store import (
     SqlAlchemyAgentContextRepository,
@@ -54,6 +56,7 @@ class SqlAlchemyUnitOfWork:
         self.tool_calls: ToolCallRepository = SqlAlchemyToolCallRepository(connection)
         self.events: EventLogRepository = SqlAlchemyEventLogRepository(connection)
         self.records: RecordRepository = SqlAlchemyRecordRepository(connection)
+        self.client_messages: ClientMessageRepository = SqlAlchemyClientMessageRepository(connection)
         return self
 
     async def commit(self) -> None:

@@ -203,7 +203,13 @@ class SqlAlchemyToolCallRepository:
         await self._db.execute(
             update(t.tool_calls)
             .where(t.tool_calls.c.session_id == call.session_id, t.tool_calls.c.call_id == call.call_id)
-            .values(result=call.result, error=call.error, completed_at=call.completed_at, approval_id=call.approval_id)
+            .values(
+                arguments=call.arguments,
+                result=call.result,
+                error=call.error,
+                completed_at=call.completed_at,
+                approval_id=call.approval_id,
+            )
         )
 
     async def outstanding(self, session_id: str) -> list[IssuedToolCall]:

@@ -1,0 +1,85 @@
+"""Idempotent ``user_message``: a ``client_message_id`` is unique per session. The same id with the same content
+gets the original answer (replayed from the event log), with other content 422, while the original runs 409.
+
+Stored in SQL (``client_messages``) in the transaction that appends the user message, so it holds across restarts
+and replicas; a short in-process table answers 409 for ids whose work is queued or running here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+from agent_runtime.application.ports import ClientMessage, UnitOfWork, UnitOfWorkFactory
+from agent_runtime.domain.errors import Conflict, RuleViolation
+from agent_runtime.runs.journal import Step
+
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The original answer: ``done`` resolves to its last seq; ``replay`` = (after, until) in the event log."""
+
+    done: asyncio.Future[int]
+    replay: tuple[int, int]
+
+
+def digest(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+class ClientMessageIds:
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+        self._uows = uow_factory
+        self._pending: dict[tuple[str, str], str] = {}
+
+    async def claim(self, session_id: str, client_message_id: str, content: str) -> Answered | None:
+        """None when the id is new (it is then pending here until ``release``); the original answer when it was
+        already answered; raises 422 for other content and 409 while the original runs."""
+        key, mine = (session_id, client_message_id), digest(content)
+        pending = self._pending.get(key)
+        if pending is not None:
+            self._refuse_other_content(pending, mine)
+            raise Conflict("the message with this client_message_id is still being processed", code="in_progress")
+        async with self._uows(write=False) as uow:
+            record = await uow.client_messages.get(session_id, client_message_id)
+            if record is None:
+                self._pending[key] = mine
+                return None
+            self._refuse_other_content(record.digest, mine)
+            until = record.done_seq or await _first_done(uow, session_id, record.after_seq)
+        if until is None:
+            raise Conflict("the message with this client_message_id is still being processed", code="in_progress")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(until)
+        return Answered(done, (record.after_seq, until))
+
+    def release(self, session_id: str, client_message_id: str) -> None:
+        self._pending.pop((session_id, client_message_id), None)
+
+    @staticmethod
+    def _refuse_other_content(original: str, mine: str) -> None:
+        if original != mine:
+            raise RuleViolation("this client_message_id was used with different content", code="idempotency_mismatch")
+
+
+async def record(step: Step, client_message_id: str, content: str) -> None:
+    """Store the id with the user message (same transaction); its answer starts after the session's current seq."""
+    after = await step.uow.sessions.allocate_seq(step.session_id, 0)
+    entry = ClientMessage(step.session_id, client_message_id, digest(content), after, step.now)
+    await step.uow.client_messages.add(entry)
+
+
+async def _first_done(uow: UnitOfWork, session_id: str, after: int) -> int | None:
+    """The first ``done`` logged after ``after``: the end of a run whose finish could not record its id (a crash
+    or restart ended it)."""
+    while True:
+        page = await uow.events.after(session_id, after, PAGE)
+        for event in page:
+            if event.type == "done":
+                return event.seq
+        if len(page) < PAGE:
+            return None
+        after = page[-1].seq

@@ -1,0 +1,190 @@
+"""Tool calls of one model response: validated, checked against the agent's permissions and the approval policy,
+then either handled inside the runtime (``attempt_completion``, ``ask_followup_question``, ``switch_mode``,
+``create_plan``) or handed to the IDE one at a time. Also the IDE's answers: tool results and approval decisions.
+
+A refused or invalid call is answered at once with an ``Error: …`` tool message the model reads on its next call.
+Because calls go out one at a time, at most one approval-gated call is ever outstanding in a session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from agent_runtime.agents.approval import Ask, Deny
+from agent_runtime.agents.permissions import Refused, check_permission
+from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
+from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application.commands import IssueToolCall
+from agent_runtime.application.workflow_handlers import issue_tool_call
+from agent_runtime.domain.approval import ApprovalStatus, Decision
+from agent_runtime.domain.message import Message, ToolCall
+from agent_runtime.domain.run import StopReason
+from agent_runtime.domain.tool_call import IssuedToolCall
+from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
+from agent_runtime.runs.plans import PlanFlow
+from agent_runtime.runs.services import RunState, Services, Stop
+
+
+class Dispatcher:
+    def __init__(self, services: Services, plans: PlanFlow) -> None:
+        self._s = services
+        self._plans = plans
+
+    async def next_stop(self, conv: Conversation, state: RunState) -> Stop | None:
+        """Work through the open calls of the newest assistant message in order. A :class:`Stop` when the run must
+        wait (or a runtime tool ended the turn); None when every call has its answer."""
+        while calls := conv.open_calls():
+            call = calls[0]
+            stop = await self.waiting_on(conv, call)
+            if stop is None:
+                stop = await self._dispatch(conv, state, call)
+            if stop is not None:
+                return stop
+        return None
+
+    async def waiting_on(self, conv: Conversation, call: ToolCall) -> Stop | None:
+        """The stop when ``call`` is already out (with the IDE, or a plan awaiting its decision)."""
+        uow, session_id = conv.step.uow, conv.session.id
+        approval = await uow.approvals.for_call(session_id, call.id)
+        if call.name == PLAN_TOOL:
+            return Stop(StopReason.PLAN_APPROVAL) if approval is not None and approval.is_pending else None
+        issued = await uow.tool_calls.get(session_id, call.id)
+        if issued is None or not issued.is_outstanding:
+            return None
+        return Stop(StopReason.APPROVAL if approval is not None and approval.is_pending else StopReason.TOOL_CALL)
+
+    async def _dispatch(self, conv: Conversation, state: RunState, call: ToolCall) -> Stop | None:
+        agent = self._s.agent(conv.agent_id)
+        raw: str | dict[str, Any] = call.arguments
+        if set(call.arguments) == {"_raw"}:  # the model's arguments were not JSON (see Message.from_openai)
+            raw = str(call.arguments["_raw"])
+        try:
+            valid = validate_tool_call(call.name, raw)
+        except InvalidToolCall as exc:
+            await conv.answer(call, f"Error: {exc.message}")
+            return None
+        permission = check_permission(agent, valid.name, valid.arguments)
+        if isinstance(permission, Refused):
+            await conv.answer(call, f"Error: {permission.reason}")
+            return None
+        if valid.name in RUNTIME_TOOLS:
+            return await self._runtime_tool(conv, call, valid.name, valid.arguments)
+        decision = self._s.policy.decide(agent.id, valid.name, valid.arguments)
+        if isinstance(decision, Deny):
+            await conv.answer(call, f"Error: refused by the server's policy: {decision.reason}")
+            return None
+        gated = isinstance(decision, Ask)
+        command = IssueToolCall(
+            session_id=conv.session.id,
+            call_id=call.id,
+            tool_name=valid.name,
+            arguments=valid.arguments,
+            requires_approval=gated,
+            run_id=state.run.id,
+            reason=decision.reason if isinstance(decision, Ask) else None,
+            subject=conv.step.subject,
+        )
+        await issue_tool_call(command, conv.step)
+        return Stop(StopReason.APPROVAL if gated else StopReason.TOOL_CALL)
+
+    async def _runtime_tool(
+        self, conv: Conversation, call: ToolCall, name: str, arguments: dict[str, Any]
+    ) -> Stop | None:
+        if name == "attempt_completion":
+            await self._final_answer(conv, call, str(arguments["result"]), "The task is complete; the user sees it.")
+            return None
+        if name == "ask_followup_question":
+            suggestions = "".join(f"\n- {item}" for item in arguments.get("suggestions") or ())
+            text = str(arguments["question"]) + (f"\n{suggestions}" if suggestions else "")
+            await self._final_answer(conv, call, text, "The question was shown; the user's reply comes next.")
+            return Stop(StopReason.QUESTION)
+        if name == "switch_mode":
+            return await self._switch_mode(conv, call, str(arguments["mode"]), str(arguments["reason"]))
+        return await self._plans.propose(conv, call, arguments)
+
+    async def _final_answer(self, conv: Conversation, call: ToolCall, text: str, note: str) -> None:
+        """Answer ``call`` and skip the calls after it (the turn ends here), then show ``text`` to the user."""
+        await conv.answer(call, note)
+        for later in conv.open_calls():
+            await conv.answer(later, f"Error: not run because {call.name} ended the turn.")
+        message = Message(role="assistant", content=text, created_at=conv.step.now, agent=conv.agent_id)
+        await conv.append(message)
+        await conv.step.emit(core_chunks.final_message(text, conv.agent_id))
+
+    async def _switch_mode(self, conv: Conversation, call: ToolCall, target: str, reason: str) -> Stop | None:
+        target = target.strip().lower()
+        workers = self._s.catalogue.workers
+        if target not in workers or target == conv.agent_id:
+            problem = "is already active" if target == conv.agent_id else "is not an agent you can switch to"
+            await conv.answer(call, f"Error: '{target}' {problem}. Agents: {', '.join(workers)}.")
+            return None
+        switch = await conv.switch(target, reason or "switch_mode", None)
+        await conv.step.emit(core_chunks.agent_switched(switch))
+        name = self._s.agent(target).name
+        await conv.answer(call, f"Switched to the {name} agent; it continues the task from here.")
+        return None
+
+    async def tool_result(self, conv: Conversation, issued: IssuedToolCall, result: Any, error: str | None) -> None:
+        """The IDE's result for an outstanding call; for a gated call it is also the decision (result → approved,
+        error → rejected with the error as feedback), because the IDE answers a banner that way."""
+        step = conv.step
+        approval = await step.uow.approvals.for_call(conv.session.id, issued.call_id)
+        if approval is not None and approval.is_pending:
+            decision = Decision.REJECT if error is not None else Decision.APPROVE
+            approval.decide(decision, now=step.now, feedback=error)
+            await step.uow.approvals.save(approval)
+            step.collect(approval)
+        issued.complete(result=result, error=error, now=step.now)
+        await step.uow.tool_calls.save(issued)
+        step.collect(issued)
+        content = f"Error: {error}" if error is not None else orjson.dumps(result).decode()
+        if approval is not None and approval.status is ApprovalStatus.APPROVED_WITH_EDITS:
+            edited = orjson.dumps(approval.modified_arguments).decode()
+            content = f"The user edited the arguments before it ran; it ran with {edited}.\n{content}"
+        await conv.answer(ToolCall(issued.call_id, issued.tool_name, {}), content)
+
+    async def reject(self, conv: Conversation, issued: IssuedToolCall, feedback: str | None) -> None:
+        text = "The user rejected this call" + (f": {feedback}" if feedback else ".")
+        await self.tool_result(conv, issued, None, text)
+
+    async def edit(self, conv: Conversation, issued: IssuedToolCall, modified: dict[str, Any]) -> str | None:
+        """Approve with edited arguments: they become what the IDE runs (the call is handed out again, ungated).
+        Returns a problem with the edited arguments instead, changing nothing."""
+        try:
+            valid = validate_tool_call(issued.tool_name, modified)
+        except InvalidToolCall as exc:
+            return exc.message
+        permission = check_permission(self._s.agent(conv.agent_id), valid.name, valid.arguments)
+        if isinstance(permission, Refused):
+            return permission.reason
+        step = conv.step
+        approval = await step.uow.approvals.for_call(conv.session.id, issued.call_id)
+        if approval is None or not approval.is_pending:
+            return f"the call {issued.call_id} does not await a decision"
+        approval.decide(Decision.EDIT, now=step.now, modified_arguments=valid.arguments)
+        await step.uow.approvals.save(approval)
+        issued.arguments = valid.arguments
+        await step.uow.tool_calls.save(issued)
+        step.collect(approval)
+        await step.emit(core_chunks.tool_call(issued.call_id, issued.tool_name, valid.arguments, None))
+        return None
+
+    async def abandon(self, conv: Conversation, reason: str) -> None:
+        """Close every open call (the user moved on): outstanding calls and their approvals end, pending plans are
+        cancelled, and each call gets an ``Error`` answer so the history stays valid for the model."""
+        step = conv.step
+        for call in conv.open_calls():
+            issued = await step.uow.tool_calls.get(conv.session.id, call.id)
+            approval = await step.uow.approvals.for_call(conv.session.id, call.id)
+            if approval is not None and approval.is_pending:
+                approval.decide(Decision.REJECT, now=step.now, feedback=reason)
+                await step.uow.approvals.save(approval)
+                step.collect(approval)
+                await self._plans.cancel(conv, approval.plan_id)
+            if issued is not None and issued.is_outstanding:
+                issued.complete(result=None, error=reason, now=step.now)
+                await step.uow.tool_calls.save(issued)
+                step.collect(issued)
+            await conv.answer(call, f"Error: not run: {reason}")

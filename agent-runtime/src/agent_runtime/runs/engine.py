@@ -1,0 +1,247 @@
+"""The run engine: one worker task per busy session processes that session's frames in order.
+
+A frame is submitted by the HTTP request, but processed by the session's worker, an asyncio task owned by the engine:
+the run goes on to its stop point even when the request (the SSE subscriber) goes away. ``submit`` returns a
+:class:`Ticket` whose ``done`` future resolves to the seq of the ``done`` chunk that ends this frame's work, before
+that chunk reaches any follower, so a subscriber knows where its response ends.
+
+A ``user_message`` that arrives while the session's worker is busy waits in the queue (a ``status`` chunk says so);
+``cancel`` is not queued: it cancels the running work, which ends with ``done{stop_reason: "cancelled"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
+from agent_runtime.domain.errors import NotFound
+from agent_runtime.domain.run import StopReason
+from agent_runtime.domain.session import Session
+from agent_runtime.runs import chunks
+from agent_runtime.runs.client_messages import ClientMessageIds
+from agent_runtime.runs.frame_handlers import FrameHandlers
+from agent_runtime.runs.frames import Cancel, Frame, InvalidFrame, SwitchAgent, UserMessage
+from agent_runtime.runs.journal import Origin, Step
+from agent_runtime.runs.loop import AgentLoop
+from agent_runtime.runs.services import RunState, Stop
+
+_log = logging.getLogger("agent_runtime.runs")
+
+
+@dataclass(eq=False)
+class Ticket:
+    """A submitted frame. When it was ``queued`` behind other work, a follower skips chunks before ``first`` (the
+    first seq of this frame's own work, set before any follower sees it) except ``notice_seq``, its own ``status``.
+    ``replay`` = (after, until): the durable answer in the event log, for an idempotent repeat."""
+
+    done: asyncio.Future[int]
+    queued: bool = False
+    first: int | None = None
+    notice_seq: int | None = None
+    replay: tuple[int, int] | None = None
+
+    def wants(self, seq: int) -> bool:
+        """Whether a follower of this ticket forwards the chunk with ``seq``."""
+        if not self.queued or seq == self.notice_seq:
+            return True
+        return self.first is not None and seq >= self.first
+
+
+@dataclass(eq=False)
+class _Work:
+    frame: Frame
+    origin: Origin
+    ticket: Ticket
+    followers: list[Ticket] = field(default_factory=list)  # cancel tickets that end with this work
+    first_seq: int | None = None
+
+
+@dataclass(eq=False)
+class _Worker:
+    queue: deque[_Work] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+    current: _Work | None = None
+    current_task: asyncio.Task[None] | None = None
+
+
+class RunEngine:
+    def __init__(self, loop: AgentLoop, uow_factory: UnitOfWorkFactory, lock: WriterLock) -> None:
+        self._loop = loop
+        self._s = loop.services
+        self._handlers = FrameHandlers(loop)
+        self._uows = uow_factory
+        self._lock = lock
+        self._workers: dict[str, _Worker] = {}
+        self._ids = ClientMessageIds(uow_factory)
+        self._closing = False
+
+    async def open_session(
+        self, session_id: str, origin: Origin | None = None, *, announce: bool = False, create: bool = True
+    ) -> bool:
+        """Make sure the session exists (created on first use when ``create``, else 404; ``announce`` logs
+        ``session_info`` first) and that ``subject`` may use it. Returns whether it was created."""
+        origin = origin or Origin()
+        subject = origin.subject
+        async with self._s.journal.step(session_id, origin) as step:
+            session = await step.uow.sessions.get(session_id, include_deleted=True)
+            if session is not None:
+                if session.deleted_at is not None:
+                    raise NotFound(f"session {session_id} was deleted")
+                session.check_access(subject)
+                return False
+            if not create:
+                raise NotFound(f"session {session_id} not found")
+            session = Session.create(session_id, owner=subject, now=step.now, agent=self._s.catalogue.entry)
+            await step.uow.sessions.add(session)
+            step.collect(session)
+            if announce:
+                await step.emit(core_chunks.session_info(session_id))
+            return True
+
+    async def submit(self, session_id: str, frame: Frame, origin: Origin | None = None) -> Ticket:
+        """Queue ``frame`` for the session's worker. Raises before anything happens when the frame cannot be
+        accepted: :class:`InvalidFrame` (400), ``RuleViolation`` (422), ``Conflict`` (409)."""
+        self.check(frame)
+        ticket = Ticket(asyncio.get_running_loop().create_future())
+        if isinstance(frame, UserMessage) and frame.client_message_id is not None:
+            answered = await self._ids.claim(session_id, frame.client_message_id, frame.content)
+            if answered is not None:
+                return Ticket(answered.done, replay=answered.replay)
+        # No await from here to the enqueue: the worker seen is the one that will run the frame.
+        worker = self._workers.setdefault(session_id, _Worker())
+        # A work whose done is out is finishing up: a frame after it is not "queued" behind anything.
+        running = worker.current is not None and not worker.current.ticket.done.done()
+        if isinstance(frame, Cancel) and running and worker.current_task is not None:
+            assert worker.current is not None
+            worker.current.followers.append(ticket)
+            worker.current_task.cancel()
+            return ticket
+        ticket.queued = running or bool(worker.queue)
+        ahead = len(worker.queue) + 1
+        worker.queue.append(_Work(frame, origin or Origin(), ticket))
+        if worker.task is None:
+            worker.task = asyncio.create_task(self._run(session_id, worker), name=f"run-{session_id}")
+        if ticket.queued:
+            notice = chunks.status("queued behind the running turn", code="queued", position=ahead)
+            ticket.notice_seq = await self._s.journal.live(session_id, notice)
+        return ticket
+
+    async def recover(self) -> int:
+        """At start-up: runs that were mid-generation when the process died end as failed (``error`` + ``done``).
+        Sessions stopped at a tool call or a decision need nothing: their state is stored and they still wait."""
+        async with self._uows(write=False) as uow:
+            running = await uow.runs.running()
+        for run in running:
+            async with self._s.journal.step(run.session_id) as step:
+                state = RunState(run, Origin())
+                stop = Stop(StopReason.ERROR, "The turn was interrupted by a restart of the runtime.", "interrupted")
+                await self._loop.finish(step, state, stop, lambda _step: None)
+        return len(running)
+
+    async def aclose(self) -> None:
+        """Stop every worker; interrupted runs are marked failed at the next start (``recover``)."""
+        self._closing = True
+        tasks = [w.task for w in self._workers.values() if w.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def busy(self, session_id: str) -> bool:
+        worker = self._workers.get(session_id)
+        return worker is not None and (worker.current is not None or bool(worker.queue))
+
+    def check(self, frame: Frame) -> None:
+        """Refuse (``InvalidFrame``) what the catalogue cannot serve: an unknown ``agent_type``."""
+        catalogue = self._s.catalogue
+        agent = frame.agent_type if isinstance(frame, SwitchAgent | UserMessage) else None
+        if agent is not None and agent not in catalogue:
+            known = ", ".join(a.id for a in catalogue)
+            raise InvalidFrame(f"unknown agent_type {agent!r}; known: {known}", "message.agent_type")
+
+    async def _run(self, session_id: str, worker: _Worker) -> None:
+        try:
+            while worker.queue:
+                work = worker.queue.popleft()
+                worker.current = work
+                worker.current_task = asyncio.create_task(self._process(session_id, work))
+                await asyncio.wait({worker.current_task})
+                if worker.current_task.cancelled():
+                    if not self._closing:
+                        await self._after_cancel(session_id, work)
+                elif worker.current_task.exception() is not None:
+                    _log.error("run could not end cleanly", exc_info=worker.current_task.exception())
+                    self._abandon(session_id, work)
+                worker.current = worker.current_task = None
+        finally:
+            if worker.current_task is not None and not worker.current_task.done():
+                worker.current_task.cancel()
+            worker.task = None
+            if not worker.queue and self._workers.get(session_id) is worker:
+                del self._workers[session_id]
+                self._s.journal.forget(session_id)
+
+    async def _process(self, session_id: str, work: _Work) -> None:
+        ticket = work.ticket
+
+        def first_chunk(seq: int) -> None:
+            if work.first_seq is None:
+                work.first_seq = ticket.first = seq
+
+        unwatch = self._s.journal.watch(session_id, first_chunk)
+        try:
+            async with self._lock.hold(session_id):
+                await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a bug must still end the work with error + done
+            _log.exception("run failed", extra={"session_id": session_id})
+        finally:
+            unwatch()
+        if not ticket.done.done():
+            await self._end(session_id, work, Stop(StopReason.ERROR, "The run failed inside the runtime.", "internal"))
+
+    async def _after_cancel(self, session_id: str, work: _Work) -> None:
+        with contextlib.suppress(Exception):
+            await self._end(session_id, work, Stop(StopReason.CANCELLED))
+        if not work.ticket.done.done():
+            self._abandon(session_id, work)
+
+    def _abandon(self, session_id: str, work: _Work) -> None:
+        """The work could not even log its end (the database is gone): release its subscribers."""
+        self._resolve(session_id, work, -1)
+        self._s.journal.wake(session_id)
+
+    async def _end(self, session_id: str, work: _Work, stop: Stop) -> None:
+        """End the work with ``stop`` in a fresh step (its run, if one was started, is stopped)."""
+        async with self._s.journal.step(session_id, work.origin) as step:
+            running = [run for run in await step.uow.runs.running() if run.session_id == session_id]
+            if running:
+                await self._loop.finish(step, RunState(running[-1], work.origin), stop, self._on_done(session_id, work))
+                return
+            if stop.error is not None:
+                await step.emit(core_chunks.error(stop.error, stop.code or "run_failed"))
+            await step.emit(core_chunks.done(stop.reason.value, None))
+            step.before_publish.append(self._on_done(session_id, work))
+
+    def _resolver(self, session_id: str, work: _Work) -> Callable[[int], None]:
+        return lambda seq: self._resolve(session_id, work, seq)
+
+    def _on_done(self, session_id: str, work: _Work) -> Callable[[Step], None]:
+        def on_done(step: Step) -> None:
+            self._resolve(session_id, work, step.done_seq if step.done_seq is not None else -1)
+
+        return on_done
+
+    def _resolve(self, session_id: str, work: _Work, seq: int) -> None:
+        for ticket in (work.ticket, *work.followers):
+            if not ticket.done.done():
+                ticket.done.set_result(seq)
+        frame = work.frame
+        if isinstance(frame, UserMessage) and frame.client_message_id is not None:
+            self._ids.release(session_id, frame.client_message_id)

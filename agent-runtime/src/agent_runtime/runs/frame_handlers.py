@@ -1,0 +1,231 @@
+"""What each IDE frame does to a session's run. One handler per frame type; each either stops at once (its
+``done`` logged with the state change), continues the run through the agent loop, or changes nothing (a duplicate
+tool result, a decision nobody waits for): then it answers with a ``status`` and a ``done`` that are not logged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from agent_runtime.agents.routing import agent_for_message
+from agent_runtime.application import chunks as core_chunks
+from agent_runtime.domain.approval import ApprovalKind, Decision
+from agent_runtime.domain.message import Message, ToolCall
+from agent_runtime.domain.plan import PlanStatus
+from agent_runtime.domain.run import Run, StopReason
+from agent_runtime.runs import chunks, client_messages
+from agent_runtime.runs.conversation import USER_SWITCH_REASON, Conversation
+from agent_runtime.runs.frames import Cancel, Frame, HitlDecision, PlanDecision, SwitchAgent, ToolResult, UserMessage
+from agent_runtime.runs.journal import Origin, Step
+from agent_runtime.runs.loop import AgentLoop
+from agent_runtime.runs.plans import NoPlanPending
+from agent_runtime.runs.services import RunState, Stop
+
+Resolve = Callable[[int], None]
+CONTINUE = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quiet:
+    """Nothing changed: the request is answered with ``notice`` (if any) and a ``done`` that is not logged."""
+
+    reason: StopReason | None = None  # None: whatever the session waits for now
+    notice: str | None = None
+    code: str | None = None
+
+
+Outcome = Stop | Quiet | None
+
+
+class FrameHandlers:
+    def __init__(self, loop: AgentLoop) -> None:
+        self._loop = loop
+        self._s = loop.services
+
+    async def handle(self, session_id: str, frame: Frame, origin: Origin, resolve: Resolve) -> None:
+        """Process one frame to its stop point; ``resolve`` gets the seq of the ``done`` that ends it."""
+        if isinstance(frame, UserMessage):
+            await self._user_message(session_id, frame, origin, resolve)
+            return
+        journal = self._s.journal
+        state: RunState | None = None
+        async with journal.step(session_id, origin) as step:
+            conv = await Conversation.load(step, self._s.history)
+            await self._expire_stale(conv)
+            outcome = await self._frame(conv, frame)
+            if isinstance(outcome, Quiet):
+                reason = outcome.reason or await self._current(conv)
+            else:
+                state = await self._start_run(conv, origin)
+                if outcome is not None:
+                    await self._loop.finish(step, state, outcome, _resolver(resolve))
+                    return
+        if state is None:
+            assert isinstance(outcome, Quiet)
+            await self._quiet(session_id, reason, outcome, resolve)
+            return
+        await self._loop.drive(state, _resolver(resolve))
+
+    async def _frame(self, conv: Conversation, frame: Frame) -> Outcome:
+        if isinstance(frame, ToolResult):
+            return await self._tool_result(conv, frame)
+        if isinstance(frame, HitlDecision):
+            return await self._hitl_decision(conv, frame)
+        if isinstance(frame, PlanDecision):
+            return await self._plan_decision(conv, frame)
+        if isinstance(frame, SwitchAgent):
+            return await self._switch_agent(conv, frame)
+        assert isinstance(frame, Cancel)
+        return await self._cancel(conv)
+
+    async def _user_message(self, session_id: str, frame: UserMessage, origin: Origin, resolve: Resolve) -> None:
+        journal = self._s.journal
+        async with journal.step(session_id, origin) as step:
+            conv = await Conversation.load(step, self._s.history)
+            if frame.client_message_id is not None:  # first: the answer's chunks all come after this point
+                await client_messages.record(step, frame.client_message_id, frame.content)
+            await self._expire_stale(conv)
+            await self._loop.dispatcher.abandon(conv, "the user sent a new message instead")
+            plan = await conv.active_plan()
+            decision = agent_for_message(
+                self._s.catalogue,
+                current_agent=conv.agent_id,
+                requested_agent=frame.agent_type,
+                pinned=conv.pinned,
+                task_open=conv.task_open() or (plan is not None and plan.status is PlanStatus.IN_PROGRESS),
+            )
+            if decision is not None and decision.agent != conv.agent_id:
+                if decision.method == "single_agent":
+                    conv.session.current_agent = decision.agent  # no switch to announce: there is one agent
+                    await step.uow.sessions.save(conv.session)
+                else:
+                    reason = USER_SWITCH_REASON if decision.method == "pinned" else decision.reason
+                    await self._switch(conv, decision.agent, reason, None)
+            await conv.append(Message(role="user", content=frame.content, created_at=step.now))
+            state = await self._start_run(conv, origin)
+            state.client_message_id = frame.client_message_id
+        if decision is None:
+            route = await self._s.router.route(frame.content)
+            async with journal.step(session_id, origin) as step:
+                conv = await Conversation.load(step, self._s.history)
+                if route.agent != conv.agent_id:
+                    await self._switch(conv, route.agent, route.reason, route.confidence)
+        await self._loop.drive(state, _resolver(resolve))
+
+    async def _tool_result(self, conv: Conversation, frame: ToolResult) -> Outcome:
+        issued = await conv.step.uow.tool_calls.get(conv.session.id, frame.call_id)
+        if issued is None:
+            return await self._unknown_call(conv, frame.call_id)
+        if not issued.is_outstanding:
+            return Quiet(None, f"duplicate tool_result for {frame.call_id} ignored", "duplicate_tool_result")
+        await self._loop.dispatcher.tool_result(conv, issued, frame.result, frame.error)
+        return CONTINUE
+
+    async def _hitl_decision(self, conv: Conversation, frame: HitlDecision) -> Outcome:
+        uow, step = conv.step.uow, conv.step
+        issued = await uow.tool_calls.get(conv.session.id, frame.call_id)
+        if issued is None:
+            return await self._unknown_call(conv, frame.call_id)
+        approval = await uow.approvals.for_call(conv.session.id, frame.call_id)
+        if approval is None or not approval.is_pending or not issued.is_outstanding:
+            return Quiet(None, f"no decision is pending for {frame.call_id}", "no_pending_decision")
+        if frame.decision == "reject":
+            await self._loop.dispatcher.reject(conv, issued, frame.feedback)
+            return CONTINUE
+        if frame.decision == "edit":
+            assert frame.modified_arguments is not None
+            problem = await self._loop.dispatcher.edit(conv, issued, frame.modified_arguments)
+            if problem is not None:
+                await step.emit(core_chunks.error(f"The edited arguments were refused: {problem}", "invalid_edit"))
+                return Quiet()
+            return Stop(StopReason.TOOL_CALL)
+        approval.decide(Decision.APPROVE, now=step.now, feedback=frame.feedback)
+        await uow.approvals.save(approval)
+        step.collect(approval)
+        return Stop(StopReason.TOOL_CALL)
+
+    async def _plan_decision(self, conv: Conversation, frame: PlanDecision) -> Outcome:
+        try:
+            approval = await self._loop.plans.pending(conv, frame)
+        except NoPlanPending as exc:
+            await conv.step.emit(core_chunks.error(str(exc), "no_pending_plan"))
+            return Quiet()
+        return await self._loop.plans.decide(conv, approval, frame)
+
+    async def _switch_agent(self, conv: Conversation, frame: SwitchAgent) -> Outcome:
+        if frame.agent_type == conv.agent_id:
+            return Quiet(None, f"{frame.agent_type} is already the current agent", "same_agent")
+        await self._switch(conv, frame.agent_type, USER_SWITCH_REASON, None)
+        return Stop(StopReason.COMPLETED)
+
+    async def _cancel(self, conv: Conversation) -> Outcome:
+        """Cancel with no turn running: give up what the session waits for (open calls, a pending or running plan)."""
+        plan = await conv.active_plan()
+        if not conv.open_calls() and plan is None:
+            return Quiet(StopReason.CANCELLED, "nothing to cancel", "nothing_to_cancel")
+        await self._loop.dispatcher.abandon(conv, "cancelled by the user")
+        if plan is not None:
+            await self._loop.plans.cancel(conv, plan.id)
+        return Stop(StopReason.CANCELLED)
+
+    async def _unknown_call(self, conv: Conversation, call_id: str) -> Outcome:
+        message = f"Unknown call_id '{call_id}': no tool call with this id was issued in this session."
+        await conv.step.emit(core_chunks.error(message, "unknown_call_id"))
+        return Quiet()
+
+    async def _switch(self, conv: Conversation, agent: str, reason: str, confidence: float | None) -> None:
+        switch = await conv.switch(agent, reason, confidence)
+        await conv.step.emit(core_chunks.agent_switched(switch))
+
+    async def _current(self, conv: Conversation) -> StopReason:
+        """What the session waits for now (the stop reason of a ``done`` that changed nothing)."""
+        calls = conv.open_calls()
+        stop = await self._loop.dispatcher.waiting_on(conv, calls[0]) if calls else None
+        return stop.reason if stop is not None else StopReason.COMPLETED
+
+    async def _expire_stale(self, conv: Conversation) -> None:
+        """With ``approval_ttl_seconds`` set, approvals pending longer end as expired and their call is answered."""
+        ttl = self._s.settings.approval_ttl_seconds
+        if ttl is None:
+            return
+        step = conv.step
+        for approval in await step.uow.approvals.pending(conv.session.id):
+            if step.now - approval.created_at <= timedelta(seconds=ttl):
+                continue
+            approval.expire(step.now)
+            await step.uow.approvals.save(approval)
+            step.collect(approval)
+            issued = await step.uow.tool_calls.get(conv.session.id, approval.call_id)
+            if issued is not None and issued.is_outstanding:
+                issued.complete(result=None, error="the approval expired", now=step.now)
+                await step.uow.tool_calls.save(issued)
+                step.collect(issued)
+            if approval.kind is ApprovalKind.PLAN:
+                await self._loop.plans.cancel(conv, approval.plan_id)
+            if any(call.id == approval.call_id for call in conv.open_calls()):
+                call = ToolCall(approval.call_id, approval.tool_name, {})
+                await conv.answer(call, "Error: the user did not decide in time; the approval expired.")
+
+    async def _start_run(self, conv: Conversation, origin: Origin) -> RunState:
+        step = conv.step
+        run = Run.start(run_id=uuid.uuid4().hex, session_id=conv.session.id, agent=conv.agent_id, now=step.now)
+        await step.uow.runs.add(run)
+        step.collect(run)
+        return RunState(run, origin)
+
+    async def _quiet(self, session_id: str, reason: StopReason, quiet: Quiet, resolve: Resolve) -> None:
+        journal = self._s.journal
+        if quiet.notice is not None:
+            await journal.live(session_id, chunks.status(quiet.notice, code=quiet.code))
+        await journal.live(session_id, core_chunks.done(reason.value, None), resolve)
+
+
+def _resolver(resolve: Resolve) -> Callable[[Step], None]:
+    def on_done(step: Step) -> None:
+        assert step.done_seq is not None
+        resolve(step.done_seq)
+
+    return on_done

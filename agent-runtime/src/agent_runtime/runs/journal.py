@@ -1,0 +1,161 @@
+"""The session event log as the run engine writes it.
+
+A :class:`Step` is one unit of work (the core's :class:`HandlerContext`, so the core's command handlers run inside
+it): state changes and the durable chunks announcing them commit together, each chunk with the next ``seq`` of its
+session; after the commit the collected domain events (the chunks among them) go to the bus, whose fan-out
+subscriber feeds the live followers. Non-durable chunks (token deltas, status) take their seq from a block reserved
+ahead (one small commit per block), so a seq is never reused, even across restarts.
+
+Seqs of one session reach followers in increasing order: a per-session lock spans allocate → commit → publish, and a
+reserved block is dropped after every step (a step may have taken durable seqs above it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import orjson
+
+from agent_runtime.application.command_bus import HandlerContext
+from agent_runtime.application.ports import UnitOfWorkFactory
+from agent_runtime.domain.events import DomainEvent, SessionEventAppended
+from agent_runtime.runs.chunks import Chunk, without_nulls
+
+BLOCK = 256
+
+
+class EventPublisher(Protocol):
+    """The event bus, as far as the journal needs it."""
+
+    async def publish(
+        self, events: Sequence[DomainEvent], *, correlation_id: str | None = None, causation_id: str | None = None
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who asked (``X-Subject``, checked against the session's owner) and the request's id, which becomes the
+    correlation id of every event the work raises."""
+
+    subject: str | None = None
+    correlation_id: str | None = None
+
+
+class LiveFanout(Protocol):
+    """Where non-durable chunks go (``SessionFanout``)."""
+
+    def publish(self, session_id: str, seq: int, data: bytes) -> None: ...
+
+
+@dataclass(slots=True)
+class _SessionSeqs:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next: int = 0  # next seq of the reserved block; the block is used up when next > last
+    last: int = -1
+    watchers: list[Callable[[int], None]] = field(default_factory=list)
+
+    def published(self, seq: int) -> None:
+        for watcher in self.watchers:
+            watcher(seq)
+
+
+@dataclass(kw_only=True)
+class Step(HandlerContext):
+    """One transaction of a run. ``emit`` logs a durable chunk (nulls dropped); callbacks in ``before_publish``
+    run after the commit and before anyone can see the chunks (the engine resolves tickets there)."""
+
+    session_id: str
+    done_seq: int | None = None
+    before_publish: list[Callable[[Step], None]] = field(default_factory=list)
+
+    async def emit(self, chunk: Chunk) -> int:
+        seq = await self.log(self.session_id, without_nulls(chunk))
+        if chunk["type"] == "done":
+            self.done_seq = seq
+        return seq
+
+
+class Journal:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        bus: EventPublisher,
+        fanout: LiveFanout,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._bus = bus
+        self._fanout = fanout
+        self._clock = clock
+        self._seqs: dict[str, _SessionSeqs] = {}
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    @asynccontextmanager
+    async def step(self, session_id: str, origin: Origin = Origin()) -> AsyncIterator[Step]:
+        """A unit of work that commits when the block ends without an exception, then publishes."""
+        state = self._state(session_id)
+        async with state.lock:
+            try:
+                async with self._uow_factory() as uow:
+                    step = Step(uow=uow, now=self._clock(), subject=origin.subject, session_id=session_id)
+                    yield step
+                    await uow.commit()
+            finally:
+                state.next, state.last = 0, -1
+            for callback in step.before_publish:
+                callback(step)
+            if state.watchers:
+                for event in step.raised:
+                    if isinstance(event, SessionEventAppended):
+                        state.published(event.seq)
+            if step.raised:
+                await self._bus.publish(step.raised, correlation_id=origin.correlation_id, causation_id="run")
+
+    async def live(self, session_id: str, chunk: Chunk, on_seq: Callable[[int], None] | None = None) -> int:
+        """Send a non-durable chunk to the followers with the next seq; ``on_seq`` sees the seq before they do."""
+        state = self._state(session_id)
+        if state.next > state.last:
+            async with state.lock:
+                if state.next > state.last:
+                    async with self._uow_factory() as uow:
+                        last = await uow.sessions.allocate_seq(session_id, BLOCK)
+                        await uow.commit()
+                    state.next, state.last = last - BLOCK + 1, last
+        seq = state.next
+        state.next += 1
+        chunk["session_id"] = session_id
+        if on_seq is not None:
+            on_seq(seq)
+        if state.watchers:
+            state.published(seq)
+        self._fanout.publish(session_id, seq, orjson.dumps(chunk))
+        return seq
+
+    def wake(self, session_id: str) -> None:
+        """End every follower of the session (they resume from their last seq, which the log can serve)."""
+        self._fanout.publish(session_id, -1, b"")
+
+    def watch(self, session_id: str, watcher: Callable[[int], None]) -> Callable[[], None]:
+        """Call ``watcher`` with the seq of every chunk of the session before followers see it; returns the undo."""
+        state = self._state(session_id)
+        state.watchers.append(watcher)
+        return lambda: state.watchers.remove(watcher)
+
+    def forget(self, session_id: str) -> None:
+        """Drop the session's in-memory seq state (its worker went idle); the database keeps the counter."""
+        state = self._seqs.get(session_id)
+        if state is not None and not state.lock.locked() and not state.watchers:
+            del self._seqs[session_id]
+
+    def _state(self, session_id: str) -> _SessionSeqs:
+        state = self._seqs.get(session_id)
+        if state is None:
+            state = self._seqs[session_id] = _SessionSeqs()
+        return state

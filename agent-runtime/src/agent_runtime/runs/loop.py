@@ -1,0 +1,182 @@
+"""The agent loop of one run: answer what is open, call the model, record its reply, repeat until a stop point.
+
+Each pass is one step (one transaction): record the previous reply (one assistant message with the text before the
+tool calls and ALL its tool calls), then work through the open calls, then either stop (``done`` in the same
+transaction as the state it announces) or snapshot the request for the next model call, which runs outside any
+transaction while its deltas go live.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from agent_runtime.agents.context import fit_history
+from agent_runtime.agents.tools import tool_schemas
+from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application.ports import UsageEntry
+from agent_runtime.domain.events import UsageRecorded
+from agent_runtime.domain.message import Message, ToolCall
+from agent_runtime.domain.run import StopReason
+from agent_runtime.runs import chunks
+from agent_runtime.runs.conversation import Conversation
+from agent_runtime.runs.dispatch import Dispatcher
+from agent_runtime.runs.journal import Step
+from agent_runtime.runs.model import ModelFailed, RawToolCall, Reply
+from agent_runtime.runs.plans import PlanFlow
+from agent_runtime.runs.services import RunState, Services, Stop
+
+OnStep = Callable[[Step], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    agent: str
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+
+
+class AgentLoop:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.plans = PlanFlow(services)
+        self.dispatcher = Dispatcher(services, self.plans)
+
+    async def drive(self, state: RunState, on_done: OnStep) -> None:
+        """Run until a stop point; ``on_done`` sees the step that logged ``done`` before anyone can read it."""
+        journal = self.services.journal
+        reply: tuple[str, Reply] | None = None
+        while True:
+            async with journal.step(state.session_id, state.origin) as step:
+                conv = await Conversation.load(step, self.services.history)
+                stop = await self._record(conv, reply) if reply is not None else None
+                if stop is None:
+                    stop = await self.advance(conv, state)
+                if stop is not None:
+                    await self.finish(step, state, stop, on_done)
+                    return
+                request = self._request(conv)
+            try:
+                reply = (request.agent, await self._call_model(state, request))
+            except ModelFailed as exc:
+                async with journal.step(state.session_id, state.origin) as step:
+                    await self.finish(step, state, Stop(StopReason.ERROR, exc.message, exc.code), on_done)
+                return
+
+    async def advance(self, conv: Conversation, state: RunState) -> Stop | None:
+        """The stop this run reaches without the model, or None when the model must be called next."""
+        stop = await self.dispatcher.next_stop(conv, state)
+        if stop is not None:
+            return stop
+        if conv.ended_with_answer():
+            return await self.plans.after_turn(conv)
+        return None
+
+    async def finish(self, step: Step, state: RunState, stop: Stop, on_done: OnStep) -> None:
+        run = state.run
+        if run.is_running:
+            run.stop(stop.reason, step.now, stop.error)
+            await step.uow.runs.save(run)
+            step.collect(run)
+        if stop.error is not None:
+            await step.emit(core_chunks.error(stop.error, stop.code or "run_failed"))
+        if state.model_calls and state.model is not None:
+            totals = state.totals()
+            entry = UsageEntry(
+                session_id=state.session_id,
+                model=state.model,
+                prompt_tokens=totals["prompt_tokens"],
+                completion_tokens=totals["completion_tokens"],
+                total_tokens=totals["total_tokens"],
+                duration_ms=int((time.perf_counter() - state.started) * 1000),
+                created_at=step.now,
+            )
+            await step.uow.records.add_usage(entry)
+            usage_event = UsageRecorded(
+                session_id=entry.session_id,
+                occurred_at=step.now,
+                model=entry.model,
+                prompt_tokens=entry.prompt_tokens,
+                completion_tokens=entry.completion_tokens,
+                duration_ms=entry.duration_ms,
+            )
+            step.raised.append(usage_event)
+        done_seq = await step.emit(core_chunks.done(stop.reason.value, state.totals()))
+        if state.client_message_id is not None:
+            await step.uow.client_messages.finish(state.session_id, state.client_message_id, done_seq)
+        step.before_publish.append(on_done)
+
+    def _request(self, conv: Conversation) -> _Request:
+        agent = self.services.agent(conv.agent_id)
+        messages = [{"role": "system", "content": agent.system_prompt}]
+        messages.extend(message.to_openai() for message in conv.history)
+        return _Request(agent.id, self.services.model_for(agent), messages, tool_schemas(agent.tools))
+
+    async def _call_model(self, state: RunState, request: _Request) -> Reply:
+        services = self.services
+        window = await services.windows.window(request.model) or services.settings.default_context_window
+        fitted = fit_history(
+            request.messages, context_window=window, reserve_tokens=services.settings.reply_reserve_tokens
+        )
+        journal, session_id = services.journal, state.session_id
+
+        async def relay(token: str) -> None:
+            await journal.live(session_id, chunks.delta(token))
+
+        reply = await services.caller.reply(
+            model=request.model, messages=fitted.messages, tools=request.tools, session_id=session_id, on_token=relay
+        )
+        state.model, state.model_calls = request.model, state.model_calls + 1
+        state.add_usage(reply.usage)
+        return reply
+
+    async def _record(self, conv: Conversation, reply: tuple[str, Reply]) -> Stop | None:
+        """Append the reply as ONE assistant message; stop when the loop guard says the turn goes in circles."""
+        agent, answer = reply
+        calls = _unique_calls(answer.tool_calls, conv.history)
+        text = answer.text or None
+        if not calls and text is None:
+            text = "(The model returned an empty answer.)"
+        message = Message(role="assistant", content=text, created_at=conv.step.now, tool_calls=calls, agent=agent)
+        await conv.append(message)
+        if text:
+            await conv.step.emit(core_chunks.final_message(text, agent))
+        if not calls:
+            return None
+        verdict = self.services.guard.check(conv.turn_messages())
+        if verdict is None:
+            return None
+        for call in conv.open_calls():
+            await conv.answer(call, f"Error: not run: {verdict.message}")
+        await conv.append(Message(role="assistant", content=verdict.message, created_at=conv.step.now, agent=agent))
+        return Stop(StopReason.ERROR, verdict.message, verdict.reason)
+
+
+def _unique_calls(raw_calls: list[RawToolCall], history: list[Message]) -> tuple[ToolCall, ...]:
+    """The reply's calls with parsed arguments; a missing or already used id gets a fresh one (ids pair each call
+    with its result, in the history and at the IDE)."""
+    used = {call.id for message in history for call in message.tool_calls}
+    calls = []
+    for raw in raw_calls:
+        call_id = raw.id
+        if not call_id or call_id in used:
+            call_id = f"call_{uuid.uuid4().hex[:16]}"
+        used.add(call_id)
+        calls.append(ToolCall(call_id, raw.name, _arguments(raw.arguments)))
+    return tuple(calls)
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {"_raw": text}
+    return value if isinstance(value, dict) else {"_raw": text}

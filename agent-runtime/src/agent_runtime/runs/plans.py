@@ -1,0 +1,177 @@
+"""Plans in a run: ``create_plan`` → ``plan_approval_required``; the user's ``plan_decision``; execution of the
+subtasks in dependency order, each by its agent.
+
+The ``create_plan`` call stays open until the decision, which answers it (approve / reject / modify), so the model's
+history always pairs the call with its result. An approved plan runs one subtask at a time: the subtask's agent takes
+over (``agent_switched``) and gets a user message naming the step; when its turn ends with an answer the subtask is
+completed and the next one starts. All of it is stored state (plan, subtask statuses, messages), so a plan waiting
+for a tool result inside a subtask continues after a restart like any other run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from agent_runtime.agents.plans import InvalidPlan, estimate_minutes, parse_plan, plan_summary
+from agent_runtime.application import chunks as core_chunks
+from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind, Decision
+from agent_runtime.domain.message import Message, ToolCall
+from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
+from agent_runtime.domain.run import StopReason
+from agent_runtime.runs import chunks
+from agent_runtime.runs.conversation import Conversation
+from agent_runtime.runs.frames import PlanDecision
+from agent_runtime.runs.services import Services, Stop
+
+_OPEN = (PlanStatus.DRAFT, PlanStatus.APPROVED, PlanStatus.IN_PROGRESS)
+
+
+class NoPlanPending(Exception):
+    """A ``plan_decision`` with no plan awaiting one."""
+
+
+class PlanFlow:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    async def propose(self, conv: Conversation, call: ToolCall, arguments: dict[str, Any]) -> Stop | None:
+        try:
+            parsed = parse_plan(arguments, self._s.catalogue)
+        except InvalidPlan as exc:
+            await conv.answer(call, f"Error: {exc.message}")
+            return None
+        step = conv.step
+        subtasks = [
+            Subtask(
+                id=item.id,
+                description=f"{item.title}\n\n{item.description}",
+                agent=item.agent,
+                estimated_minutes=estimate_minutes(item.estimated_time),
+                dependencies=item.depends_on,
+            )
+            for item in parsed.subtasks
+        ]
+        plan = Plan.draft(
+            plan_id=uuid.uuid4().hex, session_id=conv.session.id, goal=parsed.goal, subtasks=subtasks, now=step.now
+        )
+        approval = Approval.request(
+            id=uuid.uuid4().hex,
+            session_id=conv.session.id,
+            kind=ApprovalKind.PLAN,
+            call_id=call.id,
+            tool_name=PLAN_TOOL_NAME,
+            arguments=arguments,
+            reason=parsed.goal,
+            created_at=step.now,
+            plan_id=plan.id,
+        )
+        await step.uow.plans.add(plan)
+        await step.uow.approvals.add(approval)
+        step.collect(plan, approval)
+        summary = plan_summary(parsed)
+        content = f"Plan: {parsed.goal} — {len(subtasks)} subtasks, about {summary['total_estimated_time']}."
+        await step.emit(chunks.plan_approval_required(approval.id, plan.id, summary, content))
+        return Stop(StopReason.PLAN_APPROVAL)
+
+    async def pending(self, conv: Conversation, decision: PlanDecision) -> Approval:
+        """The plan approval a decision targets: by its id, else by plan id, else the session's pending one (the
+        IDE sends ``""`` when it lacked the ids)."""
+        approvals = [a for a in await conv.step.uow.approvals.pending(conv.session.id) if a.kind is ApprovalKind.PLAN]
+        for approval in approvals:
+            if decision.approval_request_id in (None, approval.id) and decision.plan_id in (None, approval.plan_id):
+                return approval
+        raise NoPlanPending("no plan in this session awaits a decision")
+
+    async def decide(self, conv: Conversation, approval: Approval, decision: PlanDecision) -> Stop | None:
+        step = conv.step
+        plan = await step.uow.plans.get(approval.plan_id or "")
+        assert plan is not None, "a plan approval names a stored plan"
+        call = ToolCall(approval.call_id, PLAN_TOOL_NAME, {})
+        feedback = decision.feedback
+        if decision.decision == "approve":
+            approval.decide(Decision.APPROVE, now=step.now, feedback=feedback)
+            plan.move_to(PlanStatus.APPROVED, step.now)
+            plan.move_to(PlanStatus.IN_PROGRESS, step.now)
+            await self._save(conv, approval, plan)
+            await conv.answer(call, "The user approved the plan. Its subtasks run now, one at a time.")
+            content = f"Plan approved: {len(plan.subtasks)} subtasks."
+            await step.emit(chunks.plan_progress(plan.id, content, subtask_id=None, status="approved"))
+            return await self._start_next(conv, plan)
+        approval.decide(Decision.REJECT, now=step.now, feedback=feedback)
+        plan.move_to(PlanStatus.CANCELLED, step.now)
+        await self._save(conv, approval, plan)
+        said = f": {feedback}" if feedback else "."
+        if decision.decision == "modify":
+            await conv.answer(call, f"The user wants the plan changed{said} Propose a revised plan with create_plan.")
+            await step.emit(
+                chunks.plan_progress(plan.id, "Plan sent back for changes.", subtask_id=None, status="modify")
+            )
+            return None
+        await conv.answer(call, f"Error: the user rejected the plan{said}")
+        await step.emit(chunks.plan_progress(plan.id, "Plan rejected.", subtask_id=None, status="rejected"))
+        return Stop(StopReason.COMPLETED)
+
+    async def after_turn(self, conv: Conversation) -> Stop | None:
+        """The turn ended with an answer: complete the running subtask and start the next, or end the run."""
+        plan = await conv.active_plan()
+        if plan is None or plan.status is not PlanStatus.IN_PROGRESS:
+            return Stop(StopReason.COMPLETED)
+        step = conv.step
+        running = next((s for s in plan.subtasks if s.status is SubtaskStatus.IN_PROGRESS), None)
+        if running is not None:
+            plan.move_subtask(running.id, SubtaskStatus.COMPLETED, step.now)
+            await step.uow.plans.save(plan)
+            step.collect(plan)
+            done = f"Subtask {self._position(plan, running)} completed: {_title(running)}"
+            await step.emit(chunks.plan_progress(plan.id, done, subtask_id=running.id, status="completed"))
+        if _finished(plan):
+            completed = chunks.plan_progress(
+                plan.id, f"Plan completed: {plan.goal}", subtask_id=None, status="completed"
+            )
+            await step.emit(completed)
+            return Stop(StopReason.COMPLETED)
+        return await self._start_next(conv, plan)
+
+    async def cancel(self, conv: Conversation, plan_id: str | None) -> None:
+        plan = await conv.step.uow.plans.get(plan_id) if plan_id else None
+        if plan is not None and plan.status in _OPEN:
+            plan.move_to(PlanStatus.CANCELLED, conv.step.now)
+            await conv.step.uow.plans.save(plan)
+            conv.step.collect(plan)
+
+    async def _start_next(self, conv: Conversation, plan: Plan) -> Stop | None:
+        step = conv.step
+        subtask = plan.next_subtask()
+        if subtask is None:
+            return Stop(StopReason.COMPLETED)
+        plan.move_subtask(subtask.id, SubtaskStatus.IN_PROGRESS, step.now)
+        await step.uow.plans.save(plan)
+        step.collect(plan)
+        position = self._position(plan, subtask)
+        started = f"Subtask {position} started ({subtask.agent}): {_title(subtask)}"
+        await step.emit(chunks.plan_progress(plan.id, started, subtask_id=subtask.id, status="in_progress"))
+        if subtask.agent != conv.agent_id and subtask.agent in self._s.catalogue:
+            switch = await conv.switch(subtask.agent, f"plan subtask {position}", None)
+            await step.emit(core_chunks.agent_switched(switch))
+        text = f"[Plan step {position}] {subtask.description}\n\n(Plan goal: {plan.goal})"
+        await conv.append(Message(role="user", content=text, created_at=step.now))
+        return None
+
+    @staticmethod
+    def _position(plan: Plan, subtask: Subtask) -> str:
+        return f"{plan.subtasks.index(subtask) + 1}/{len(plan.subtasks)}"
+
+    async def _save(self, conv: Conversation, approval: Approval, plan: Plan) -> None:
+        await conv.step.uow.approvals.save(approval)
+        await conv.step.uow.plans.save(plan)
+        conv.step.collect(approval, plan)
+
+
+def _finished(plan: Plan) -> bool:
+    # A separate function because mypy narrows ``plan.status`` above and cannot see move_subtask change it.
+    return plan.status is PlanStatus.COMPLETED
+
+
+def _title(subtask: Subtask) -> str:
+    return subtask.description.split("\n", 1)[0]

@@ -1,0 +1,160 @@
+"""Human approval: gated calls wait for a decision (hitl_decision, or a tool_result taken as the decision)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_runtime.domain.approval import ApprovalStatus
+
+from .harness import Harness, shape, tool_result, user
+
+WRITE = '[[tool:write_file {"path": "notes.md", "content": "hi"}]]'
+WRITTEN = {"success": True, "bytes_written": 2}
+
+
+def hitl(call_id: str, decision: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "hitl_decision", "call_id": call_id, "decision": decision, **extra}
+
+
+async def gated(harness: Harness) -> dict[str, Any]:
+    chunks = await harness.send(user(WRITE))
+    assert shape(chunks) == [("tool_call", "write_file", True), ("done", "approval")]
+    return chunks[0]
+
+
+async def test_a_gated_call_carries_its_approval_request_and_is_listed_as_pending() -> None:
+    harness = Harness(multi_agent=False)
+
+    call = await gated(harness)
+
+    approvals = list(harness.uows.store.approvals.values())
+    assert [(a.call_id, a.tool_name, a.status) for a in approvals] == [
+        (call["call_id"], "write_file", ApprovalStatus.PENDING)
+    ]
+    assert call["approval_request_id"] == approvals[0].id
+
+
+async def test_a_tool_result_for_a_gated_call_is_the_approval() -> None:
+    harness = Harness(multi_agent=False)
+    call = await gated(harness)
+
+    chunks = await harness.send(tool_result(call["call_id"], WRITTEN))
+
+    assert shape(chunks) == [("delta", "Done."), ("final", "Done."), ("done", "completed")]
+    assert harness.uows.store.approvals[call["approval_request_id"]].status is ApprovalStatus.APPROVED
+
+
+async def test_a_tool_result_error_for_a_gated_call_is_the_rejection_with_feedback() -> None:
+    harness = Harness(multi_agent=False)
+    call = await gated(harness)
+
+    await harness.send(tool_result(call["call_id"], error="Операция отклонена: write_file"))
+
+    approval = harness.uows.store.approvals[call["approval_request_id"]]
+    assert (approval.status, approval.feedback) == (ApprovalStatus.REJECTED, "Операция отклонена: write_file")
+    assert harness.model.requests[-1]["messages"][-1]["content"] == "Error: Операция отклонена: write_file"
+
+
+async def test_approve_keeps_the_call_out_until_its_result_arrives() -> None:
+    harness = Harness(multi_agent=False)
+    call = await gated(harness)
+
+    approved = await harness.send(hitl(call["call_id"], "approve"))
+    result = await harness.send(tool_result(call["call_id"], WRITTEN))
+
+    assert shape(approved) == [("done", "tool_call")]
+    assert len(harness.model.requests) == 2
+    assert shape(result)[-1] == ("done", "completed")
+    assert harness.uows.store.approvals[call["approval_request_id"]].status is ApprovalStatus.APPROVED
+
+
+async def test_edit_hands_out_the_edited_call_and_tells_the_model() -> None:
+    harness = Harness(multi_agent=False)
+    call = await gated(harness)
+    edited = {"path": "notes.md", "content": "edited"}
+
+    chunks = await harness.send(hitl(call["call_id"], "edit", modified_arguments=edited))
+    await harness.send(tool_result(call["call_id"], WRITTEN))
+
+    assert shape(chunks) == [("tool_call", "write_file", False), ("done", "tool_call")]
+    assert (chunks[0]["call_id"], chunks[0]["arguments"]) == (call["call_id"], edited)
+    assert harness.uows.store.tool_calls[("s1", call["call_id"])].arguments == edited
+    told = harness.model.requests[-1]["messages"][-1]["content"]
+    expected = 'The user edited the arguments before it ran; it ran with {"path":"notes.md","content":"edited"}'
+    assert told.startswith(expected)
+
+
+async def test_an_edit_the_agent_may_not_make_is_refused_without_changing_anything() -> None:
+    harness = Harness(multi_agent=False)
+    call = await gated(harness)
+
+    chunks = await harness.send(hitl(call["call_id"], "edit", modified_arguments={"path": "../x", "content": "x"}))
+
+    assert shape(chunks) == [("error", "invalid_edit"), ("done", "approval")]
+    assert harness.uows.store.approvals[call["approval_request_id"]].status is ApprovalStatus.PENDING
+
+
+async def test_reject_sends_the_feedback_to_the_model_as_the_failed_result() -> None:
+    harness = Harness(multi_agent=False)
+    call = await gated(harness)
+
+    chunks = await harness.send(hitl(call["call_id"], "reject", feedback="write it in English"))
+    late = await harness.send(tool_result(call["call_id"], error="Операция отклонена: write_file"))
+
+    assert shape(chunks) == [("delta", "Done."), ("final", "Done."), ("done", "completed")]
+    told = harness.model.requests[-1]["messages"][-1]
+    assert told["content"] == "Error: The user rejected this call: write it in English"
+    assert shape(late) == [("status", "duplicate_tool_result"), ("done", "completed")]
+
+
+async def test_a_decision_for_a_call_that_awaits_none_changes_nothing() -> None:
+    harness = Harness(multi_agent=False)
+    chunks = await harness.send(user('[[tool:read_file {"path": "a"}]]'))
+
+    again = await harness.send(hitl(chunks[0]["call_id"], "approve"))
+
+    assert shape(again) == [("status", "no_pending_decision"), ("done", "tool_call")]
+
+
+async def test_two_gated_calls_in_one_response_are_never_outstanding_together() -> None:
+    harness = Harness(multi_agent=False)
+    script = WRITE + ' [[tool:create_directory {"path": "docs"}]]'
+
+    first = await harness.send(user(script))
+    pending_after_first = [a.call_id for a in harness.uows.store.approvals.values() if a.is_pending]
+    second = await harness.send(tool_result(first[0]["call_id"], WRITTEN))
+
+    assert shape(first) == [("tool_call", "write_file", True), ("done", "approval")]
+    assert pending_after_first == [first[0]["call_id"]]
+    assert shape(second) == [("tool_call", "create_directory", True), ("done", "approval")]
+
+
+async def test_a_denied_command_is_refused_and_the_model_told_the_reason() -> None:
+    harness = Harness(multi_agent=False)
+
+    chunks = await harness.send(user('[[tool:execute_command {"command": "sudo rm -rf /"}]]'))
+
+    assert shape(chunks) == [("delta", "Done."), ("final", "Done."), ("done", "completed")]
+    assert harness.history()[2]["content"].startswith("Error: refused by the server's policy")
+
+
+async def test_a_command_with_a_redirect_always_asks() -> None:
+    harness = Harness(multi_agent=False)
+
+    chunks = await harness.send(user('[[tool:execute_command {"command": "ls > out.txt"}]]'))
+
+    assert shape(chunks) == [("tool_call", "execute_command", True), ("done", "approval")]
+
+
+async def test_an_expired_approval_ends_cleanly() -> None:
+    from agent_runtime.runs.services import RunSettings
+
+    harness = Harness(multi_agent=False, settings=RunSettings(approval_ttl_seconds=60))
+    call = await gated(harness)
+    harness.clock.now = harness.clock.now.replace(hour=5)
+
+    late = await harness.send(tool_result(call["call_id"], WRITTEN))
+
+    assert harness.uows.store.approvals[call["approval_request_id"]].status is ApprovalStatus.EXPIRED
+    assert shape(late) == [("status", "duplicate_tool_result"), ("done", "completed")]
+    assert harness.history()[-1]["content"].startswith("Error: the user did not decide in time")

@@ -1,0 +1,103 @@
+"""The agent loop on the real SQL unit of work (SQLite file and PostgreSQL): what it writes is what it reads back,
+and a new engine on the same database continues where the old one stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent_runtime.infrastructure.database import create_engine, normalise_db_url
+from agent_runtime.infrastructure.migrator import upgrade
+from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
+
+from .harness import Harness, shape, tool_result, user
+
+
+@pytest.fixture
+async def uows(db_url: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
+    engine = create_engine(normalise_db_url(db_url, tmp_path))
+    await upgrade(engine)
+    yield SqlAlchemyUnitOfWorkFactory(engine)
+    await engine.dispose()
+
+
+async def test_tool_calls_and_an_edited_approval_persist_and_continue_after_a_restart(
+    uows: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    harness = Harness(multi_agent=False, uows=uows)
+    script = (
+        '[[text:Two steps.]] [[tool:read_file {"path": "a.txt"}]] [[tool:write_file {"path": "b.md", "content": "x"}]]'
+    )
+    first = await harness.send(user(script))
+    second = await harness.send(tool_result(first[-2]["call_id"], {"success": True, "content": "a"}))
+    edited = {"path": "b.md", "content": "edited"}
+    third = await harness.send(
+        {"type": "hitl_decision", "call_id": second[0]["call_id"], "decision": "edit", "modified_arguments": edited}
+    )
+    await harness.engine.aclose()
+
+    restarted = Harness(multi_agent=False, uows=uows)
+    assert await restarted.engine.recover() == 0
+    last = await restarted.send(tool_result(second[0]["call_id"], {"success": True, "bytes_written": 6}))
+    duplicate = await restarted.send(tool_result(second[0]["call_id"], {"success": True}))
+
+    assert shape(first)[-2:] == [("tool_call", "read_file", False), ("done", "tool_call")]
+    assert shape(second) == [("tool_call", "write_file", True), ("done", "approval")]
+    assert shape(third) == [("tool_call", "write_file", False), ("done", "tool_call")]
+    assert third[0]["arguments"] == edited
+    assert shape(last) == [("delta", "Done."), ("final", "Done."), ("done", "completed")]
+    assert shape(duplicate) == [("status", "duplicate_tool_result"), ("done", "completed")]
+    history = await restarted.stored_history()
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "tool", "assistant"]
+    assert len(history[1]["tool_calls"]) == 2
+    assert '"content":"edited"' in history[3]["content"]
+    logged = await restarted.stored_log()
+    seqs = [c["seq"] for c in logged]
+    assert seqs == sorted(set(seqs))
+    assert [c["type"] for c in logged].count("done") == 4
+
+
+async def test_a_plan_runs_to_completion_on_sql(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    harness = Harness(uows=uows)
+    plan = (
+        '{"goal": "g", "subtasks": [{"title": "one", "description": "first", "agent": "coder"},'
+        ' {"title": "two", "description": "second", "agent": "ask", "depends_on": [1]}]}'
+    )
+    proposed = await harness.send(user(f"[[route:architect 0.9 plan]] [[tool:create_plan {plan}]]"))
+    approval = proposed[1]
+
+    chunks = await harness.send(
+        {"type": "plan_decision", "decision": "approve", "approval_request_id": approval["approval_request_id"]}
+    )
+
+    assert shape(proposed)[-1] == ("done", "plan_approval")
+    assert [c for c in shape(chunks) if c[0] in ("plan_progress", "agent_switched", "done")] == [
+        ("plan_progress", "approved"),
+        ("plan_progress", "in_progress"),
+        ("agent_switched", "architect", "coder"),
+        ("plan_progress", "completed"),
+        ("plan_progress", "in_progress"),
+        ("agent_switched", "coder", "ask"),
+        ("plan_progress", "completed"),
+        ("plan_progress", "completed"),
+        ("done", "completed"),
+    ]
+
+
+async def test_concurrent_sessions_run_side_by_side_without_mixing(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    harness = Harness(multi_agent=False, uows=uows)
+    sessions = [f"c{index}" for index in range(6)]
+
+    results = await asyncio.gather(
+        *(harness.send(user(f"[[text:answer for {sid}]] q"), session_id=sid) for sid in sessions)
+    )
+
+    for sid, chunks in zip(sessions, results, strict=True):
+        assert shape(chunks)[-2:] == [("final", f"answer for {sid}"), ("done", "completed")]
+        assert {c["session_id"] for c in chunks} == {sid}
+        seqs = [c["seq"] for c in chunks]
+        assert seqs == sorted(set(seqs))
+        assert [m["role"] for m in await harness.stored_history(sid)] == ["user", "assistant"]
