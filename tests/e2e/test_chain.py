@@ -62,8 +62,11 @@ async def test_v1_client_receives_exactly_one_complete_assistant_message(system:
     async with websockets.connect(url) as ws:
         await ws.send(ide_frame(type="user_message", content="hello world", role="user"))
         frames = await frames_until(ws, lambda f: f["type"] == "assistant_message")
-        assert frames == [frames[-1]]
         assert frames[-1]["content"] == "hello world"
+        # The orchestrator may route first; the IDE renders agent_switched from its top-level fields.
+        for frame in frames[:-1]:
+            assert frame["type"] == "agent_switched"
+            assert all(isinstance(frame[key], str) for key in ("from_agent", "to_agent", "reason"))
         assert await quiet_for(ws, 0.5) == []
 
 
