@@ -1,40 +1,93 @@
-"""The composition root: the runtime client is built in the lifespan and put on ``app.state``."""
+"""The composition root: everything the routes use is built in the lifespan and put on ``app.state.gateway``."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
+import structlog
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from starlette.routing import WebSocketRoute
 
 from gateway import __version__
+from gateway.auth import Authenticator, JwtAuth, OpenAuth, TokenAuth
+from gateway.context import GatewayContext
+from gateway.jwks import JwksKeys
+from gateway.metrics import GatewayMetrics
+from gateway.rest import rest_router
 from gateway.runtime_client import RuntimeClient
-from gateway.settings import Settings
+from gateway.settings import Settings, is_loopback
 from gateway.ws.endpoint import websocket_endpoint
+from gateway.ws.live import LiveSockets
 from service_kit.errors import install_error_handlers
 from service_kit.http import new_http_session
 from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware
 from service_kit.service import new_registry, service_routes
 
+_log = structlog.get_logger(__name__)
+SHUTDOWN_CLOSE_TIMEOUT = 5.0
 
-def create_app(settings: Settings) -> FastAPI:
+
+def build_authenticator(settings: Settings, http: aiohttp.ClientSession) -> Authenticator:
+    """The authenticator for ``GATEWAY__AUTH_MODE``."""
+    if settings.auth_mode == "token":
+        return TokenAuth(settings.token_table())
+    if settings.auth_mode == "jwt":
+        keys = JwksKeys(
+            http,
+            settings.jwt_jwks_url,
+            ttl=settings.jwks_cache_seconds,
+            min_refresh=settings.jwks_min_refresh_seconds,
+        )
+        return JwtAuth(
+            keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            algorithms=settings.jwt_algorithms,
+            leeway=settings.jwt_leeway,
+        )
+    return OpenAuth()
+
+
+def _announce_auth(settings: Settings) -> None:
+    if settings.auth_mode == "none":
+        exposure = "loopback only" if is_loopback(settings.host) else "FORCED on a non-loopback address"
+        _log.warning("auth mode none: every client is anonymous (development)", host=settings.host, exposure=exposure)
+    else:
+        _log.info("auth mode", mode=settings.auth_mode, ws_anonymous=settings.ws_anonymous)
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> FastAPI:
+    """The gateway app; nothing is connected until the lifespan starts."""
+    registry = registry or new_registry()
+    metrics = GatewayMetrics(registry)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _announce_auth(settings)
         http = new_http_session(connect_timeout=settings.agent_connect_timeout)
-        app.state.runtime = RuntimeClient(
-            http, settings.agent_url, settings.internal_api_key.get_secret_value(), settings.agent_stream_timeout
+        runtime = RuntimeClient(
+            http,
+            settings.agent_url,
+            settings.internal_api_key.get_secret_value(),
+            settings.agent_stream_timeout,
+            settings.agent_rest_timeout,
         )
+        live = LiveSockets()
+        app.state.gateway = GatewayContext(settings, runtime, build_authenticator(settings, http), metrics, live)
         try:
             yield
         finally:
+            await live.close_all(SHUTDOWN_CLOSE_TIMEOUT)
             await http.close()
 
     app = FastAPI(title="CodeLab gateway", version=__version__, lifespan=lifespan)
-    registry = new_registry()
     app.state.settings = settings
     app.state.registry = registry
     app.router.routes.extend(service_routes("gateway", __version__, registry, ("/health", "/api/v1/health")))
+    app.include_router(rest_router())
     app.router.routes.append(WebSocketRoute("/api/v1/ws/{session_id}", websocket_endpoint))
     app.router.routes.append(WebSocketRoute("/ws/{session_id}", websocket_endpoint))
     install_error_handlers(app)

@@ -1,51 +1,189 @@
-"""The agent runtime over HTTP: one inbound frame in, the runtime's chunk stream out."""
+"""The agent runtime over HTTP: frames in, chunk streams out, the event log for resume, and REST forwarding.
+
+Streams are opened in two steps on purpose: ``open_*`` returns once the runtime has answered with its status line,
+so the caller learns about a refusal (400/403/404/409/422) before it commits to relaying, and frames sent on one
+socket reach the runtime in the order the client sent them even though their streams are relayed concurrently.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from service_kit.http import error_message, internal_headers
 from service_kit.sse import SSEDecoder
 
+PEER = "agent runtime"
+# The ownership probe runs inside the WebSocket handshake, which the IDE gives 5 s in all.
+PROBE_TIMEOUT = 2.0
+
 
 class RuntimeUnavailable(Exception):
-    """The runtime could not be reached, refused the frame, or cut the stream."""
+    """The runtime could not be reached (503), was too slow (504), or answered garbage (502)."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(self, message: str, status: int = 503) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
 
 
+class RuntimeRefused(Exception):
+    """The runtime answered with an error status; ``status`` and ``message`` come from its envelope."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One runtime event: the parsed chunk, its ``seq`` (None if the runtime sent no id) and when it arrived."""
+
+    data: dict[str, Any]
+    seq: int | None
+    received_at: float
+
+
+class ChunkStream:
+    """An accepted runtime SSE response; iterate ``chunks()`` once, and ``close()`` to leave early."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        decoder = SSEDecoder()
+        try:
+            async for raw in self._response.content.iter_any():
+                for event in decoder.feed(raw):
+                    data = orjson.loads(event.data)
+                    if not isinstance(data, dict):
+                        continue
+                    seq = int(event.id) if event.id is not None and event.id.isdigit() else None
+                    yield Chunk(data, seq, time.perf_counter())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RuntimeUnavailable(f"{PEER} stream interrupted: {type(exc).__name__}", 502) from exc
+        except orjson.JSONDecodeError as exc:
+            raise RuntimeUnavailable(f"{PEER} sent a malformed event", 502) from exc
+        finally:
+            self._response.release()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """A REST answer of the runtime, passed on as it came."""
+
+    status: int
+    body: bytes
+    content_type: str
+
+
 class RuntimeClient:
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, key: str, stream_timeout: float) -> None:
+    """Every call the gateway makes to the agent runtime. ``subject`` becomes ``X-Subject`` when set."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, base_url: str, key: str, stream_timeout: float, rest_timeout: float
+    ) -> None:
         self._http = http
         self._base = base_url.rstrip("/")
         self._key = key
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_read=stream_timeout)
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_read=stream_timeout)
+        self._rest_timeout = aiohttp.ClientTimeout(total=rest_timeout)
 
-    async def stream_message(self, session_id: str | None, message: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """POST the frame to ``/agent/message/stream`` and yield each chunk (with its ``seq`` from the event id)."""
+    def _headers(self, subject: str | None, accept: str = "application/json") -> dict[str, str]:
+        headers = internal_headers(self._key, accept=accept)
+        if subject is not None:
+            headers["X-Subject"] = subject
+        return headers
+
+    async def open_message(self, session_id: str | None, message: dict[str, Any], subject: str | None) -> ChunkStream:
+        """POST one client frame to ``/agent/message/stream``; returns once the runtime accepted it."""
         body = orjson.dumps({"session_id": session_id, "message": message})
+        headers = self._headers(subject, "text/event-stream")
+        return await self._open("POST", "/agent/message/stream", headers, body=body)
+
+    async def open_events(self, session_id: str, after: int, subject: str | None) -> ChunkStream:
+        """Follow ``/sessions/{id}/events?after=N``: the log after ``after``, then live events."""
+        headers = self._headers(subject, "text/event-stream")
+        path = f"/sessions/{quote(session_id, safe='')}/events"
+        return await self._open("GET", path, headers, params={"after": str(after)})
+
+    async def outstanding_tool_calls(self, session_id: str, subject: str | None) -> list[dict[str, Any]]:
+        """Tool calls the runtime handed to the IDE that still wait for a result."""
+        path = f"/sessions/{quote(session_id, safe='')}/outstanding-tool-calls"
+        answer = await self.forward("GET", path, "", b"", subject, limit=PROBE_TIMEOUT)
+        if answer.status != 200:
+            raise RuntimeRefused(f"{PEER} answered HTTP {answer.status}", answer.status)
         try:
-            async with self._http.post(
-                f"{self._base}/agent/message/stream",
-                data=body,
-                headers=internal_headers(self._key, accept="text/event-stream"),
-                timeout=self._timeout,
+            calls = orjson.loads(answer.body).get("tool_calls") or []
+        except (orjson.JSONDecodeError, AttributeError) as exc:
+            raise RuntimeUnavailable(f"{PEER} sent a malformed answer", 502) from exc
+        return [call for call in calls if isinstance(call, dict)]
+
+    async def forward(
+        self, method: str, path: str, query: str, body: bytes, subject: str | None, *, limit: float | None = None
+    ) -> Forwarded:
+        """One REST call passed through: method, query string and body in; status, body and type out. ``limit``
+        overrides the REST timeout (seconds)."""
+        # Already percent-encoded (the client's raw path and query): sent as is, never re-encoded or normalised.
+        url = URL(f"{self._base}{path}" + (f"?{query}" if query else ""), encoded=True)
+        try:
+            async with self._http.request(
+                method,
+                url,
+                data=body or None,
+                headers=self._headers(subject),
+                timeout=self._rest_timeout if limit is None else aiohttp.ClientTimeout(total=limit),
             ) as response:
-                if response.status != 200:
-                    raise RuntimeUnavailable(await error_message(response, "agent runtime"), response.status)
-                decoder = SSEDecoder()
-                async for raw in response.content.iter_any():
-                    for event in decoder.feed(raw):
-                        chunk = orjson.loads(event.data)
-                        if event.id is not None and event.id.isdigit():
-                            chunk["seq"] = int(event.id)
-                        yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RuntimeUnavailable(f"agent runtime unavailable: {type(exc).__name__}") from exc
+                payload = await response.read()
+                return Forwarded(response.status, payload, response.headers.get("Content-Type", "application/json"))
+        except TimeoutError as exc:
+            raise RuntimeUnavailable(f"{PEER} did not answer in time", 504) from exc
+        except aiohttp.ClientConnectionError as exc:
+            raise RuntimeUnavailable(f"{PEER} unavailable: {type(exc).__name__}", _connection_status(exc)) from exc
+        except aiohttp.InvalidURL as exc:
+            raise RuntimeRefused("invalid path", 400) from exc
+        except aiohttp.ClientError as exc:
+            raise RuntimeUnavailable(f"{PEER} answered badly: {type(exc).__name__}", 502) from exc
+
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        body: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> ChunkStream:
+        try:
+            response = await self._http.request(
+                method, f"{self._base}{path}", data=body, params=params, headers=headers, timeout=self._stream_timeout
+            )
+        except TimeoutError as exc:
+            raise RuntimeUnavailable(f"{PEER} did not answer in time", 504) from exc
+        except aiohttp.ClientError as exc:
+            raise RuntimeUnavailable(f"{PEER} unavailable: {type(exc).__name__}", _connection_status(exc)) from exc
+        if response.status != 200:
+            try:
+                message = await error_message(response, PEER)
+            finally:
+                response.release()
+            raise RuntimeRefused(message, response.status)
+        return ChunkStream(response)
+
+
+def _connection_status(exc: aiohttp.ClientError) -> int:
+    """Refused or unresolvable: the runtime is down (503); a connection that broke mid-answer: 502."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return 503
+    return 502

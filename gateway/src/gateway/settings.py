@@ -1,12 +1,28 @@
 """gateway settings: every variable is ``GATEWAY__<FIELD>``."""
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from service_kit.settings import ServiceSettings
 
+AuthMode = Literal["none", "token", "jwt"]
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
 
 class Settings(ServiceSettings):
+    """The gateway's configuration; list values are comma-separated in the environment."""
+
     model_config = SettingsConfigDict(env_prefix="GATEWAY__", env_file=".env", extra="ignore")
 
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
@@ -15,3 +31,82 @@ class Settings(ServiceSettings):
         300.0, gt=0, description="Seconds a runtime stream may stay silent (heartbeats count) before it is abandoned."
     )
     agent_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the agent runtime.")
+    agent_rest_timeout: float = Field(30.0, gt=0, description="Seconds a forwarded REST call may take (then 504).")
+
+    auth_mode: AuthMode = Field("none", description="none (development, loopback only), token, or jwt.")
+    auth_none_force: bool = Field(False, description="Allow auth_mode=none on a non-loopback address.")
+    auth_tokens: SecretStr = Field(
+        SecretStr(""), description="token mode: comma-separated 'subject:token' pairs (or bare tokens)."
+    )
+    ws_query_token: bool = Field(False, description="Accept ?access_token=… on the WebSocket (never logged).")
+    ws_anonymous: bool = Field(
+        False, description="Let WebSockets without credentials in (the IDE sends none); they get no subject."
+    )
+    jwt_jwks_url: str = Field("", description="jwt mode: the JWKS URL of the OAuth server.")
+    jwt_issuer: str = Field("", description="jwt mode: required 'iss'.")
+    jwt_audience: str = Field("", description="jwt mode: required 'aud'.")
+    jwt_algorithms: CommaList = Field(["RS256", "ES256"], description="Accepted JWT algorithms.")
+    jwt_leeway: float = Field(30.0, ge=0, description="Seconds of clock skew tolerated on exp/nbf.")
+    jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched JWKS keys are trusted.")
+    jwks_min_refresh_seconds: float = Field(
+        30.0, ge=0, description="An unknown 'kid' refetches the JWKS at most this often."
+    )
+
+    ws_allowed_origins: CommaList = Field(
+        [], description="Origins allowed on the WebSocket; '*' allows any. A missing Origin (non-browser) is allowed."
+    )
+    ws_max_frame_bytes: int = Field(1_048_576, gt=0, description="Largest inbound frame; larger closes with 1009.")
+    ws_rate_per_second: float = Field(20.0, gt=0, description="Sustained inbound frames per second per socket.")
+    ws_rate_burst: int = Field(60, gt=0, description="Inbound frames allowed in a burst; a flood closes with 1008.")
+    ws_outbound_buffer: int = Field(256, ge=4, description="Frames queued per socket before deltas are coalesced.")
+    ws_slow_consumer_seconds: float = Field(
+        10.0, gt=0, description="How long the outbound buffer may stay full before closing with 1013."
+    )
+
+    ws_hello_grace_seconds: float = Field(
+        0.3, ge=0, description="On reconnect, how long a v1 tool-call restore waits for a first 'hello' frame."
+    )
+
+    @field_validator("jwt_algorithms", "ws_allowed_origins", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @model_validator(mode="after")
+    def _auth_is_coherent(self) -> Settings:
+        if self.auth_mode == "none" and not self.auth_none_force and not is_loopback(self.host):
+            raise ValueError(
+                "GATEWAY__AUTH_MODE=none is only allowed on a loopback host (GATEWAY__AUTH_NONE_FORCE=true overrides)"
+            )
+        if self.auth_mode == "token" and not self.token_table():
+            raise ValueError("GATEWAY__AUTH_MODE=token needs GATEWAY__AUTH_TOKENS")
+        if self.auth_mode == "jwt" and not (self.jwt_jwks_url and self.jwt_issuer and self.jwt_audience):
+            raise ValueError(
+                "GATEWAY__AUTH_MODE=jwt needs GATEWAY__JWT_JWKS_URL, GATEWAY__JWT_ISSUER and GATEWAY__JWT_AUDIENCE"
+            )
+        return self
+
+    def token_table(self) -> dict[str, str]:
+        """token → subject for token mode; a bare token's subject is ``token-<n>``."""
+        table: dict[str, str] = {}
+        entries = [part.strip() for part in self.auth_tokens.get_secret_value().split(",") if part.strip()]
+        for n, entry in enumerate(entries):
+            subject, sep, token = entry.partition(":")
+            if not sep:
+                subject, token = "", entry
+            if token:
+                table[token] = subject or f"token-{n}"
+        return table
+
+    def secrets(self) -> list[str]:
+        """Every secret, each static token on its own so a single leaked token is still masked."""
+        return [*super().secrets(), *self.token_table()]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

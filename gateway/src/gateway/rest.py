@@ -1,0 +1,60 @@
+"""The REST facade: ``/api/v1/{sessions,agents,events}…`` forwarded to the runtime by one generic path.
+
+Method, query string, body and the runtime's status code are kept; the caller's subject goes along as
+``X-Subject`` (the runtime answers 403 for another subject's session). When the runtime is down, slow or answers
+garbage the client gets 503, 504 or 502 in the JSON error envelope.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway.auth import AuthFailed, bearer_token
+from gateway.context import GatewayContext
+from gateway.runtime_client import RuntimeRefused, RuntimeUnavailable
+from service_kit.errors import error_response
+
+FORWARDED_SECTIONS = ("sessions", "agents", "events")
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_MAX_BODY = 1_048_576
+API_PREFIX = "/api/v1"
+
+
+async def forward(request: Request) -> Response:
+    """Forwarded to the agent runtime unchanged (see the runtime's README for the endpoints and bodies)."""
+    context: GatewayContext = request.app.state.gateway
+    try:
+        principal = await context.authenticator.authenticate(bearer_token(request.headers.get("authorization")))
+    except AuthFailed as exc:
+        return error_response(401, str(exc), code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        return error_response(413, f"request body larger than {_MAX_BODY} bytes")
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    if any(segment in (".", "..") for segment in unquote(path).split("/")):
+        # A dot segment would walk out of the facade (/sessions/../agent/message/stream) on the runtime's side.
+        return error_response(400, "invalid path", code="invalid_path")
+    try:
+        answer = await context.runtime.forward(
+            request.method, path.removeprefix(API_PREFIX), request.url.query, body, principal.subject
+        )
+    except RuntimeUnavailable as exc:
+        context.metrics.error("rest_upstream")
+        return error_response(exc.status, exc.message, code="upstream_unavailable")
+    except RuntimeRefused as exc:
+        return error_response(exc.status, exc.message)
+    return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+
+
+def rest_router() -> APIRouter:
+    """One route pair per forwarded section (the section itself and everything under it)."""
+    router = APIRouter(prefix=API_PREFIX, tags=["facade"])
+    for section in FORWARDED_SECTIONS:
+        for method in _METHODS:  # one route per method, so each has its own OpenAPI operation id
+            name = f"{method.lower()}_{section}"
+            router.add_api_route(f"/{section}", forward, methods=[method], name=name)
+            router.add_api_route(f"/{section}/{{rest:path}}", forward, methods=[method], name=f"{name}_path")
+    return router

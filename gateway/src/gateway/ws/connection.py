@@ -1,0 +1,307 @@
+"""One client socket: inbound frames dispatched to the runtime in order, runtime streams relayed back.
+
+Tasks per connection, so the socket is read at all times (the endpoint's reader) and nothing the client does can
+block it:
+
+- the **dispatcher** posts frames to the runtime one after another, waiting only until each is *accepted*, so the
+  runtime sees them in the client's order while a turn is still streaming (``cancel``, a queued ``user_message``);
+- one **relay** per accepted frame; relays emit one after another (each stream ends with its run's ``done``, and
+  runs of a session are sequential), so frames leave in ``seq`` order;
+- at most one **follower** (``resume``: the runtime's event log, then live); while it runs it is the only source
+  (it sees every event of the session, in order) and the relays are only drained;
+- every source goes through ``emit``, which drops a ``seq`` at or below the last one sent (or the resume cursor)
+  and pushes the translated frame into the bounded ``OutboundBuffer``;
+- the **writer** drains the buffer to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+import orjson
+import structlog
+
+from gateway.metrics import GatewayMetrics
+from gateway.runtime_client import Chunk, ChunkStream, RuntimeClient, RuntimeRefused, RuntimeUnavailable
+from gateway.ws.closes import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN, Closing
+from gateway.ws.dialects import Dialect, V2Dialect
+from gateway.ws.frames import Cancel, Hello, InboundFrame, Ping, Resume
+from gateway.ws.outbound import OutboundBuffer, Outgoing, SlowConsumer
+
+_log = structlog.get_logger(__name__)
+
+
+class Socket(Protocol):
+    """The part of a WebSocket the connection writes to (Starlette's ``WebSocket`` fits)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+
+class Connection:
+    """The state of one socket. ``session_id`` is None until a ``new_*`` socket learns its real id."""
+
+    def __init__(
+        self,
+        socket: Socket,
+        runtime: RuntimeClient,
+        metrics: GatewayMetrics,
+        buffer: OutboundBuffer,
+        *,
+        session_id: str | None,
+        subject: str | None,
+        dialect: Dialect,
+    ) -> None:
+        self.socket = socket
+        self.runtime = runtime
+        self.metrics = metrics
+        self.buffer = buffer
+        self.session_id = session_id
+        self.subject = subject
+        self.dialect = dialect
+        self.last_seq = 0
+        self.frames_read = 0
+        self.first_frame = asyncio.Event()
+        self._inbound: asyncio.Queue[InboundFrame] = asyncio.Queue(maxsize=256)
+        self._session_known = asyncio.Event()
+        self._follower: asyncio.Task[None] | None = None
+        self._last_relay: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: asyncio.Future[Closing] = asyncio.get_running_loop().create_future()
+        if session_id is not None:
+            self._session_known.set()
+
+    # lifecycle -------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.spawn(self._write_loop())
+        self.spawn(self._dispatch_loop())
+
+    async def wait_closing(self) -> Closing:
+        """Resolves when a task decided the connection must end (slow consumer, foreign session, socket gone)."""
+        return await asyncio.shield(self._closing)
+
+    def close_with(self, code: int, reason: str) -> None:
+        if not self._closing.done():
+            self._closing.set_result(Closing(code, reason))
+
+    async def stop(self) -> None:
+        """Cancel every task of the connection; the runtime's runs are not affected."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._guarded(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except Closing as exc:
+            self.close_with(exc.code, exc.reason)
+        except SlowConsumer as exc:
+            self.metrics.error("slow_consumer")
+            self.close_with(CLOSE_TRY_AGAIN, str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 -- a bug must end this socket only, with 1011, never the process
+            _log.exception("websocket task failed", session_id=self.session_id)
+            self.metrics.error("internal")
+            self.close_with(CLOSE_INTERNAL, "internal error")
+
+    # inbound ---------------------------------------------------------------------------------------------------
+
+    def handle(self, frame: InboundFrame) -> None:
+        """Act on one valid inbound frame; never blocks (the reader must keep reading)."""
+        self.frames_read += 1
+        self.first_frame.set()
+        if isinstance(frame, Ping):
+            self.send_control({"type": "pong", "nonce": frame.nonce} if frame.nonce is not None else {"type": "pong"})
+        elif isinstance(frame, Hello):
+            self._hello(frame)
+        elif isinstance(frame, Resume):
+            self._resume(frame.last_seq)
+        elif self._inbound.full():
+            self.send_error("too many frames waiting for the runtime; slow down")
+        else:
+            self._inbound.put_nowait(frame)
+
+    def _hello(self, frame: Hello) -> None:
+        if frame.protocol != 2:
+            self.send_error(f"unsupported protocol {frame.protocol}; this gateway speaks 1 and 2")
+            return
+        if self.dialect.version != 2:
+            if self.frames_read > 1:
+                self.send_error("hello must be the first frame")
+                return
+            self.dialect = V2Dialect()
+        answer: dict[str, Any] = {"type": "hello", "protocol": 2}
+        if self.session_id is not None:
+            answer["session_id"] = self.session_id
+        self.send_control(answer)
+
+    def _resume(self, last_seq: int) -> None:
+        if self.session_id is None:
+            self.send_error("nothing to resume: this socket has no session yet")
+            return
+        self.last_seq = max(self.last_seq, last_seq)
+        if self._follower is not None:
+            self._follower.cancel()
+        self._follower = self.spawn(self._follow(self.session_id, self.last_seq))
+
+    def send_control(self, frame: dict[str, Any]) -> None:
+        """A connection-level frame (no ``seq``)."""
+        self.buffer.put_control(Outgoing(frame, str(frame["type"])))
+
+    def send_error(self, message: str) -> None:
+        self.send_control({"type": "error", "content": message, "error": message})
+
+    # runtime side ----------------------------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            frame = await self._inbound.get()
+            stream = await self._open(frame)
+            if stream is None:
+                continue
+            relay = self.spawn(self._relay(stream, self._last_relay))
+            self._last_relay = relay
+            if self.session_id is None:
+                # Frames after the one that creates the session must name it: wait for session_info (or the end).
+                waiter = asyncio.ensure_future(self._session_known.wait())
+                await asyncio.wait({waiter, relay}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+
+    async def _open(self, frame: InboundFrame) -> ChunkStream | None:
+        if isinstance(frame, Cancel) and self.session_id is None:
+            self.send_error("nothing to cancel: this socket has no session yet")
+            return None
+        try:
+            return await self.runtime.open_message(self.session_id, frame.for_runtime(), self.subject)
+        except RuntimeRefused as exc:
+            if exc.status == 403:
+                raise Closing(CLOSE_POLICY, "session belongs to another subject") from None
+            self.metrics.error("runtime_refused")
+            self.send_error(exc.message)
+        except RuntimeUnavailable as exc:
+            self.metrics.error("runtime_unavailable")
+            self.send_error(exc.message)
+        return None
+
+    async def _relay(self, stream: ChunkStream, previous: asyncio.Task[None] | None) -> None:
+        """Relay one accepted frame's stream. Streams go out one after another, like the runs they carry, so seqs
+        leave in order; while an earlier stream still runs, this one's chunks are held back, except ``status``
+        (e.g. "queued behind the running turn"), which is news now."""
+        held: list[Chunk] = []
+        try:
+            async for chunk in stream.chunks():
+                if self.session_id is None and chunk.data.get("type") == "session_info":
+                    self._learn_session(chunk)
+                if previous is not None and previous.done():
+                    previous = None
+                    await self._emit_all(held)
+                if previous is None or chunk.data.get("type") == "status":
+                    await self._emit_relayed(chunk)
+                else:
+                    held.append(chunk)
+            if previous is not None:
+                await asyncio.wait({previous})
+            await self._emit_all(held)
+        except RuntimeUnavailable as exc:
+            self.metrics.error("runtime_stream")
+            self.send_error(exc.message)
+        finally:
+            stream.close()
+
+    async def _emit_all(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            await self._emit_relayed(chunk)
+        chunks.clear()
+
+    async def _emit_relayed(self, chunk: Chunk) -> None:
+        if self._follower is None:  # a follower sees every session event in order: it is the only source then
+            await self.emit(chunk)
+
+    def _learn_session(self, chunk: Chunk) -> None:
+        session_id = chunk.data.get("session_id")
+        if isinstance(session_id, str) and session_id:
+            self.session_id = session_id
+            self._session_known.set()
+
+    async def _follow(self, session_id: str, after: int) -> None:
+        try:
+            stream = await self.runtime.open_events(session_id, after, self.subject)
+        except RuntimeRefused as exc:
+            if exc.status == 403:
+                raise Closing(CLOSE_POLICY, "session belongs to another subject") from None
+            self._follower = None
+            self.send_error(exc.message)
+            return
+        except RuntimeUnavailable as exc:
+            self._follower = None
+            self.send_error(exc.message)
+            return
+        try:
+            async for chunk in stream.chunks():
+                await self.emit(chunk)
+        except RuntimeUnavailable as exc:
+            self.send_error(exc.message)
+        finally:
+            stream.close()
+            if self._follower is asyncio.current_task():
+                self._follower = None
+
+    async def emit(self, chunk: Chunk) -> None:
+        """Translate one runtime chunk into this socket's dialect and queue it, unless its ``seq`` was sent."""
+        seq = chunk.seq
+        if seq is not None:
+            if seq <= self.last_seq:
+                return
+            self.last_seq = seq
+        frame = self.dialect.translate(chunk.data, seq)
+        if frame is None:
+            return
+        kind = str(frame.get("type", ""))
+        delta = kind == "assistant_message" and frame.get("is_final") is False
+        await self.buffer.put(Outgoing(frame, kind, chunk.received_at, delta))
+
+    async def restore(self, calls: list[dict[str, Any]], hello_grace: float) -> None:
+        """v1 reconnect: re-send the tool calls the IDE has not answered (approval-gated ones it restores itself
+        through ``pending-approvals``). A client may still choose v2 with a first ``hello``, so this waits up to
+        ``hello_grace`` seconds for the first frame before deciding."""
+        if not calls:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.first_frame.wait(), hello_grace)
+        if self.dialect.version == 1:
+            await self._restore_tool_calls(calls)
+
+    async def _restore_tool_calls(self, calls: list[dict[str, Any]]) -> None:
+        for call in calls:
+            if call.get("requires_approval"):
+                continue
+            chunk = {"type": "tool_call", "session_id": self.session_id, **call}
+            chunk.pop("created_at", None)
+            await self.emit(Chunk(chunk, None, time.perf_counter()))
+
+    # socket side -----------------------------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self.buffer.get()
+            try:
+                await self.socket.send_text(orjson.dumps(item.frame).decode())
+            except Exception as exc:  # noqa: BLE001 -- the peer went away mid-send: nothing left to close politely
+                raise Closing(CLOSE_NORMAL, f"send failed: {type(exc).__name__}") from None
+            self.metrics.frame_out(item.kind)
+            if item.received_at is not None:
+                self.metrics.relay_latency.observe(time.perf_counter() - item.received_at)

@@ -1,0 +1,85 @@
+"""Shared fixtures: the fake runtime, gateway settings, and a real gateway server on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_agent import FakeAgent
+from fake_issuer import issuer  # noqa: F401 -- a fixture
+from fake_runtime import KEY, FakeRuntime
+
+from gateway.app import create_app
+from gateway.server import GatewayServer, server_config
+from gateway.settings import Settings
+
+
+@pytest.fixture
+async def runtime() -> AsyncIterator[FakeRuntime]:
+    fake = FakeRuntime(FakeAgent())
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def make_settings(agent_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"internal_api_key": KEY, "agent_url": agent_url, "port": 0}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class RunningGateway:
+    server: GatewayServer
+    http_url: str
+    ws_url: str
+    task: asyncio.Task[None]
+
+    def ws(self, path: str) -> str:
+        return f"{self.ws_url}{path}"
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.http_url, timeout=10, **kwargs)
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[RunningGateway]:
+    """The gateway app under the real server stack (uvicorn + wsproto) on a free loopback port."""
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = GatewayServer(server_config(app, settings, port=port), app)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield RunningGateway(server, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", task)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def gateway(runtime: FakeRuntime) -> AsyncIterator[RunningGateway]:
+    """A gateway in auth mode none in front of the fake runtime."""
+    async with serving(make_settings(runtime.url)) as running:
+        yield running

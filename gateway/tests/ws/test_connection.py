@@ -1,0 +1,85 @@
+"""One connection against the fake runtime with hand-written sockets: slow readers, coalescing, 1013."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+import pytest
+from fake_agent import LONG_REPLY
+from fake_runtime import KEY, FakeRuntime
+from prometheus_client import CollectorRegistry
+
+from gateway.metrics import GatewayMetrics
+from gateway.runtime_client import RuntimeClient
+from gateway.ws.closes import CLOSE_TRY_AGAIN
+from gateway.ws.connection import Connection
+from gateway.ws.dialects import V2Dialect
+from gateway.ws.frames import UserMessage
+from gateway.ws.outbound import OutboundBuffer
+
+
+class StuckSocket:
+    """A client that never reads: the first send never completes."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_text(self, data: str) -> None:
+        self.sent.append(data)
+        await asyncio.Event().wait()
+
+
+class SlowSocket:
+    """A client that reads, slowly."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.frames: list[dict[str, object]] = []
+
+    async def send_text(self, data: str) -> None:
+        await asyncio.sleep(self.pause)
+        self.frames.append(orjson.loads(data))
+
+
+@pytest.fixture
+async def runtime_client(runtime: FakeRuntime) -> AsyncIterator[RuntimeClient]:
+    async with aiohttp.ClientSession() as http:
+        yield RuntimeClient(http, runtime.url, KEY, stream_timeout=10, rest_timeout=10)
+
+
+def connection(socket: StuckSocket | SlowSocket, runtime: RuntimeClient, capacity: int, stall: float) -> Connection:
+    metrics = GatewayMetrics(CollectorRegistry())
+    buffer = OutboundBuffer(capacity, stall)
+    return Connection(socket, runtime, metrics, buffer, session_id=None, subject=None, dialect=V2Dialect())
+
+
+async def test_a_reader_that_stops_reading_is_closed_with_1013(
+    runtime: FakeRuntime, runtime_client: RuntimeClient
+) -> None:
+    runtime.agent.delay = 0.005  # a turn that outlasts the stall timeout
+    conn = connection(StuckSocket(), runtime_client, capacity=8, stall=0.2)
+    conn.start()
+    conn.handle(UserMessage(type="user_message", content="a long one"))
+    closing = await asyncio.wait_for(conn.wait_closing(), 10)
+    await conn.stop()
+    assert closing.code == CLOSE_TRY_AGAIN
+    assert len(conn.buffer) <= 8
+
+
+async def test_a_slow_reader_gets_coalesced_deltas_with_the_whole_text(runtime_client: RuntimeClient) -> None:
+    socket = SlowSocket(pause=0.002)
+    conn = connection(socket, runtime_client, capacity=8, stall=5)
+    conn.start()
+    conn.handle(UserMessage(type="user_message", content="a long one"))
+    while not socket.frames or socket.frames[-1]["type"] != "done":
+        await asyncio.sleep(0.01)
+    await conn.stop()
+    deltas = [f for f in socket.frames if f.get("is_final") is False]
+    assert "".join(str(f["token"]) for f in deltas) == LONG_REPLY
+    assert len(deltas) < len(LONG_REPLY.split(" "))  # some were merged
+    seqs = [int(str(f["seq"])) for f in socket.frames]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
