@@ -17,6 +17,7 @@ from wsproto.connection import ConnectionState
 
 from gateway.context import GatewayContext
 from gateway.settings import Settings
+from service_kit.service import server_options
 
 SHUTDOWN_CLOSE_TIMEOUT = 5.0
 
@@ -58,20 +59,7 @@ def _close_frame(code: int) -> bytes:
 def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
     """The options of ``service_kit.service.serve`` (uvloop, httptools, wsproto, no deflate) plus the frame limit and
     the close-code fix above."""
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "ws": GatewayWSProtocol,
-        "ws_per_message_deflate": False,
-        "ws_max_size": settings.ws_max_frame_bytes,
-        "access_log": False,
-        "log_config": None,
-        "server_header": False,
-        "timeout_graceful_shutdown": 10,
-    }
-    options.update(overrides)
+    options = server_options(settings, ws=GatewayWSProtocol, ws_max_size=settings.ws_max_frame_bytes, **overrides)
     return uvicorn.Config(app, **options)
 
 

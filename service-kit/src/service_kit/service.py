@@ -46,8 +46,9 @@ def service_routes(
     return routes
 
 
-def serve(app: Any, settings: ServiceSettings, **overrides: Any) -> None:
-    """Run ``app`` with uvicorn on uvloop + httptools; logging stays as ``configure_logging`` set it.
+def server_options(settings: ServiceSettings, **overrides: Any) -> dict[str, Any]:
+    """The uvicorn options every service runs with: uvloop + httptools, no access log (the request-context middleware
+    logs without query strings), logging left as ``configure_logging`` set it.
 
     WebSockets use wsproto: it passed the Autobahn cases where websockets-sansio did not (see doc/adr).
     """
@@ -64,4 +65,9 @@ def serve(app: Any, settings: ServiceSettings, **overrides: Any) -> None:
         "timeout_graceful_shutdown": 10,
     }
     options.update(overrides)
-    uvicorn.run(app, **options)
+    return options
+
+
+def serve(app: Any, settings: ServiceSettings, **overrides: Any) -> None:
+    """Run ``app`` with ``server_options`` until SIGINT/SIGTERM."""
+    uvicorn.run(app, **server_options(settings, **overrides))

@@ -55,5 +55,5 @@ def load_settings(cls: type[S]) -> S:
         lines = []
         for error in exc.errors(include_input=False, include_url=False):
             field = "_".join(str(part) for part in error["loc"]).upper()
-            lines.append(f"  {prefix}{field}: {error['msg']}")
+            lines.append(f"  {prefix}{field}: {error['msg']}" if field else f"  {error['msg']}")
         raise ConfigurationError("invalid configuration:\n" + "\n".join(lines)) from None
