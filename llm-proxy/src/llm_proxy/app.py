@@ -2,24 +2,111 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 
 from llm_proxy import __version__
 from llm_proxy.api import router
+from llm_proxy.capacity import Cooldowns, RateBudgets
+from llm_proxy.catalog import Catalog, ModelEntry, ModelsFileError, builtin_entries, load_models_file
+from llm_proxy.dispatch import Dispatcher, RetryPolicy
+from llm_proxy.metrics import Metrics
+from llm_proxy.providers.anthropic import AnthropicProvider
 from llm_proxy.providers.base import Provider
 from llm_proxy.providers.mock import MockProvider
+from llm_proxy.providers.ollama import OllamaProvider
+from llm_proxy.providers.openai import OpenAIProvider
+from llm_proxy.providers.transport import new_session
+from llm_proxy.schemas import openapi_components
 from llm_proxy.settings import Settings
+from llm_proxy.state import ProxyState
+from llm_proxy.usage import SessionUsage
 from service_kit.errors import install_error_handlers
 from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware, public_paths
 from service_kit.service import new_registry, service_routes
+from service_kit.settings import ConfigurationError
+
+
+def model_table(settings: Settings) -> Catalog:
+    """The catalog from the models file, else the built-in tables; a bad file or default model stops start-up."""
+    configured = settings.configured_providers()
+    entries: dict[str, ModelEntry] = builtin_entries(configured)
+    if settings.models_file is not None:
+        try:
+            entries = {**builtin_entries({"mock"}), **load_models_file(settings.models_file)}
+        except ModelsFileError as exc:
+            raise ConfigurationError(f"invalid models file: {exc}") from None
+    catalog = Catalog(entries, configured, settings.default_context_window)
+    if catalog.resolve(settings.default_model) is None:
+        raise ConfigurationError(f"LLM_PROXY__DEFAULT_MODEL: '{settings.default_model}' is not in the model table")
+    return catalog
+
+
+def build_providers(settings: Settings) -> dict[str, Provider]:
+    """One provider per kind, each with its own long-lived HTTP session (must run inside the event loop)."""
+    configured = settings.configured_providers()
+    connect, gap = settings.connect_timeout_s, settings.inter_chunk_timeout_s
+    return {
+        "mock": MockProvider(settings.mock_token_delay_ms / 1000),
+        "openai": OpenAIProvider(
+            new_session(connect),
+            settings.openai_base_url,
+            settings.openai_api_key.get_secret_value(),
+            gap,
+            enabled="openai" in configured,
+        ),
+        "anthropic": AnthropicProvider(
+            new_session(connect), settings.anthropic_base_url, settings.anthropic_api_key.get_secret_value(), gap
+        ),
+        "ollama": OllamaProvider(new_session(connect), settings.ollama_base_url, gap),
+    }
+
+
+def _add_request_schemas(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="CodeLab llm-proxy", version=__version__)
+    catalog = model_table(settings)
     registry = new_registry()
-    providers: dict[str, Provider] = {"mock": MockProvider(settings.mock_token_delay_ms / 1000)}
+    metrics = Metrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        providers = build_providers(settings)
+        policy = RetryPolicy(
+            first_byte_timeout=settings.first_byte_timeout_s,
+            max_retries=settings.max_retries,
+            backoff=settings.retry_backoff_s,
+            backoff_max=settings.retry_backoff_max_s,
+            max_retry_after=settings.max_retry_after_s,
+        )
+        cooldowns = Cooldowns(settings.cooldown_s, settings.failure_threshold)
+        dispatcher = Dispatcher(catalog, providers, cooldowns, RateBudgets(), metrics, policy)
+        sessions = SessionUsage(settings.session_usage_limit)
+        secrets = tuple(settings.secrets())
+        app.state.proxy = ProxyState(settings, catalog, providers, dispatcher, metrics, sessions, secrets)
+        try:
+            yield
+        finally:
+            for provider in providers.values():
+                await provider.aclose()
+
+    app = FastAPI(title="CodeLab llm-proxy", version=__version__, lifespan=lifespan)
+    _add_request_schemas(app)
     app.state.settings = settings
-    app.state.providers = providers
     app.state.registry = registry
     app.router.routes.extend(service_routes("llm-proxy", __version__, registry))
     app.include_router(router)

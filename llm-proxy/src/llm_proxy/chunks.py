@@ -1,7 +1,12 @@
-"""Provider deltas → OpenAI ``chat.completion.chunk`` SSE bytes, and the same stream folded into one response.
+"""Neutral deltas → OpenAI ``chat.completion.chunk`` SSE bytes, and the same deltas folded into one response.
 
-Both ``stream: true`` and ``stream: false`` go through ``completion_chunks``: the non-streaming answer is the
-stream folded, so the two can never disagree.
+Both ``stream: true`` and ``stream: false`` consume the same ``CompletionRun`` batches: the non-streaming answer
+is the stream folded, so the two can never disagree. Text chunks, the bulk of a stream, are spliced from pre-encoded
+bytes around one ``orjson.dumps`` of the text.
+
+After the first byte, a failure ends the stream with one ``data: {"error": …}`` event and no ``[DONE]``. Tool-call
+deltas are forwarded as they arrive; a call is whole only when the ``finish_reason`` chunk arrives, and a broken
+stream never carries one, so a client cannot mistake a truncated call for a complete one.
 """
 
 from __future__ import annotations
@@ -13,23 +18,29 @@ from typing import Any
 
 import orjson
 
-from llm_proxy.providers.base import Delta, Finish, TextDelta, Usage
-from service_kit.sse import encode
+from llm_proxy.errors import ProxyError
+from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 
 DONE = b"data: [DONE]\n\n"
+_TEXT_END = b'},"finish_reason":null}]}\n\n'
 
 
 class CompletionIdentity:
-    """The fields every chunk of one completion repeats."""
+    """The fields every chunk of one completion repeats, and the bytes they encode to."""
 
-    __slots__ = ("created", "id", "model")
+    __slots__ = ("_prefix", "created", "id", "model")
 
     def __init__(self, model: str) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
+        head = orjson.dumps({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model})
+        self._prefix = b"data: " + head[:-1] + b',"choices":[{"index":0,"delta":{"content":'
 
-    def chunk(self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> dict[str, Any]:
+    def text_event(self, text: str) -> bytes:
+        return self._prefix + orjson.dumps(text) + _TEXT_END
+
+    def event(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         body: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -39,63 +50,121 @@ class CompletionIdentity:
         }
         if usage is not None:
             body["usage"] = usage
-        return body
+        return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
-def _usage(delta: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": delta.prompt_tokens,
-        "completion_tokens": delta.completion_tokens,
-        "total_tokens": delta.prompt_tokens + delta.completion_tokens,
+def usage_dict(usage: Usage) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
+    if usage.cached_tokens or usage.cache_creation_tokens:
+        body["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+        body["cache_creation_input_tokens"] = usage.cache_creation_tokens
+    return body
 
 
-async def completion_chunks(
-    identity: CompletionIdentity, deltas: AsyncIterator[Delta], *, include_usage: bool
-) -> AsyncIterator[dict[str, Any]]:
-    """OpenAI chunk dicts: a role chunk, content chunks, a finish chunk, then (if asked) a usage chunk."""
-    yield identity.chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-    usage: Usage | None = None
-    async for delta in deltas:
-        if isinstance(delta, TextDelta):
-            yield identity.chunk([{"index": 0, "delta": {"content": delta.text}, "finish_reason": None}])
-        elif isinstance(delta, Finish):
-            yield identity.chunk([{"index": 0, "delta": {}, "finish_reason": delta.reason}])
-        elif isinstance(delta, Usage):
-            usage = delta
-    if include_usage and usage is not None:
-        yield identity.chunk([], usage=_usage(usage))
+def _tool_call(delta: ToolCallDelta) -> dict[str, Any]:
+    call: dict[str, Any] = {"index": delta.index}
+    function: dict[str, Any] = {"arguments": delta.arguments}
+    if delta.id is not None:
+        call["id"] = delta.id
+        call["type"] = "function"
+    if delta.name is not None:
+        function["name"] = delta.name
+    call["function"] = function
+    return call
 
 
-async def sse_bytes(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        yield encode(orjson.dumps(chunk))
+def error_event(error: ProxyError) -> bytes:
+    return b"data: " + error.body() + b"\n\n"
+
+
+def _event(identity: CompletionIdentity, delta: Delta, include_usage: bool) -> bytes:
+    if type(delta) is TextDelta:
+        return identity.text_event(delta.text)
+    if type(delta) is ToolCallDelta:
+        return identity.event([{"index": 0, "delta": {"tool_calls": [_tool_call(delta)]}, "finish_reason": None}])
+    if type(delta) is Finish:
+        return identity.event([{"index": 0, "delta": {}, "finish_reason": delta.reason}])
+    if type(delta) is ReasoningDelta:
+        return identity.event([{"index": 0, "delta": {"reasoning_content": delta.text}, "finish_reason": None}])
+    if type(delta) is Usage and include_usage:
+        return identity.event([], usage=usage_dict(delta))
+    return b""
+
+
+async def sse_events(
+    identity: CompletionIdentity, batches: AsyncIterator[Batch], *, include_usage: bool
+) -> AsyncIterator[bytes]:
+    """The SSE body: a role chunk, content/tool-call chunks, a finish chunk, a usage chunk if asked, ``[DONE]``.
+    One write per batch: a burst of upstream events leaves in one piece."""
+    yield identity.event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+    try:
+        async for batch in batches:
+            if len(batch) == 1:
+                data = _event(identity, batch[0], include_usage)
+            else:
+                data = b"".join([_event(identity, delta, include_usage) for delta in batch])
+            if data:
+                yield data
+    except ProxyError as exc:
+        yield error_event(exc)
+        return
     yield DONE
 
 
-async def fold(identity: CompletionIdentity, chunks: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
-    """The non-streaming ``chat.completion`` built from the same chunks a stream would carry."""
-    content: list[str] = []
-    finish_reason = None
-    usage = None
-    async for chunk in chunks:
-        usage = chunk.get("usage", usage)
-        for choice in chunk["choices"]:
-            text = choice["delta"].get("content")
-            if text:
-                content.append(text)
-            finish_reason = choice.get("finish_reason") or finish_reason
+class _Fold:
+    """The pieces of a ``chat.completion`` gathered from deltas."""
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.arguments: dict[int, list[str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+
+    def add(self, delta: Delta) -> None:
+        if type(delta) is TextDelta:
+            self.content.append(delta.text)
+        elif type(delta) is ToolCallDelta:
+            call = self.calls.setdefault(delta.index, {"id": None, "type": "function", "function": {"name": ""}})
+            call["id"] = delta.id or call["id"]
+            if delta.name:
+                call["function"]["name"] += delta.name
+            self.arguments.setdefault(delta.index, []).append(delta.arguments)
+        elif type(delta) is Finish:
+            self.finish_reason = delta.reason
+        elif type(delta) is Usage:
+            self.usage = usage_dict(delta)
+        elif type(delta) is ReasoningDelta:
+            self.reasoning.append(delta.text)
+
+    def message(self) -> dict[str, Any]:
+        content = "".join(self.content) if self.content or not self.calls else None
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        if self.calls:
+            for index, call in self.calls.items():
+                call["function"]["arguments"] = "".join(self.arguments[index])
+            message["tool_calls"] = [self.calls[i] for i in sorted(self.calls)]
+        return message
+
+
+async def fold(identity: CompletionIdentity, batches: AsyncIterator[Batch]) -> dict[str, Any]:
+    """The non-streaming ``chat.completion``; raises ``ProxyError`` when the stream broke."""
+    folded = _Fold()
+    async for batch in batches:
+        for delta in batch:
+            folded.add(delta)
     return {
         "id": identity.id,
         "object": "chat.completion",
         "created": identity.created,
         "model": identity.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "".join(content)},
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": usage,
+        "choices": [{"index": 0, "message": folded.message(), "finish_reason": folded.finish_reason, "logprobs": None}],
+        "usage": folded.usage,
     }

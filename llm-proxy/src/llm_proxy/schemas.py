@@ -1,20 +1,78 @@
-"""The request side of the OpenAI chat-completions schema (responses are built as dicts on the hot path)."""
+"""The request side of the OpenAI chat-completions schema (responses are built as bytes/dicts on the hot path).
+
+Validated once per request. Fields the proxy cannot honour are refused with a 400 that names them instead of
+being silently dropped.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str = ""
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class ImageUrl(BaseModel):
+    url: str
+    detail: str | None = None
+
+
+class ContentPart(BaseModel):
+    """A text or image part of a message; other part types are refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["text", "image_url"]
+    text: str | None = None
+    image_url: ImageUrl | None = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _tool_message_names_its_call(self) -> ChatMessage:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        return self
+
+    def text(self) -> str:
+        """The message's text, parts joined (images contribute nothing)."""
+        if isinstance(self.content, str):
+            return self.content
+        if self.content:
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return ""
+
+
+class FunctionDefinition(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=128)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(BaseModel):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
 
 
 class StreamOptions(BaseModel):
@@ -32,11 +90,43 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(None, ge=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[ToolDefinition] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     stop: str | list[str] | None = None
     response_format: dict[str, Any] | None = None
     seed: int | None = None
     user: str | None = None
-    n: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
+    n: int | None = Field(None, ge=1)
+    logprobs: bool | None = None
+
+    def unsupported(self) -> tuple[str, str] | None:
+        """``(param, message)`` for the first value the proxy cannot honour, else ``None``."""
+        if self.n is not None and self.n > 1:
+            return "n", "n > 1 is not supported: this proxy returns exactly one choice"
+        if self.logprobs:
+            return "logprobs", "logprobs are not supported by this proxy"
+        if self.response_format and self.response_format.get("type") not in ("text", "json_object", "json_schema"):
+            return "response_format", "response_format.type must be text, json_object or json_schema"
+        if isinstance(self.stop, list) and len(self.stop) > 4:
+            return "stop", "at most 4 stop sequences are supported"
+        return None
+
+    @property
+    def output_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+def openapi_components() -> dict[str, Any]:
+    """The request schema and its parts, for ``components.schemas`` of the OpenAPI document (the route parses the
+    body itself, with orjson, so FastAPI does not register them)."""
+    schema = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    components: dict[str, Any] = schema.pop("$defs", {})
+    components["ChatCompletionRequest"] = schema
+    return components

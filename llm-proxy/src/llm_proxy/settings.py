@@ -1,9 +1,15 @@
 """llm-proxy settings: every variable is ``LLM_PROXY__<FIELD>``."""
 
-from pydantic import Field
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from service_kit.settings import ServiceSettings
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class Settings(ServiceSettings):
@@ -11,6 +17,39 @@ class Settings(ServiceSettings):
 
     port: int = Field(8002, ge=0, le=65535, description="TCP port to bind.")
     default_model: str = Field("mock", description="Model used when a request names none.")
+    models_file: Path | None = Field(None, description="YAML model table; without it the built-in tables apply.")
     mock_token_delay_ms: float = Field(
         20.0, ge=0, le=10_000, description="Pause between the mock model's tokens, so streaming is visible."
     )
+
+    openai_api_key: SecretStr = Field(SecretStr(""), description="Key for the openai provider.")
+    openai_base_url: str = Field(OPENAI_DEFAULT_BASE_URL, description="Any OpenAI-compatible base URL (…/v1).")
+    anthropic_api_key: SecretStr = Field(SecretStr(""), description="Key for the anthropic provider.")
+    anthropic_base_url: str = Field("https://api.anthropic.com", description="Base URL of the Messages API.")
+    ollama_base_url: str = Field("", description="Base URL of an Ollama server, e.g. http://127.0.0.1:11434.")
+
+    connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to open a connection to an upstream.")
+    first_byte_timeout_s: float = Field(60.0, gt=0, description="Seconds from request to the first delta.")
+    inter_chunk_timeout_s: float = Field(60.0, gt=0, description="Longest silence allowed inside a stream.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries per deployment before the first byte.")
+    retry_backoff_s: float = Field(0.25, ge=0, description="First backoff; doubles per retry, with jitter.")
+    retry_backoff_max_s: float = Field(4.0, ge=0, description="Cap of one backoff.")
+    max_retry_after_s: float = Field(
+        10.0, ge=0, description="A Retry-After longer than this is not waited for; the 429 goes to the client."
+    )
+    cooldown_s: float = Field(5.0, ge=0, description="How long a deployment is skipped after a 429 or failures.")
+    failure_threshold: int = Field(3, ge=1, description="Consecutive failures that put a deployment in cooldown.")
+    default_context_window: int = Field(8192, ge=256, description="Window of '<provider>/<model>' names.")
+    max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    session_usage_limit: int = Field(10_000, ge=0, description="Sessions whose usage is kept (LRU).")
+
+    def configured_providers(self) -> set[str]:
+        """Providers with what they need to be called; the mock always is."""
+        configured = {"mock"}
+        if self.openai_api_key.get_secret_value() or self.openai_base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL:
+            configured.add("openai")
+        if self.anthropic_api_key.get_secret_value():
+            configured.add("anthropic")
+        if self.ollama_base_url:
+            configured.add("ollama")
+        return configured

@@ -1,20 +1,43 @@
-"""The provider contract: turn one chat request into a stream of neutral deltas.
+"""The provider contract: turn one chat request into a stream of neutral deltas, in batches.
 
-Providers never format OpenAI chunks themselves; ``llm_proxy.chunks`` does that once for all of them.
+A batch is what one upstream read carried (under load a read holds many events); everything downstream handles a
+batch at once, so a burst costs one downstream write instead of one per token.
+
+Providers never format OpenAI chunks themselves; ``llm_proxy.chunks`` does that once for all of them. A provider
+raises ``ProxyError`` for every failure, and ends its stream without a ``Finish`` when the upstream stream was cut
+(the caller turns that into a truncation error), so every provider fails the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
+from llm_proxy.catalog import ModelEntry
 from llm_proxy.schemas import ChatCompletionRequest
 
 
 @dataclass(slots=True, frozen=True)
 class TextDelta:
     text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReasoningDelta:
+    """Thinking text of a reasoning model; sent as ``reasoning_content`` (the field vLLM, DeepSeek and others use)."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCallDelta:
+    """A piece of tool call ``index``: ``id`` and ``name`` come with its first piece, ``arguments`` is a fragment."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
 
 
 @dataclass(slots=True, frozen=True)
@@ -26,14 +49,31 @@ class Finish:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
 
 
-Delta = TextDelta | Finish | Usage
+Delta = TextDelta | ReasoningDelta | ToolCallDelta | Finish | Usage
+Batch = list[Delta]
 
 
 class Provider(Protocol):
-    """Streams a completion for ``request`` as deltas, ending with one ``Finish`` (and ``Usage`` when known)."""
+    """Streams a completion of ``request`` on the deployment ``entry``.
+
+    Contract: yields non-empty batches of meaningful deltas (no empty role-only pieces), one ``Finish`` when the
+    upstream finished, ``Usage`` when known; deltas parsed before a failure are yielded before the ``ProxyError``
+    is raised; honours cancellation (``aclose``) at any point.
+    """
 
     name: str
 
-    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]: ...
+    @property
+    def configured(self) -> bool:
+        """Whether it has what it needs (a key, a base URL) to be called."""
+        ...
+
+    def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]: ...
+
+    async def aclose(self) -> None:
+        """Release the long-lived HTTP session."""
+        ...

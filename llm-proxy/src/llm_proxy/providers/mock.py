@@ -1,41 +1,85 @@
-"""The built-in deterministic model: streams an echo of the last user message, word by word."""
+"""The built-in deterministic model: streams an echo of the last user message word by word, unless directives in
+that message script something else (tool calls, texts, routing answers, delays, faults; see mock_script).
+
+Faults are raised exactly as a remote provider raises them (the same ``ProxyError`` kinds, a silent stall, a
+stream that ends without a finish), so retries, fallbacks and timeouts run through the same code path.
+The deployment ``mock-stable`` ignores faults, so a chain can fall back from ``mock`` to it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
-from llm_proxy.providers.base import Delta, Finish, TextDelta, Usage
+from llm_proxy.catalog import ModelEntry
+from llm_proxy.errors import ProxyError, from_status
+from llm_proxy.providers.base import Batch, Delta, Finish, TextDelta, ToolCallDelta, Usage
+from llm_proxy.providers.mock_script import RoundPlan, conversation_hash, plan, route_answer, split_awkwardly
 from llm_proxy.schemas import ChatCompletionRequest
+from llm_proxy.tokens import estimate_prompt_tokens
 
 _WORDS = re.compile(r"\s*\S+")
+_STABLE = "mock-stable"
 
 
-def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text)
 
 
 class MockProvider:
     """Needs no key and no network; the zero-config default."""
 
     name = "mock"
+    configured = True
 
     def __init__(self, token_delay: float) -> None:
         self._delay = token_delay
 
-    async def stream(self, request: ChatCompletionRequest) -> AsyncIterator[Delta]:
-        last_user = next((m for m in reversed(request.messages) if m.role == "user"), None)
-        text = _text_of(last_user.content) if last_user else ""
-        words = _WORDS.findall(text) or ["(empty message)"]
-        for i, word in enumerate(words):
-            if i and self._delay:
-                await asyncio.sleep(self._delay)
-            yield TextDelta(word)
-        prompt_tokens = sum(len(_WORDS.findall(_text_of(m.content))) for m in request.messages)
-        yield Finish("stop")
-        yield Usage(prompt_tokens=prompt_tokens, completion_tokens=len(words))
+    async def aclose(self) -> None:
+        return None
+
+    async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
+        script = plan(request)
+        fault = None if entry.upstream_model == _STABLE else script.fault
+        if script.ttft_ms:
+            await asyncio.sleep(script.ttft_ms / 1000)
+        if fault in ("429", "500", "503"):
+            raise from_status(int(fault), f"mock fault {fault}", retry_after=1.0 if fault == "429" else None)
+        if fault == "stall":
+            await asyncio.Event().wait()
+        delay = self._delay if script.delay_ms is None else script.delay_ms / 1000
+        pieces = self._pieces(request, script)
+        cut = max(1, sum(1 for p in pieces if not isinstance(p, Finish)) // 2)
+        for index, piece in enumerate(pieces):
+            if index == cut and fault in ("midstream", "truncate", "malformed"):
+                if fault == "truncate":
+                    return
+                if fault == "malformed":
+                    raise ProxyError("malformed", "the upstream sent a chunk that is not JSON")
+                raise ProxyError("server", "the upstream reported an error mid-stream: mock fault midstream")
+            if index and delay and not (isinstance(piece, ToolCallDelta) and piece.id is None):
+                await asyncio.sleep(delay)
+            yield [piece]
+        prompt, completion = script.usage or (estimate_prompt_tokens(request), len(pieces) - 1)
+        yield [Usage(prompt, completion)]
+
+    def _pieces(self, request: ChatCompletionRequest, script: RoundPlan) -> list[Delta]:
+        fmt = (request.response_format or {}).get("type")
+        if script.route is not None and fmt == "json_object":
+            answer = route_answer(script.route)
+            third = max(1, len(answer) // 3)
+            route: list[Delta] = [TextDelta(answer[i : i + third]) for i in range(0, len(answer), third)]
+            return [*route, Finish("stop")]
+        text = " ".join(script.texts) if script.texts else None
+        if script.tools:
+            pieces: list[Delta] = [TextDelta(w) for w in _words(text or "")]
+            digest = conversation_hash(request)
+            for index, (name, arguments) in enumerate(script.tools):
+                call_id = f"call_{script.round}_{index}_{digest}"
+                pieces.append(ToolCallDelta(index, call_id, name, ""))
+                pieces.extend(ToolCallDelta(index, None, None, part) for part in split_awkwardly(arguments))
+            return [*pieces, Finish("tool_calls")]
+        if text is None:
+            text = (script.echo or "(empty message)") if script.round == 1 else "Done."
+        return [*(TextDelta(w) for w in _words(text) or ["(empty message)"]), Finish("stop")]

@@ -1,0 +1,204 @@
+"""Anthropic's native Messages API, streamed, translated back into neutral deltas.
+
+``tool_use`` blocks become tool calls numbered in order of appearance (text and thinking blocks do not take an
+index), ``input_json_delta`` fragments are forwarded untouched (so arguments arrive byte for byte), ``stop_reason``
+maps to ``finish_reason``, and usage counts cache reads and writes as prompt tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from llm_proxy.catalog import ModelEntry
+from llm_proxy.errors import ProxyError, from_status
+from llm_proxy.providers.anthropic_wire import request_body
+from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from llm_proxy.providers.transport import UpstreamBody, post
+from llm_proxy.schemas import ChatCompletionRequest
+from service_kit.sse import SSEDecoder
+
+API_VERSION = "2023-06-01"
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_ERROR_KINDS = {
+    "rate_limit_error": "rate_limit",
+    "overloaded_error": "unavailable",
+    "api_error": "server",
+    "timeout_error": "timeout",
+    "invalid_request_error": "bad_request",
+    "authentication_error": "upstream_auth",
+    "permission_error": "upstream_auth",
+    "not_found_error": "not_found",
+    "request_too_large": "too_large",
+}
+
+
+def _error_fields(raw: bytes | dict[str, Any]) -> tuple[str, str]:
+    try:
+        body = orjson.loads(raw) if isinstance(raw, bytes) else raw
+        error = body["error"]
+        return str(error.get("type", "")), str(error.get("message", ""))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return "", ""
+
+
+def classify(status: int, raw: bytes, retry_after: float | None) -> ProxyError:
+    message = _error_fields(raw)[1] or f"the upstream answered HTTP {status}"
+    if status == 400 and ("prompt is too long" in message or "context window" in message):
+        return ProxyError("context_window", message, param="messages")
+    return from_status(status, message, retry_after=retry_after)
+
+
+def _stream_error(data: dict[str, Any]) -> ProxyError:
+    kind, message = _error_fields(data)
+    mapped = _ERROR_KINDS.get(kind, "server")
+    if mapped == "upstream_auth":
+        return ProxyError(mapped, "the upstream provider refused the proxy's credentials")
+    return ProxyError(mapped, f"the upstream reported an error mid-stream: {message or kind}")
+
+
+class AnthropicProvider:
+    """Streams from ``{base_url}/v1/messages`` with ``x-api-key``."""
+
+    name = "anthropic"
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str, inter_chunk: float) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + "/v1/messages"
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "anthropic-version": API_VERSION,
+            "x-api-key": api_key,
+        }
+        self._inter_chunk = inter_chunk
+        self._enabled = bool(api_key)
+
+    @property
+    def configured(self) -> bool:
+        return self._enabled
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+    async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
+        response = await post(self._session, self._url, request_body(request, entry), self._headers, classify)
+        decoder = SSEDecoder()
+        state = _MessageState()
+        body = UpstreamBody(response, self._inter_chunk)
+        try:
+            async for raw in body.chunks():
+                batch: Batch = []
+                try:
+                    for event in decoder.feed(raw):
+                        batch.extend(state.deltas(_event_data(event.data)))
+                        if state.stopped:
+                            break
+                except ProxyError:
+                    if batch:
+                        yield batch
+                    raise
+                if batch:
+                    yield batch
+                if state.stopped:
+                    await body.finish()
+                    return
+        finally:
+            body.close()
+
+
+def _event_data(raw: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProxyError("malformed", "the upstream sent an event that is not JSON") from None
+    if not isinstance(data, dict):
+        raise ProxyError("malformed", "the upstream sent an event that is not a JSON object")
+    return data
+
+
+class _MessageState:
+    """What one streamed message has announced so far."""
+
+    __slots__ = ("_args_seen", "_tool_index", "_usage", "stop_reason", "stopped")
+
+    def __init__(self) -> None:
+        self._tool_index: dict[int, int] = {}
+        self._args_seen: set[int] = set()
+        self._usage = [0, 0, 0, 0]  # input, output, cache read, cache creation
+        self.stop_reason = "stop"
+        self.stopped = False
+
+    def deltas(self, data: dict[str, Any]) -> list[Delta]:
+        kind = data.get("type")
+        if kind == "content_block_delta":
+            return self._block_delta(data)
+        if kind == "content_block_start":
+            return self._block_start(data)
+        if kind == "content_block_stop":
+            index = data.get("index", 0)
+            tool = self._tool_index.get(index)
+            if tool is not None and index not in self._args_seen:
+                return [ToolCallDelta(tool, None, None, "{}")]  # a call without input still has an object
+            return []
+        if kind == "message_start":
+            self._add_usage((data.get("message") or {}).get("usage") or {})
+        elif kind == "message_delta":
+            reason = (data.get("delta") or {}).get("stop_reason")
+            if reason:
+                self.stop_reason = _FINISH.get(reason, "stop")
+            self._add_usage(data.get("usage") or {})
+        elif kind == "message_stop":
+            self.stopped = True
+            read, created = self._usage[2], self._usage[3]
+            usage = Usage(self._usage[0] + read + created, self._usage[1], read, created)
+            return [Finish(self.stop_reason), usage]
+        elif kind == "error":
+            raise _stream_error(data)
+        return []
+
+    def _block_start(self, data: dict[str, Any]) -> list[Delta]:
+        block = data.get("content_block") or {}
+        if block.get("type") == "tool_use":
+            tool = self._tool_index[data.get("index", 0)] = len(self._tool_index)
+            return [ToolCallDelta(tool, str(block.get("id", "")), str(block.get("name", "")), "")]
+        if block.get("type") == "text" and block.get("text"):
+            return [TextDelta(block["text"])]
+        return []
+
+    def _block_delta(self, data: dict[str, Any]) -> list[Delta]:
+        delta = data.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text = delta.get("text")
+            return [TextDelta(text)] if text else []
+        if kind == "input_json_delta":
+            index = data.get("index", 0)
+            fragment = delta.get("partial_json") or ""
+            tool = self._tool_index.get(index)
+            if tool is None or not fragment:
+                return []
+            self._args_seen.add(index)
+            return [ToolCallDelta(tool, None, None, fragment)]
+        if kind == "thinking_delta" and delta.get("thinking"):
+            return [ReasoningDelta(delta["thinking"])]
+        return []  # signature deltas have no OpenAI counterpart
+
+    def _add_usage(self, usage: dict[str, Any]) -> None:
+        if "input_tokens" in usage:
+            self._usage[0] = usage.get("input_tokens") or 0
+        if "output_tokens" in usage:
+            self._usage[1] = usage.get("output_tokens") or 0
+        if "cache_read_input_tokens" in usage:
+            self._usage[2] = usage.get("cache_read_input_tokens") or 0
+        if "cache_creation_input_tokens" in usage:
+            self._usage[3] = usage.get("cache_creation_input_tokens") or 0

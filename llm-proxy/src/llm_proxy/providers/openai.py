@@ -1,0 +1,187 @@
+"""OpenAI and any OpenAI-compatible server (OpenRouter, vLLM, LM Studio, a LiteLLM proxy, Ollama's ``/v1``).
+
+The request is passed through nearly as received (extra fields included) with the upstream model name, always
+streamed with usage; each upstream SSE event is parsed once with orjson and reduced to neutral deltas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from llm_proxy.catalog import ModelEntry
+from llm_proxy.errors import ProxyError, from_status
+from llm_proxy.providers.base import Batch, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from llm_proxy.providers.transport import UpstreamBody, post
+from llm_proxy.schemas import ChatCompletionRequest
+from service_kit.sse import SSEDecoder
+
+_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window", "too many tokens")
+
+
+def classify(status: int, raw: bytes, retry_after: float | None) -> ProxyError:
+    """An OpenAI error envelope (or anything else) → ``ProxyError``."""
+    message, code = f"the upstream answered HTTP {status}", None
+    try:
+        error = orjson.loads(raw)["error"]
+        message = str(error.get("message") or message) if isinstance(error, dict) else str(error)
+        code = error.get("code") if isinstance(error, dict) else None
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        pass
+    if status == 400 and (code == "context_length_exceeded" or any(m in message.lower() for m in _CONTEXT_MARKERS)):
+        return ProxyError("context_window", message, param="messages")
+    return from_status(status, message, retry_after=retry_after)
+
+
+def request_body(request: ChatCompletionRequest, entry: ModelEntry) -> bytes:
+    body: dict[str, Any] = request.model_dump(exclude_none=True)
+    body["model"] = entry.upstream_model
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    return orjson.dumps(body)
+
+
+class OpenAIProvider:
+    """Streams chat completions from ``base_url`` (``…/v1``) with ``Authorization: Bearer <api_key>``."""
+
+    name = "openai"
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, api_key: str, inter_chunk: float, *, enabled: bool
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._inter_chunk = inter_chunk
+        self._enabled = enabled
+
+    @property
+    def configured(self) -> bool:
+        return self._enabled
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+    async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
+        response = await post(self._session, self._url, request_body(request, entry), self._headers, classify)
+        if response.content_type == "application/json":
+            # Some compatible servers ignore ``stream: true`` and answer one completion.
+            yield await _whole_completion(response)
+            return
+        decoder = SSEDecoder()
+        reader = _ChunkReader()
+        body = UpstreamBody(response, self._inter_chunk)
+        try:
+            async for raw in body.chunks():
+                batch: Batch = []
+                done = False
+                try:
+                    for event in decoder.feed(raw):
+                        if event.data == b"[DONE]":
+                            done = True
+                            break
+                        reader.add(event.data, batch)
+                except ProxyError:
+                    if batch:
+                        yield batch
+                    raise
+                if batch:
+                    yield batch
+                if done:
+                    await body.finish()
+                    return
+        finally:
+            body.close()
+        # EOF without [DONE]: the caller decides from whether a Finish came (a final event without its blank
+        # line, or no [DONE] after a finish_reason, is still a proper end).
+
+
+class _ChunkReader:
+    """State of one stream: tool calls already announced (to fill in ids a server left out)."""
+
+    __slots__ = ("_announced",)
+
+    def __init__(self) -> None:
+        self._announced: set[int] = set()
+
+    def add(self, data: bytes, out: Batch) -> None:
+        """Parse one event and append its deltas to ``out``."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ProxyError("malformed", "the upstream sent a chunk that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise ProxyError("malformed", "the upstream sent a chunk that is not a JSON object")
+        if "error" in chunk:
+            raise _stream_error(chunk["error"])
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                out.append(TextDelta(text))
+            thinking = delta.get("reasoning_content") or delta.get("reasoning")
+            if thinking and isinstance(thinking, str):
+                out.append(ReasoningDelta(thinking))
+            for call in delta.get("tool_calls") or ():
+                out.append(self._tool_delta(call))
+            reason = choice.get("finish_reason")
+            if reason:
+                # Some compatible servers (older vLLM, LM Studio) say "stop" after tool calls.
+                out.append(Finish("tool_calls" if reason == "stop" and self._announced else reason))
+        usage = chunk.get("usage")
+        if usage:
+            details = usage.get("prompt_tokens_details") or {}
+            out.append(
+                Usage(
+                    usage.get("prompt_tokens") or 0,
+                    usage.get("completion_tokens") or 0,
+                    details.get("cached_tokens") or 0,
+                )
+            )
+
+    def _tool_delta(self, call: dict[str, Any]) -> ToolCallDelta:
+        index = call.get("index", 0)
+        function = call.get("function") or {}
+        call_id = call.get("id")
+        if index not in self._announced:
+            self._announced.add(index)
+            call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"
+        return ToolCallDelta(index, call_id, function.get("name"), function.get("arguments") or "")
+
+
+async def _whole_completion(response: aiohttp.ClientResponse) -> Batch:
+    try:
+        body = orjson.loads(await response.read())
+        message = body["choices"][0]["message"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        raise ProxyError("malformed", "the upstream answered JSON that is not a chat completion") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ProxyError("connection", f"the upstream connection broke ({type(exc).__name__})") from None
+    finally:
+        response.release()
+    out: Batch = [TextDelta(message["content"])] if message.get("content") else []
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        function = call.get("function") or {}
+        call_id = call.get("id") or f"call_{uuid.uuid4().hex[:24]}"
+        out.append(ToolCallDelta(index, call_id, function.get("name"), function.get("arguments") or ""))
+    out.append(Finish(body["choices"][0].get("finish_reason") or "stop"))
+    usage = body.get("usage")
+    if usage:
+        out.append(Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0))
+    return out
+
+
+def _stream_error(error: Any) -> ProxyError:
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    code = error.get("code") if isinstance(error, dict) else None
+    if code in (429, "429", "rate_limit_exceeded"):
+        return ProxyError("rate_limit", str(message))
+    return ProxyError("server", f"the upstream reported an error mid-stream: {message}")
