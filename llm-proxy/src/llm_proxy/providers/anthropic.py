@@ -17,7 +17,7 @@ from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.anthropic_wire import request_body
 from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from llm_proxy.providers.transport import UpstreamBody, post
+from llm_proxy.providers.transport import HttpProvider, UpstreamBody
 from llm_proxy.schemas import ChatCompletionRequest
 from service_kit.sse import SSEDecoder
 
@@ -66,32 +66,22 @@ def _stream_error(data: dict[str, Any]) -> ProxyError:
     return ProxyError(mapped, f"the upstream reported an error mid-stream: {message or kind}")
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpProvider):
     """Streams from ``{base_url}/v1/messages`` with ``x-api-key``."""
 
     name = "anthropic"
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str, inter_chunk: float) -> None:
-        self._session = session
-        self._url = base_url.rstrip("/") + "/v1/messages"
-        self._headers = {
+        headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream",
             "anthropic-version": API_VERSION,
             "x-api-key": api_key,
         }
-        self._inter_chunk = inter_chunk
-        self._enabled = bool(api_key)
-
-    @property
-    def configured(self) -> bool:
-        return self._enabled
-
-    async def aclose(self) -> None:
-        await self._session.close()
+        super().__init__(session, base_url.rstrip("/") + "/v1/messages", headers, inter_chunk, enabled=bool(api_key))
 
     async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
-        response = await post(self._session, self._url, request_body(request, entry), self._headers, classify)
+        response = await self._post(request_body(request, entry), classify)
         decoder = SSEDecoder()
         state = _MessageState()
         body = UpstreamBody(response, self._inter_chunk)

@@ -17,7 +17,7 @@ import orjson
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from llm_proxy.providers.transport import UpstreamBody, post
+from llm_proxy.providers.transport import HttpProvider, UpstreamBody
 from llm_proxy.schemas import ChatCompletionRequest, ChatMessage
 
 
@@ -91,27 +91,17 @@ def request_body(request: ChatCompletionRequest, entry: ModelEntry) -> bytes:
     return orjson.dumps(body)
 
 
-class OllamaProvider:
+class OllamaProvider(HttpProvider):
     """Streams from ``{base_url}/api/chat``."""
 
     name = "ollama"
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, inter_chunk: float) -> None:
-        self._session = session
-        self._url = base_url.rstrip("/") + "/api/chat"
-        self._enabled = bool(base_url)
-        self._inter_chunk = inter_chunk
-        self._headers = {"Content-Type": "application/json", "Accept": "application/x-ndjson"}
-
-    @property
-    def configured(self) -> bool:
-        return self._enabled
-
-    async def aclose(self) -> None:
-        await self._session.close()
+        headers = {"Content-Type": "application/json", "Accept": "application/x-ndjson"}
+        super().__init__(session, base_url.rstrip("/") + "/api/chat", headers, inter_chunk, enabled=bool(base_url))
 
     async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
-        response = await post(self._session, self._url, request_body(request, entry), self._headers, classify)
+        response = await self._post(request_body(request, entry), classify)
         buffer = b""
         tools = [0]
         body = UpstreamBody(response, self._inter_chunk)

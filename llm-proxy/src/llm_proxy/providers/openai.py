@@ -16,7 +16,7 @@ import orjson
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.base import Batch, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from llm_proxy.providers.transport import UpstreamBody, post
+from llm_proxy.providers.transport import HttpProvider, UpstreamBody
 from llm_proxy.schemas import ChatCompletionRequest
 from service_kit.sse import SSEDecoder
 
@@ -45,7 +45,7 @@ def request_body(request: ChatCompletionRequest, entry: ModelEntry) -> bytes:
     return orjson.dumps(body)
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """Streams chat completions from ``base_url`` (``…/v1``) with ``Authorization: Bearer <api_key>``."""
 
     name = "openai"
@@ -53,23 +53,13 @@ class OpenAIProvider:
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, api_key: str, inter_chunk: float, *, enabled: bool
     ) -> None:
-        self._session = session
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._inter_chunk = inter_chunk
-        self._enabled = enabled
-
-    @property
-    def configured(self) -> bool:
-        return self._enabled
-
-    async def aclose(self) -> None:
-        await self._session.close()
+            headers["Authorization"] = f"Bearer {api_key}"
+        super().__init__(session, base_url.rstrip("/") + "/chat/completions", headers, inter_chunk, enabled=enabled)
 
     async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
-        response = await post(self._session, self._url, request_body(request, entry), self._headers, classify)
+        response = await self._post(request_body(request, entry), classify)
         if response.content_type == "application/json":
             # Some compatible servers ignore ``stream: true`` and answer one completion.
             yield await _whole_completion(response)

@@ -133,3 +133,34 @@ class UpstreamBody:
                 self._response.release()
             else:
                 self._response.close()  # never hand a half-read connection back to the pool
+
+
+class HttpProvider:
+    """What every remote provider holds: its long-lived session, the upstream URL and headers, and the silence
+    allowed between body reads. Subclasses build the request body and parse their wire format."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        headers: dict[str, str],
+        inter_chunk: float,
+        *,
+        enabled: bool,
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._headers = headers
+        self._inter_chunk = inter_chunk
+        self._enabled = enabled
+
+    @property
+    def configured(self) -> bool:
+        """Whether it has what it needs (a key, a base URL) to be called."""
+        return self._enabled
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+    async def _post(self, body: bytes, classify: Classifier) -> aiohttp.ClientResponse:
+        return await post(self._session, self._url, body, self._headers, classify)
