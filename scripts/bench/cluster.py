@@ -1,0 +1,214 @@
+"""Start the fake LLM, the three services and (optionally) LiteLLM as processes on free loopback ports.
+
+Each service runs as ``.venv/bin/python -m <package>`` in its own temporary working directory (so no stray
+``.env`` is read), configured only through environment variables. ``--pin`` style CPU pinning is a ``taskset``
+prefix chosen by the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stats import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+BENCH = Path(__file__).resolve().parent
+LITELLM_VENV = Path("/tmp/litellm-venv")
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Cluster:
+    """The processes of one benchmark run; ``stop`` ends exactly the ones it started."""
+
+    key: str = "bench-internal-key-0123456789"
+    proxy_model: str = "openai/fake-model"
+    service_cpus: str = ""
+    tool_cpus: str = ""
+    src_root: Path | None = None
+    litellm_key: str = field(default_factory=lambda: "sk-" + secrets.token_hex(32))
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="codelab-bench-")))
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    def _prefix(self, cpus: str) -> list[str]:
+        return ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], cpus: str, unset: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
+        workdir = self.log_dir / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        log = open(workdir / "stderr.log", "wb")  # noqa: SIM115 - the child owns it for its lifetime
+        return subprocess.Popen(
+            self._prefix(cpus) + argv,
+            cwd=workdir,
+            env={k: v for k, v in {**os.environ, **env}.items() if k not in unset},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
+
+    def start_fake(self, *extra: str) -> Proc:
+        process = self._spawn("fake", [PYTHON, str(BENCH / "fake_llm.py"), "--port", "0", *extra], {}, self.tool_cpus)
+        assert process.stdout is not None
+        port = json.loads(process.stdout.readline())["port"]
+        self.procs["fake"] = Proc("fake", process, port)
+        return self.procs["fake"]
+
+    def start_relay(self) -> Proc:
+        """A pass-through chaos relay in front of the fake: the cost floor of one asyncio hop on this machine."""
+        target = f"127.0.0.1:{self.procs['fake'].port}"
+        process = self._spawn("relay", [PYTHON, str(BENCH / "chaos_relay.py"), "--target", target], {}, self.tool_cpus)
+        assert process.stdout is not None
+        port = json.loads(process.stdout.readline())["port"]
+        self.procs["relay"] = Proc("relay", process, port)
+        return self.procs["relay"]
+
+    def _service(self, name: str, module: str, prefix: str, env: dict[str, str]) -> Proc:
+        port = free_port()
+        base = {
+            f"{prefix}HOST": "127.0.0.1",
+            f"{prefix}PORT": str(port),
+            f"{prefix}INTERNAL_API_KEY": self.key,
+            f"{prefix}LOG_LEVEL": "WARNING",
+        }
+        if self.src_root is not None:
+            # a snapshot of the packages (e.g. ``git archive HEAD``) shadows the editable installs
+            dirs = ("service-kit", "llm-proxy", "agent-runtime", "gateway")
+            base["PYTHONPATH"] = os.pathsep.join(str(self.src_root / d / "src") for d in dirs)
+        process = self._spawn(name, [PYTHON, "-m", module], {**base, **env}, self.service_cpus)
+        self.procs[name] = Proc(name, process, port)
+        return self.procs[name]
+
+    def start_chain(self, mock: bool = False, mock_delay_ms: float = 20.0) -> None:
+        """llm-proxy → the fake (or its mock model), agent-runtime → proxy, gateway → runtime; waits for health."""
+        fake = self.procs["fake"]
+        model = "mock" if mock else self.proxy_model
+        proxy = self._service(
+            "llm-proxy",
+            "llm_proxy",
+            "LLM_PROXY__",
+            {
+                "LLM_PROXY__OPENAI_BASE_URL": f"{fake.url}/v1",
+                "LLM_PROXY__OPENAI_API_KEY": "sk-fake-benchmark-key",
+                "LLM_PROXY__DEFAULT_MODEL": model,
+                "LLM_PROXY__MOCK_TOKEN_DELAY_MS": str(mock_delay_ms),
+            },
+        )
+        runtime = self._service(
+            "agent-runtime",
+            "agent_runtime",
+            "AGENT_RUNTIME__",
+            {
+                "AGENT_RUNTIME__LLM_PROXY_URL": proxy.url,
+                "AGENT_RUNTIME__LLM_MODEL": model,
+                "AGENT_RUNTIME__DATA_DIR": str(self.log_dir / "agent-runtime" / "data"),
+                "AGENT_RUNTIME__MULTI_AGENT_MODE": "false",
+            },
+        )
+        self._service("gateway", "gateway", "GATEWAY__", {"GATEWAY__AGENT_URL": runtime.url})
+        for name in ("llm-proxy", "agent-runtime", "gateway"):
+            self.wait_healthy(name, "/health", 60)
+
+    def start_litellm(self, model: str = "fake-model") -> Proc | None:
+        """LiteLLM's proxy, one worker, offline, on the same fake; None when its virtualenv is missing."""
+        binary = LITELLM_VENV / "bin" / "litellm"
+        if not binary.exists():
+            return None
+        fake = self.procs["fake"]
+        config = self.log_dir / "litellm.yaml"
+        config.write_text(
+            "model_list:\n"
+            f"  - model_name: {model}\n"
+            "    litellm_params:\n"
+            f"      model: openai/{model}\n"
+            f"      api_base: {fake.url}/v1\n"
+            "      api_key: sk-fake-benchmark-key\n"
+            "litellm_settings:\n"
+            "  telemetry: false\n"
+        )
+        port = free_port()
+        env = {
+            "LITELLM_OFFLINE_MODE": "true",
+            "LITELLM_LOG": "ERROR",
+            "NO_DOCS": "true",
+            "LITELLM_MASTER_KEY": self.litellm_key,
+        }
+        argv = [str(binary), "--config", str(config), "--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"]
+        process = self._spawn("litellm", argv, env, self.service_cpus, unset=("DATABASE_URL",))
+        self.procs["litellm"] = Proc("litellm", process, port)
+        return self.procs["litellm"]
+
+    def wait_healthy(self, name: str, path: str, timeout: float) -> bool:
+        proc = self.procs[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.process.returncode}; see {self.log_dir / name}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(proc.url + path, timeout=2) as response:
+                if response.status < 300:
+                    return True
+            time.sleep(0.2)
+        return False
+
+    def stop_one(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
+        proc.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.procs.values())):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 15)
+        for proc in self.procs.values():
+            try:
+                proc.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
+        self.procs.clear()
+
+
+def load_client(args: list[str], cpus: str = "") -> subprocess.Popen[bytes]:
+    """Start ``load_client.py`` with ``args`` as its own process (optionally pinned)."""
+    prefix = ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+    return subprocess.Popen([*prefix, PYTHON, str(BENCH / "load_client.py"), *args], stdout=subprocess.PIPE)
+
+
+def machine() -> str:
+    """One line naming the machine: CPUs, model, Python."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    system = f"{os.uname().sysname} {os.uname().release}"
+    return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}, {system}"

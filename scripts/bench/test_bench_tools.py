@@ -1,0 +1,189 @@
+"""The benchmark tools speak the real wire formats: the fake LLM's three APIs and faults, and the chaos relay."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import chaos_relay
+import fake_llm
+import load_client
+import orjson
+import pytest
+import pytest_asyncio
+from stats import parse_tokens
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def fake_url() -> AsyncIterator[str]:
+    server, _ = await fake_llm.start("127.0.0.1", 0, fake_llm.Knobs(ttft_ms=0, interval_ms=1, tokens=5))
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server.close()
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def _sse_data(body: bytes) -> list[bytes]:
+    return [line[6:] for line in body.split(b"\n") if line.startswith(b"data: ")]
+
+
+def _chat(content: str = "hello", stream: bool = True) -> dict[str, object]:
+    return {
+        "model": "m",
+        "stream": stream,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": content}],
+    }
+
+
+async def test_openai_stream_carries_every_token_with_its_emit_time_then_usage_and_done(
+    fake_url: str, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(fake_url + "/v1/chat/completions", json=_chat()) as response:
+        assert response.headers["content-type"] == "text/event-stream"
+        data = _sse_data(await response.read())
+    assert data[-1] == b"[DONE]"
+    chunks = [orjson.loads(d) for d in data[:-1]]
+    texts = [c["choices"][0]["delta"]["content"] for c in chunks if c["choices"] and c["choices"][0]["delta"]]
+    tokens = [parse_tokens(t)[0] for t in texts]
+    assert [index for index, _ in tokens] == [0, 1, 2, 3, 4]
+    assert [emit for _, emit in tokens] == sorted(emit for _, emit in tokens)
+    assert chunks[0]["x_emit_ns"] == tokens[0][1]
+    assert chunks[-1]["usage"]["completion_tokens"] == 5
+
+
+async def test_a_directive_in_the_last_user_message_overrides_the_defaults(
+    fake_url: str, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(fake_url + "/v1/chat/completions", json=_chat("go [fake tokens=2 burst=1]")) as response:
+        body = await response.read()
+    assert len(parse_tokens(body.decode())) == 2
+
+
+async def test_openai_without_stream_answers_one_completion(fake_url: str, client: aiohttp.ClientSession) -> None:
+    async with client.post(fake_url + "/v1/chat/completions", json=_chat(stream=False)) as response:
+        completion = await response.json()
+    assert completion["object"] == "chat.completion"
+    assert len(parse_tokens(completion["choices"][0]["message"]["content"])) == 5
+
+
+async def test_anthropic_messages_stream_has_the_event_sequence_of_the_real_api(
+    fake_url: str, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(fake_url + "/v1/messages", json=_chat(), headers={"X-Fake-Tokens": "3"}) as response:
+        body = await response.read()
+    events = [line[7:] for line in body.decode().split("\n") if line.startswith("event: ")]
+    assert events == ["message_start", "content_block_start", "ping"] + ["content_block_delta"] * 3 + [
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    deltas = [orjson.loads(d) for d in _sse_data(body)]
+    assert deltas[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+async def test_ollama_chat_streams_ndjson_ending_with_done(fake_url: str, client: aiohttp.ClientSession) -> None:
+    async with client.post(fake_url + "/api/chat", json={"model": "m", "messages": []}) as response:
+        assert response.headers["content-type"] == "application/x-ndjson"
+        lines = [orjson.loads(line) for line in (await response.read()).splitlines()]
+    assert [line["done"] for line in lines] == [False] * 5 + [True]
+    assert lines[-1]["eval_count"] == 5
+
+
+async def test_fault_429_answers_retry_after_and_the_openai_error_envelope(
+    fake_url: str, client: aiohttp.ClientSession
+) -> None:
+    headers = {"X-Fake-Fault": "429", "X-Fake-Retry-After": "7"}
+    async with client.post(fake_url + "/v1/chat/completions", json=_chat(), headers=headers) as response:
+        assert response.status == 429
+        assert response.headers["retry-after"] == "7"
+        assert (await response.json())["error"]["type"] == "rate_limit_exceeded"
+
+
+@pytest.mark.parametrize("status", ["500", "503"])
+async def test_server_faults_answer_their_status(fake_url: str, client: aiohttp.ClientSession, status: str) -> None:
+    async with client.post(fake_url + "/v1/messages", json=_chat(), headers={"X-Fake-Fault": status}) as response:
+        assert response.status == int(status)
+        assert (await response.json())["type"] == "error"
+
+
+async def test_truncation_ends_the_body_without_done(fake_url: str, client: aiohttp.ClientSession) -> None:
+    headers = {"X-Fake-Fault": "truncate", "X-Fake-Fault-After": "2"}
+    async with client.post(fake_url + "/v1/chat/completions", json=_chat(), headers=headers) as response:
+        data = _sse_data(await response.read())
+    assert len(data) == 2
+    assert b"[DONE]" not in data
+
+
+async def test_malformed_fault_sends_one_chunk_that_does_not_parse(
+    fake_url: str, client: aiohttp.ClientSession
+) -> None:
+    headers = {"X-Fake-Fault": "malformed", "X-Fake-Fault-After": "1"}
+    async with client.post(fake_url + "/v1/chat/completions", json=_chat(), headers=headers) as response:
+        data = _sse_data(await response.read())
+    broken = []
+    for item in data:
+        if item != b"[DONE]":
+            try:
+                orjson.loads(item)
+            except orjson.JSONDecodeError:
+                broken.append(item)
+    assert len(broken) == 1
+
+
+async def test_reset_fault_breaks_the_connection_mid_stream(fake_url: str, client: aiohttp.ClientSession) -> None:
+    headers = {"X-Fake-Fault": "reset", "X-Fake-Fault-After": "2"}
+    with pytest.raises(aiohttp.ClientError):
+        async with client.post(fake_url + "/v1/chat/completions", json=_chat(), headers=headers) as response:
+            await response.read()
+
+
+async def test_the_relay_relays_a_whole_stream_and_reports_its_mode(
+    fake_url: str, client: aiohttp.ClientSession
+) -> None:
+    relay = chaos_relay.Relay("127.0.0.1", int(fake_url.rsplit(":", 1)[1]))
+    server, control = await chaos_relay.start(relay)
+    relayed = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    control_url = f"http://127.0.0.1:{control.sockets[0].getsockname()[1]}"
+    try:
+        async with client.post(relayed + "/v1/chat/completions", json=_chat()) as response:
+            data = _sse_data(await response.read())
+        assert data[-1] == b"[DONE]"
+        async with client.post(control_url + "/mode?set=delay&delay_ms=5") as response:
+            state = await response.json()
+        assert (state["mode"], state["delay_ms"]) == ("delay", 5.0)
+        assert state["bytes_down"] > 0
+    finally:
+        server.close()
+        control.close()
+
+
+async def test_the_relay_in_reset_mode_refuses_with_a_reset(fake_url: str, client: aiohttp.ClientSession) -> None:
+    relay = chaos_relay.Relay("127.0.0.1", int(fake_url.rsplit(":", 1)[1]), mode="reset")
+    server, control = await chaos_relay.start(relay)
+    relayed = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        with pytest.raises(aiohttp.ClientError):
+            async with client.post(relayed + "/v1/chat/completions", json=_chat()) as response:
+                await response.read()
+        assert relay.counters.refused == 1
+    finally:
+        server.close()
+        control.close()
+
+
+async def test_the_load_client_times_every_token_of_concurrent_streams(fake_url: str) -> None:
+    args = load_client.parse(["--target", "fake", "--url", fake_url, "--streams", "3", "--requests", "2"])
+    args.tokens = 5
+    records = await load_client.drive(args)
+    summary = load_client.analyse(records, expected=5)
+    assert (summary["requests"], summary["failed_requests"], summary["missing_frames"]) == (6, 0, 0)
+    assert summary["content_frames"] == 30
+    assert summary["transit_ms"]["n"] == 30
+    assert summary["transit_ms"]["p50"] >= 0
