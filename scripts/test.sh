@@ -20,7 +20,8 @@ for pkg in service-kit gateway agent-runtime llm-proxy terminal-client; do
 done
 
 failed=0
-for suite in service-kit/tests llm-proxy/tests agent-runtime/tests gateway/tests terminal-client/tests tests; do
+for suite in service-kit/tests llm-proxy/tests agent-runtime/tests gateway/tests terminal-client/tests \
+  scripts/bench/test_bench_tools.py tests; do
   echo "==> pytest $suite"
   (cd "$(dirname "$suite")" && "$PY" -m pytest "$(basename "$suite")" -p no:cacheprovider "$@") || failed=1
 done
