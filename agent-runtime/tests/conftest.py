@@ -14,7 +14,7 @@ import pytest
 
 from agent_runtime.app import create_app
 from agent_runtime.settings import Settings
-from tests.fakes import FakeLLM
+from tests.fake_llm import FakeLLM
 
 KEY = "test-internal-key-0123456789"
 POSTGRES_URL = os.environ.get("CODELAB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -1,8 +1,8 @@
-"""Hand-written fakes: an in-memory unit of work (every repository as dicts) and a fake model."""
+"""Hand-written fakes: an in-memory unit of work (every repository as dicts) and a writer lock that records.
+The fake model is in ``fake_llm.py``."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -162,6 +162,12 @@ class _Approvals(_ByKey):
     async def pending(self, session_id: str) -> list[Approval]:
         return [copy.deepcopy(a) for a in self.d.approvals.values() if a.session_id == session_id and a.is_pending]
 
+    async def stale(self, before: datetime, limit: int) -> list[str]:
+        live = {s.id for s in self.d.sessions.values() if s.deleted_at is None}
+        stale = sorted((a.created_at, a.session_id) for a in self.d.approvals.values() if a.is_pending)
+        stale = [(created, sid) for created, sid in stale if sid in live]
+        return list(dict.fromkeys(sid for created, sid in stale if created < before))[:limit]
+
 
 class _Plans(_ByKey):
     table = "plans"
@@ -211,21 +217,29 @@ class _Records:
     async def add_audit(self, entries: Sequence[AuditEntry]) -> None:
         self.d.audit.extend(entries)
 
-    async def audit(self, *, session_id: str | None, event_type: str | None, limit: int) -> list[AuditEntry]:
+    async def audit(
+        self, *, session_id: str | None, event_type: str | None, limit: int, owner: str | None = None
+    ) -> list[AuditEntry]:
         rows = [
             e
             for e in reversed(self.d.audit)
-            if (session_id is None or e.session_id == session_id) and (event_type is None or e.event_type == event_type)
+            if (session_id is None or e.session_id == session_id)
+            and (event_type is None or e.event_type == event_type)
+            and (owner is None or self._owner(e.session_id) == owner)
         ]
         return rows[:limit]
+
+    def _owner(self, session_id: str | None) -> str | None:
+        session = self.d.sessions.get(session_id or "")
+        return session.owner if session is not None else None
 
     async def add_usage(self, entry: UsageEntry) -> None:
         self.d.usage.append(entry)
 
-    async def totals(self, session_id: str | None = None) -> dict[str, Any]:
+    async def totals(self, session_id: str | None = None, *, owner: str | None = None) -> dict[str, Any]:
         return {"total_events": len(self.d.audit)}
 
-    async def per_session(self, limit: int) -> list[dict[str, Any]]:
+    async def per_session(self, limit: int, *, owner: str | None = None) -> list[dict[str, Any]]:
         return []
 
 
@@ -264,42 +278,3 @@ class FakeLock:
     async def hold(self, session_id: str) -> AsyncIterator[None]:
         self.held.append(session_id)
         yield
-
-
-class FakeLLM:
-    """Speaks OpenAI streaming chunks: one per token, then a usage chunk. ``fail_after`` raises mid-stream."""
-
-    def __init__(
-        self, tokens: Sequence[str] = ("Hello", " world"), *, fail_after: int | None = None, delay: float = 0.0
-    ) -> None:
-        self.tokens = list(tokens)
-        self.fail_after = fail_after
-        self.delay = delay
-        self.calls: list[dict[str, Any]] = []
-
-    async def stream_chat(
-        self,
-        *,
-        model: str,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        response_format: dict[str, Any] | None = None,
-        session_id: str | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        self.calls.append({"model": model, "messages": messages, "session_id": session_id, "tools": tools})
-        for index, token in enumerate(self.tokens):
-            if self.fail_after is not None and index >= self.fail_after:
-                raise FakeLLMError("upstream exploded")
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            yield {"choices": [{"index": 0, "delta": {"content": token}}]}
-        yield {
-            "choices": [],
-            "usage": {"prompt_tokens": 3, "completion_tokens": len(self.tokens), "total_tokens": 3 + len(self.tokens)},
-        }
-
-
-class FakeLLMError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message

@@ -4,9 +4,8 @@ lifespan and put on ``app.state``; nothing is built at import time."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -23,7 +22,7 @@ from agent_runtime.application.command_bus import Clock, CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
-from agent_runtime.application.maintenance import cleanup_loop
+from agent_runtime.application.maintenance import expire_idle_sessions, periodically
 from agent_runtime.application.ports import LLMClient
 from agent_runtime.assembly import build_run_engine
 from agent_runtime.infrastructure.database import create_engine
@@ -32,6 +31,7 @@ from agent_runtime.infrastructure.metrics import EventMetrics
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from agent_runtime.infrastructure.writer_lock import SessionWriterLock
+from agent_runtime.runs.expiry import expire_stale_approvals
 from agent_runtime.runs.services import ContextWindows
 from agent_runtime.settings import Settings
 from service_kit.errors import install_error_handlers
@@ -67,23 +67,34 @@ def _wire(
     )
 
 
-def _start_cleanup(app: FastAPI, settings: Settings, clock: Clock) -> asyncio.Task[None] | None:
-    if settings.session_ttl_hours <= 0:
-        return None
-    ttl = timedelta(hours=settings.session_ttl_hours)
-    loop = cleanup_loop(app.state.commands, app.state.uows, ttl=ttl, interval=settings.cleanup_interval, clock=clock)
-    return asyncio.create_task(loop)
+def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[asyncio.Task[None]]:
+    """The background passes: idle sessions expire (``SESSION_TTL_HOURS``), undecided approvals expire
+    (``APPROVAL_TTL_SECONDS``)."""
+    commands, uows, runs = app.state.commands, app.state.uows, app.state.runs
+    tasks = []
+    if settings.session_ttl_hours > 0:
+        idle = timedelta(hours=settings.session_ttl_hours)
+
+        async def sessions() -> int:
+            return await expire_idle_sessions(commands, uows, ttl=idle, now=clock())
+
+        job = periodically(sessions, interval=settings.cleanup_interval, what="expired idle sessions")
+        tasks.append(asyncio.create_task(job))
+    if settings.approval_ttl_seconds is not None:
+        undecided = timedelta(seconds=settings.approval_ttl_seconds)
+
+        async def approvals() -> int:
+            return await expire_stale_approvals(runs, uows, ttl=undecided, now=clock())
+
+        job = periodically(approvals, interval=settings.approval_sweep_interval, what="expired approvals")
+        tasks.append(asyncio.create_task(job))
+    return tasks
 
 
-def create_app(
-    settings: Settings,
-    *,
-    llm: LLMClient | None = None,
-    windows: ContextWindows | None = None,
-    clock: Clock = utc_now,
-) -> FastAPI:
-    """Build the app. ``llm`` replaces the llm-proxy client (tests pass a fake speaking OpenAI chunks) and
-    ``windows`` its model list (context windows)."""
+def _lifespan(
+    settings: Settings, llm: LLMClient | None, windows: ContextWindows | None, clock: Clock
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shutdown: database (+ migrations), HTTP session, wiring, recovery, background passes."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,19 +112,30 @@ def create_app(
         models = windows or LLMProxyModels(http, settings.llm_proxy_url, key)
         _wire(app, settings, engine, client, models, clock)
         await app.state.runs.recover()
-        cleanup = _start_cleanup(app, settings, clock)
+        housekeeping = _start_housekeeping(app, settings, clock)
         try:
             yield
         finally:
-            if cleanup is not None:
-                cleanup.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await cleanup
+            for task in housekeeping:
+                task.cancel()
+            await asyncio.gather(*housekeeping, return_exceptions=True)
             await app.state.runs.aclose()
             await http.close()
             await engine.dispose()
 
-    app = FastAPI(title="CodeLab agent-runtime", version=__version__, lifespan=lifespan)
+    return lifespan
+
+
+def create_app(
+    settings: Settings,
+    *,
+    llm: LLMClient | None = None,
+    windows: ContextWindows | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    """Build the app. ``llm`` replaces the llm-proxy client (tests pass a fake speaking OpenAI chunks) and
+    ``windows`` its model list (context windows)."""
+    app = FastAPI(title="CodeLab agent-runtime", version=__version__, lifespan=_lifespan(settings, llm, windows, clock))
     registry = new_registry()
     app.state.settings = settings
     app.state.registry = registry

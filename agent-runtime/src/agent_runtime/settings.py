@@ -54,6 +54,9 @@ class Settings(ServiceSettings):
     approval_ttl_seconds: float | None = Field(
         None, gt=0, description="Pending approvals older than this expire (the call fails cleanly); unset = never."
     )
+    approval_sweep_interval: float = Field(
+        5.0, gt=0, description="Seconds between passes that expire undecided approvals (with APPROVAL_TTL_SECONDS)."
+    )
 
     @field_validator("db_url")
     @classmethod

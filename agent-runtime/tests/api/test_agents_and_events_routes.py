@@ -53,6 +53,27 @@ async def test_the_audit_log_filters_by_session_and_type(client: httpx.AsyncClie
     assert typed["events"][0]["causation_id"] == "CreateSession"
 
 
+async def test_audit_log_and_metrics_show_a_subject_only_its_own_sessions(client: httpx.AsyncClient) -> None:
+    alice, bob = {"X-Subject": "alice"}, {"X-Subject": "bob"}
+    await client.post("/sessions", json={"id": "a"}, headers=alice)
+    await client.post("/sessions", json={"id": "b"}, headers=bob)
+    audit = (await client.get("/events/audit-log", headers=alice)).json()
+    assert {e["session_id"] for e in audit["events"]} == {"a"}
+    listed = (await client.get("/events/metrics/sessions", headers=alice)).json()
+    assert [s["session_id"] for s in listed["sessions"]] == ["a"]
+    totals = (await client.get("/events/metrics", headers=alice)).json()
+    assert (totals["sessions"]["total"], totals["total_events"]) == (1, 1)
+    foreign = [
+        await client.get("/events/audit-log", params={"session_id": "b"}, headers=alice),
+        await client.get("/events/metrics/session/b", headers=alice),
+    ]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in foreign] == [(403, "forbidden")] * 2
+    own = await client.get("/events/audit-log", params={"session_id": "b"}, headers=bob)
+    assert [e["session_id"] for e in own.json()["events"]] == ["b"]
+    everyone = (await client.get("/events/audit-log")).json()
+    assert {e["session_id"] for e in everyone["events"]} == {"a", "b"}
+
+
 async def test_stats_show_subscribers_and_deliveries(client: httpx.AsyncClient) -> None:
     await client.post("/sessions", json={"id": "a"})
     body = (await client.get("/events/stats")).json()

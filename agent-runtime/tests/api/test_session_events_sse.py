@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,36 @@ import uvicorn
 
 from agent_runtime.app import create_app
 from tests.conftest import KEY, make_settings
-from tests.fakes import FakeLLM
+from tests.fake_llm import FakeLLM
+
+
+class GatedLLM(FakeLLM):
+    """Streams its tokens but holds after the first ``hold_after`` until ``gate`` is set: a turn caught mid-way."""
+
+    def __init__(self, tokens: list[str], hold_after: int) -> None:
+        super().__init__(tokens)
+        self.hold_after = hold_after
+        self.gate = asyncio.Event()
+
+    async def stream_chat(self, **request: Any) -> AsyncIterator[dict[str, Any]]:
+        for index, token in enumerate(self.tokens):
+            if index == self.hold_after:
+                await self.gate.wait()
+            yield {"choices": [{"index": 0, "delta": {"content": token}}]}
+        usage = {"prompt_tokens": 3, "completion_tokens": len(self.tokens), "total_tokens": 3 + len(self.tokens)}
+        yield {"choices": [], "usage": usage}
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_settings(tmp_path, heartbeat_interval=0.2), llm=FakeLLM(["a", "b"], delay=0.01))
+    async with serving(app) as http:
+        yield http
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a real uvicorn server (port 0), reached over HTTP with the internal key."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
@@ -93,3 +118,25 @@ async def test_events_of_an_unknown_session_are_404(server: httpx.AsyncClient) -
     assert (await server.get("/sessions/nope/events")).status_code == 404
     await turn(server, "s1", "x")
     assert (await server.get("/sessions/s1/events", headers={"Last-Event-ID": "abc"})).status_code == 422
+
+
+async def test_a_reader_resuming_mid_turn_gets_the_deltas_after_its_seq_then_the_rest_live(tmp_path: Path) -> None:
+    tokens = [f"t{i} " for i in range(8)]
+    llm = GatedLLM(tokens, hold_after=4)
+    app = create_app(make_settings(tmp_path, heartbeat_interval=0.2), llm=llm)
+    body = {"session_id": "s1", "message": {"type": "user_message", "content": "go"}}
+    async with serving(app) as http, http.stream("POST", "/agent/message/stream", json=body) as post:
+        posted = post.aiter_lines()
+        sent, _ = await asyncio.wait_for(read_events(posted, 4), 10)  # four deltas out, the turn holds
+        cursor = sent[1][0]
+        async with http.stream("GET", "/sessions/s1/events", params={"after": cursor}) as response:
+            lines = response.aiter_lines()
+            kept, _ = await asyncio.wait_for(read_events(lines, 2), 10)  # from the running turn's memory
+            llm.gate.set()
+            rest, _ = await asyncio.wait_for(read_events(lines, len(tokens) - 4 + 2), 10)
+        answered, _ = await asyncio.wait_for(read_events(posted, len(tokens) - 4 + 2), 10)
+    resumed = kept + rest
+    assert [c.get("token") for _, c in resumed[:-2]] == tokens[2:]
+    assert [c["type"] for _, c in resumed[-2:]] == ["assistant_message", "done"]
+    assert resumed[-2][1]["content"] == "".join(tokens)
+    assert [seq for seq, _ in resumed] == [seq for seq, _ in sent[2:] + answered]

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.fakes import FakeLLM
+from tests.fake_llm import FakeLLM
 
 
 def parse(body: str) -> list[tuple[int, dict[str, Any]]]:

@@ -1,11 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
 from agent_runtime.application.command_bus import CommandBus
-from agent_runtime.application.commands import CreateSession, StartRun
+from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.handlers import HANDLERS
-from agent_runtime.application.maintenance import close_interrupted_runs, expire_idle_sessions
-from agent_runtime.domain.run import StopReason
+from agent_runtime.application.maintenance import expire_idle_sessions
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -22,15 +21,3 @@ async def test_sessions_idle_past_the_ttl_are_soft_deleted_and_others_stay() -> 
     assert expired == 1
     assert uows.store.sessions["old"].deleted_at is not None
     assert uows.store.sessions["fresh"].deleted_at is None
-
-
-async def test_runs_left_running_by_a_crash_end_as_errors_with_done() -> None:
-    uows = FakeUnitOfWorkFactory()
-    bus = CommandBus(uows, FakeLock(), EventBus(), HANDLERS, lambda: START)
-    await bus.execute(CreateSession(session_id="s"))
-    await bus.execute(StartRun(session_id="s"))
-    assert await close_interrupted_runs(bus, uows) == 1
-    (run,) = uows.store.runs.values()
-    assert run.stop_reason is StopReason.ERROR
-    assert [e.type for e in uows.store.events["s"]] == ["error", "done"]
-    assert await close_interrupted_runs(bus, uows) == 0

@@ -16,7 +16,7 @@ from agent_runtime.app import create_app
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from tests.conftest import make_settings
-from tests.fakes import FakeLLM
+from tests.fake_llm import FakeLLM
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).parents[2]

@@ -156,6 +156,30 @@ async def test_approvals_plans_runs_and_tool_calls_round_trip(uows: SqlAlchemyUn
         assert await uow.runs.running() == []
 
 
+async def test_stale_approvals_name_live_sessions_with_an_approval_pending_too_long(
+    uows: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    for sid in ("old", "fresh", "decided", "deleted"):
+        await add_session(uows, sid)
+    ages = {"old": 30, "fresh": 1, "decided": 30, "deleted": 30}
+    async with uows() as uow:
+        for sid, minutes in ages.items():
+            approval = Approval.request(
+                id=f"a-{sid}", session_id=sid, kind=ApprovalKind.TOOL, call_id="c", tool_name="write_file",
+                arguments={}, reason=None, created_at=NOW - timedelta(minutes=minutes),
+            )  # fmt: skip
+            if sid == "decided":
+                approval.decide(Decision.APPROVE, now=NOW)
+            await uow.approvals.add(approval)
+        session = await uow.sessions.get("deleted")
+        assert session is not None
+        session.delete(NOW)
+        await uow.sessions.save(session)
+        await uow.commit()
+    async with uows(write=False) as uow:
+        assert await uow.approvals.stale(NOW - timedelta(minutes=10), 10) == ["old"]
+
+
 async def test_audit_and_usage_feed_the_totals(uows: SqlAlchemyUnitOfWorkFactory) -> None:
     await add_session(uows)
     async with uows() as uow:
@@ -170,3 +194,24 @@ async def test_audit_and_usage_feed_the_totals(uows: SqlAlchemyUnitOfWorkFactory
     assert totals["usage"]["total_tokens"] == 7
     assert audit[0].correlation_id == "c"
     assert per_session[0]["total_tokens"] == 7
+
+
+async def test_records_read_for_an_owner_cover_only_that_owners_sessions(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows, "mine", owner="alice")
+    await add_session(uows, "theirs", owner="bob")
+    async with uows() as uow:
+        await uow.records.add_audit(
+            [AuditEntry("SessionCreated", "session", sid, {}, "c", None, NOW) for sid in ("mine", "theirs")]
+        )
+        for sid, tokens in (("mine", 7), ("theirs", 100)):
+            await uow.records.add_usage(UsageEntry(sid, "mock", 1, tokens - 1, tokens, 5, NOW))
+        await uow.commit()
+    async with uows(write=False) as uow:
+        totals = await uow.records.totals(owner="alice")
+        audit = await uow.records.audit(session_id=None, event_type=None, limit=10, owner="alice")
+        per_session = await uow.records.per_session(10, owner="alice")
+        everyone = await uow.records.totals()
+    assert (totals["total_events"], totals["usage"]["total_tokens"]) == (1, 7)
+    assert [e.session_id for e in audit] == ["mine"]
+    assert [row["session_id"] for row in per_session] == ["mine"]
+    assert (everyone["total_events"], everyone["usage"]["total_tokens"]) == (2, 107)

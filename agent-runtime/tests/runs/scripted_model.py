@@ -96,18 +96,7 @@ class FakeChatModel:
         text = str(messages[last_user]["content"]) if last_user >= 0 else ""
         number = 1 + sum(1 for m in messages[last_user + 1 :] if m["role"] == "assistant" and m.get("tool_calls"))
         echo, directives = parse(text)
-        plan = _Round()
-        for index, kind, value, name in directives:
-            if index != number:
-                continue
-            if kind == "tool":
-                plan.tools.append((name, value))
-            elif kind == "text":
-                plan.texts.append(value)
-            elif kind == "route":
-                plan.route = value
-            else:
-                plan.fault = value
+        plan = _round(directives, number)
         if plan.fault in ("down", "500", "429"):
             raise FakeModelError(0 if plan.fault == "down" else int(plan.fault), f"mock fault {plan.fault}")
         if response_format and plan.route is not None:
@@ -123,18 +112,40 @@ class FakeChatModel:
                 raise FakeModelError(502, "the upstream reported an error mid-stream")
             yield _content(piece)
         digest = hashlib.blake2s("".join(str(m.get("content")) for m in messages).encode(), digest_size=4).hexdigest()
-        for index, (name, arguments) in enumerate(plan.tools):
-            call_id = f"call_{number}_{index}_{digest}"
-            head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
-            yield {"choices": [{"index": 0, "delta": {"tool_calls": [head]}}]}
-            middle = len(arguments) // 2
-            for part in (arguments[:middle], arguments[middle:]):
-                yield {
-                    "choices": [
-                        {"index": 0, "delta": {"tool_calls": [{"index": index, "function": {"arguments": part}}]}}
-                    ]
-                }
+        for chunk in _tool_call_chunks(plan.tools, f"call_{number}", digest):
+            yield chunk
         yield {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": len(pieces) + len(plan.tools)}}
+
+
+def _round(directives: list[tuple[int, str, str, str]], number: int) -> _Round:
+    """What the directives say for round ``number``."""
+    plan = _Round()
+    for index, kind, value, name in directives:
+        if index != number:
+            continue
+        if kind == "tool":
+            plan.tools.append((name, value))
+        elif kind == "text":
+            plan.texts.append(value)
+        elif kind == "route":
+            plan.route = value
+        else:
+            plan.fault = value
+    return plan
+
+
+def _tool_call_chunks(tools: list[tuple[str, str]], prefix: str, digest: str) -> list[dict[str, Any]]:
+    """Each call as the providers stream it: a head with id and name, then its arguments in two pieces."""
+    out: list[dict[str, Any]] = []
+    for index, (name, arguments) in enumerate(tools):
+        call_id = f"{prefix}_{index}_{digest}"
+        head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        out.append({"choices": [{"index": 0, "delta": {"tool_calls": [head]}}]})
+        middle = len(arguments) // 2
+        for part in (arguments[:middle], arguments[middle:]):
+            piece = {"index": index, "function": {"arguments": part}}
+            out.append({"choices": [{"index": 0, "delta": {"tool_calls": [piece]}}]})
+    return out
 
 
 def _content(text: str) -> dict[str, Any]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 from agent_runtime.domain.approval import ApprovalStatus
+from agent_runtime.runs.expiry import expire_stale_approvals
+from agent_runtime.runs.services import RunSettings
 
-from .harness import Harness, shape, tool_result, user
+from .harness import SESSION, Harness, _chunk, shape, tool_result, user
 
 WRITE = '[[tool:write_file {"path": "notes.md", "content": "hi"}]]'
 WRITTEN = {"success": True, "bytes_written": 2}
@@ -158,3 +162,41 @@ async def test_an_expired_approval_ends_cleanly() -> None:
     assert harness.uows.store.approvals[call["approval_request_id"]].status is ApprovalStatus.EXPIRED
     assert shape(late) == [("status", "duplicate_tool_result"), ("done", "completed")]
     assert harness.history()[-1]["content"].startswith("Error: the user did not decide in time")
+
+
+async def test_the_sweeper_expires_an_undecided_approval_without_waiting_for_a_frame() -> None:
+    ttl = timedelta(seconds=60)
+    harness = Harness(multi_agent=False, settings=RunSettings(approval_ttl_seconds=60))
+    call = await gated(harness)
+    await harness.engine.idle(SESSION)
+    follower = harness.fanout.follow(SESSION)
+    assert await expire_stale_approvals(harness.engine, harness.uows, ttl=ttl, now=harness.clock.now) == 0
+    harness.clock.now += timedelta(minutes=5)
+
+    assert await expire_stale_approvals(harness.engine, harness.uows, ttl=ttl, now=harness.clock.now) == 1
+
+    seen = [_chunk(*await asyncio.wait_for(follower.queue.get(), 2)) for _ in range(2)]
+    assert shape(seen) == [("error", "approval_expired"), ("done", "error")]
+    assert shape(harness.logged()[-2:]) == shape(seen)
+    assert harness.uows.store.approvals[call["approval_request_id"]].status is ApprovalStatus.EXPIRED
+    assert not harness.uows.store.tool_calls[(SESSION, call["call_id"])].is_outstanding
+    assert harness.history()[-1]["content"].startswith("Error: the user did not decide in time")
+    assert await expire_stale_approvals(harness.engine, harness.uows, ttl=ttl, now=harness.clock.now) == 0
+    assert shape(await harness.send(user("hello"))) == [("delta", "hello"), ("final", "hello"), ("done", "completed")]
+
+
+async def test_the_sweeper_leaves_a_busy_session_to_its_next_frame() -> None:
+    harness = Harness(multi_agent=False, settings=RunSettings(approval_ttl_seconds=60))
+    await gated(harness)
+    await harness.engine.idle(SESSION)
+    harness.clock.now += timedelta(minutes=5)
+    ticket, follower = await harness.submit(user("[[text:next]]"))  # the worker is busy with this message
+
+    swept = await expire_stale_approvals(harness.engine, harness.uows, ttl=timedelta(seconds=60), now=harness.clock.now)
+
+    assert swept == 0
+    chunks = await harness.read(ticket, follower)
+    assert ("error", "approval_expired") not in shape(chunks)
+    assert not harness.uows.store.approvals or all(
+        a.status is not ApprovalStatus.PENDING for a in harness.uows.store.approvals.values()
+    )

@@ -79,6 +79,8 @@ def test_each_frame_type_is_parsed() -> None:
     ("message", "param"),
     [
         ({"type": "telepathy"}, "message.type"),
+        ({"type": "expire_approvals"}, "message.type"),  # internal: only the sweeper makes it
+        ({"type": "ExpireApprovals"}, "message.type"),
         ({"content": "no type"}, "message.type"),
         ({"type": "user_message"}, "message.content"),
         ({"type": "user_message", "content": "   "}, "message.content"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ import pytest
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from agent_runtime.runs.expiry import expire_stale_approvals
+from agent_runtime.runs.services import RunSettings
 
-from .harness import Harness, shape, tool_result, user
+from .harness import SESSION, Harness, shape, tool_result, user
 
 
 @pytest.fixture
@@ -101,3 +104,25 @@ async def test_concurrent_sessions_run_side_by_side_without_mixing(uows: SqlAlch
         seqs = [c["seq"] for c in chunks]
         assert seqs == sorted(set(seqs))
         assert [m["role"] for m in await harness.stored_history(sid)] == ["user", "assistant"]
+
+
+async def test_the_approval_sweeper_expires_an_approval_left_undecided_across_a_restart(
+    uows: SqlAlchemyUnitOfWorkFactory,
+) -> None:
+    settings, ttl = RunSettings(approval_ttl_seconds=60), timedelta(seconds=60)
+    harness = Harness(multi_agent=False, uows=uows, settings=settings)
+    asked = await harness.send(user('[[tool:write_file {"path": "b.md", "content": "x"}]]'))
+    await harness.engine.aclose()
+    restarted = Harness(multi_agent=False, uows=uows, settings=settings)
+    restarted.clock.now += timedelta(minutes=5)
+
+    assert await expire_stale_approvals(restarted.engine, uows, ttl=ttl, now=restarted.clock.now) == 1
+
+    assert shape(asked) == [("tool_call", "write_file", True), ("done", "approval")]
+    assert shape(await restarted.stored_log())[-2:] == [("error", "approval_expired"), ("done", "error")]
+    async with uows(write=False) as uow:
+        assert await uow.approvals.pending(SESSION) == []
+        assert await uow.tool_calls.outstanding(SESSION) == []
+    history = await restarted.stored_history()
+    assert (history[-1]["role"], history[-1]["tool_call_id"]) == ("tool", asked[0]["call_id"])
+    assert await expire_stale_approvals(restarted.engine, uows, ttl=ttl, now=restarted.clock.now) == 0

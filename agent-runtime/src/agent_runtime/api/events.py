@@ -19,25 +19,30 @@ async def metrics(uows: Uows, subject: Subject) -> dict[str, Any]:
 
 
 @router.get("/metrics/sessions")
-async def session_metrics(uows: Uows, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    """Per-session figures, most recently active first."""
-    return await queries.session_metrics(uows, limit=limit)
+async def session_metrics(
+    uows: Uows, subject: Subject, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    """Per-session figures of the caller's sessions (``X-Subject``; all without it), most recently active first."""
+    return await queries.session_metrics(uows, limit=limit, subject=subject)
 
 
 @router.get("/metrics/session/{session_id}")
 async def one_session_metrics(session_id: str, uows: Uows, subject: Subject) -> dict[str, Any]:
+    """One session's figures; 403 for another subject's session."""
     return await queries.metrics(uows, session_id, subject=subject)
 
 
 @router.get("/audit-log")
 async def audit_log(
     uows: Uows,
+    subject: Subject,
     session_id: str | None = None,
     event_type: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """The persisted audit log, newest first; filter by session and event type."""
-    return await queries.audit_log(uows, session_id=session_id, event_type=event_type, limit=limit)
+    """The persisted audit log of the caller's sessions (``X-Subject``; all without it), newest first; filter by
+    session (403 for another subject's session) and event type."""
+    return await queries.audit_log(uows, session_id=session_id, event_type=event_type, limit=limit, subject=subject)
 
 
 @router.get("/stats")

@@ -10,7 +10,6 @@ from typing import Any
 
 from agent_runtime.domain.approval import Decision
 from agent_runtime.domain.plan import SubtaskStatus
-from agent_runtime.domain.run import StopReason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,20 +53,6 @@ class AppendAssistantMessage(Command):
     content: str | None
     agent: str
     tool_calls: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class FinishRun(Command):
-    """Stop the run at ``stop_reason``: logs an ``error`` chunk when ``error`` is set, then ``done`` with usage."""
-
-    session_id: str
-    run_id: str
-    stop_reason: StopReason
-    model: str | None = None
-    usage: dict[str, int] | None = None
-    duration_ms: int = 0
-    error: str | None = None
-    error_code: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

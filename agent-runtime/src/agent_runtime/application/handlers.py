@@ -14,7 +14,6 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.AppendUserMessage: s.append_user_message,
     c.StartRun: s.start_run,
     c.AppendAssistantMessage: s.append_assistant_message,
-    c.FinishRun: s.finish_run,
     c.ReserveSeqs: s.reserve_seqs,
     c.SwitchAgent: s.switch_agent,
     c.IssueToolCall: w.issue_tool_call,

@@ -103,21 +103,31 @@ async def metrics(uows: UnitOfWorkFactory, session_id: str | None = None, *, sub
             session = await _owned(uow, session_id, subject)
             totals = await uow.records.totals(session_id)
             return {"session_id": session_id, "message_count": session.message_count, **totals}
-        totals = await uow.records.totals()
+        totals = await uow.records.totals(owner=subject)
         page = await uow.sessions.page(owner=subject, active_only=False, limit=1, offset=0)
         active = await uow.sessions.page(owner=subject, active_only=True, limit=1, offset=0)
     return {"sessions": {"total": page.total, "active": active.total}, **totals}
 
 
-async def session_metrics(uows: UnitOfWorkFactory, *, limit: int) -> View:
+async def session_metrics(uows: UnitOfWorkFactory, *, limit: int, subject: str | None) -> View:
+    """Per-session figures of the subject's sessions (every session without a subject)."""
     async with uows(write=False) as uow:
-        items = await uow.records.per_session(limit)
+        items = await uow.records.per_session(limit, owner=subject)
     return {"sessions": items, "count": len(items)}
 
 
-async def audit_log(uows: UnitOfWorkFactory, *, session_id: str | None, event_type: str | None, limit: int) -> View:
+async def audit_log(
+    uows: UnitOfWorkFactory, *, session_id: str | None, event_type: str | None, limit: int, subject: str | None
+) -> View:
+    """The subject's audit entries (all without a subject); Forbidden when ``session_id`` is another's session."""
     async with uows(write=False) as uow:
-        entries = await uow.records.audit(session_id=session_id, event_type=event_type, limit=limit)
+        owner = subject
+        if session_id is not None:
+            session = await uow.sessions.get(session_id)
+            if session is not None:
+                session.check_access(subject)
+                owner = None  # the session may be used by the subject (also when it has no owner)
+        entries = await uow.records.audit(session_id=session_id, event_type=event_type, limit=limit, owner=owner)
     items = [
         {
             "event_type": e.event_type,

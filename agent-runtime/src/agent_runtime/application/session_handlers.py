@@ -9,16 +9,13 @@ from agent_runtime.application.commands import (
     AppendUserMessage,
     CreateSession,
     DeleteSession,
-    FinishRun,
     RenameSession,
     ReserveSeqs,
     StartRun,
     SwitchAgent,
 )
-from agent_runtime.application.ports import UsageEntry
 from agent_runtime.domain.agent_context import AGENT_TYPES
-from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
-from agent_runtime.domain.events import UsageRecorded
+from agent_runtime.domain.errors import Conflict, RuleViolation
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import Run
 from agent_runtime.domain.session import Session
@@ -84,41 +81,6 @@ async def append_assistant_message(command: AppendAssistantMessage, ctx: Handler
     if command.content:
         await ctx.log(session.id, chunks.final_message(command.content, command.agent))
     return position
-
-
-async def finish_run(command: FinishRun, ctx: HandlerContext) -> int:
-    """Stop the run; log the error (if any) and ``done``; record usage. Returns the seq of ``done``."""
-    run = await ctx.uow.runs.get(command.run_id)
-    if run is None or run.session_id != command.session_id:
-        raise NotFound(f"run {command.run_id} not found")
-    run.stop(command.stop_reason, ctx.now, command.error)
-    await ctx.uow.runs.save(run)
-    ctx.collect(run)
-    if command.error is not None:
-        await ctx.log(run.session_id, chunks.error(command.error, command.error_code or "run_failed"))
-    if command.model is not None and command.usage is not None:
-        usage = command.usage
-        entry = UsageEntry(
-            session_id=run.session_id,
-            model=command.model,
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            total_tokens=int(usage.get("total_tokens", 0)),
-            duration_ms=command.duration_ms,
-            created_at=ctx.now,
-        )
-        await ctx.uow.records.add_usage(entry)
-        ctx.raised.append(
-            UsageRecorded(
-                session_id=run.session_id,
-                occurred_at=ctx.now,
-                model=entry.model,
-                prompt_tokens=entry.prompt_tokens,
-                completion_tokens=entry.completion_tokens,
-                duration_ms=entry.duration_ms,
-            )
-        )
-    return await ctx.log(run.session_id, chunks.done(command.stop_reason.value, command.usage))
 
 
 async def reserve_seqs(command: ReserveSeqs, ctx: HandlerContext) -> range:

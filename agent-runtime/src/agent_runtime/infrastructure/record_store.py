@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent_runtime.application.ports import AuditEntry, UsageEntry
@@ -36,8 +36,12 @@ class SqlAlchemyRecordRepository:
                 ],
             )
 
-    async def audit(self, *, session_id: str | None, event_type: str | None, limit: int) -> list[AuditEntry]:
+    async def audit(
+        self, *, session_id: str | None, event_type: str | None, limit: int, owner: str | None = None
+    ) -> list[AuditEntry]:
         query = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(t.audit_log.c.session_id.in_(_owned_by(owner)))
         if session_id is not None:
             query = query.where(t.audit_log.c.session_id == session_id)
         if event_type is not None:
@@ -62,8 +66,8 @@ class SqlAlchemyRecordRepository:
             )
         )
 
-    async def totals(self, session_id: str | None = None) -> dict[str, Any]:
-        """Event counts by type, and token usage, for one session or all."""
+    async def totals(self, session_id: str | None = None, *, owner: str | None = None) -> dict[str, Any]:
+        """Event counts by type, and token usage, for one session or all (of ``owner``)."""
         events = select(t.audit_log.c.event_type, func.count()).group_by(t.audit_log.c.event_type)
         used = select(
             func.count(),
@@ -75,6 +79,9 @@ class SqlAlchemyRecordRepository:
         if session_id is not None:
             events = events.where(t.audit_log.c.session_id == session_id)
             used = used.where(t.usage.c.session_id == session_id)
+        if owner is not None:
+            events = events.where(t.audit_log.c.session_id.in_(_owned_by(owner)))
+            used = used.where(t.usage.c.session_id.in_(_owned_by(owner)))
         by_type = {row[0]: int(row[1]) for row in (await self._db.execute(events)).all()}
         calls, prompt, completion, total, duration = (await self._db.execute(used)).one()
         return {
@@ -89,7 +96,7 @@ class SqlAlchemyRecordRepository:
             },
         }
 
-    async def per_session(self, limit: int) -> list[dict[str, Any]]:
+    async def per_session(self, limit: int, *, owner: str | None = None) -> list[dict[str, Any]]:
         query = (
             select(
                 t.sessions.c.id,
@@ -106,6 +113,8 @@ class SqlAlchemyRecordRepository:
             .order_by(t.sessions.c.last_activity.desc())
             .limit(limit)
         )
+        if owner is not None:
+            query = query.where(t.sessions.c.owner == owner)
         return [
             {
                 "session_id": r.id,
@@ -117,3 +126,8 @@ class SqlAlchemyRecordRepository:
             }
             for r in (await self._db.execute(query)).all()
         ]
+
+
+def _owned_by(owner: str) -> Select[tuple[str]]:
+    """The ids of the sessions ``owner`` owns (deleted ones too: their records stay theirs)."""
+    return select(t.sessions.c.id).where(t.sessions.c.owner == owner)

@@ -90,6 +90,7 @@ approvals = Table(
     Column("decided_at", _TS, nullable=True),
     Index("ix_approvals_session_status", "session_id", "status"),
     Index("ix_approvals_session_call", "session_id", "call_id"),
+    Index("ix_approvals_status_created", "status", "created_at"),
 )
 
 plans = Table(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent_runtime.domain.approval import Approval, ApprovalKind, ApprovalStatus
@@ -74,6 +75,21 @@ class SqlAlchemyApprovalRepository:
             .order_by(t.approvals.c.created_at, t.approvals.c.id)
         )
         return [_approval(r) for r in (await self._db.execute(query)).all()]
+
+    async def stale(self, before: datetime, limit: int) -> list[str]:
+        query = (
+            select(t.approvals.c.session_id)
+            .join(t.sessions, t.sessions.c.id == t.approvals.c.session_id)
+            .where(
+                t.approvals.c.status == ApprovalStatus.PENDING.value,
+                t.approvals.c.created_at < before,
+                t.sessions.c.deleted_at.is_(None),
+            )
+            .group_by(t.approvals.c.session_id)
+            .order_by(func.min(t.approvals.c.created_at))
+            .limit(limit)
+        )
+        return [str(row[0]) for row in (await self._db.execute(query)).all()]
 
 
 def _subtasks_json(plan: Plan) -> list[dict[str, Any]]:

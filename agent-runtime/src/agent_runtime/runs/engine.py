@@ -26,7 +26,7 @@ from agent_runtime.domain.session import Session
 from agent_runtime.runs import chunks
 from agent_runtime.runs.client_messages import ClientMessageIds
 from agent_runtime.runs.frame_handlers import FrameHandlers
-from agent_runtime.runs.frames import Cancel, Frame, InvalidFrame, SwitchAgent, UserMessage
+from agent_runtime.runs.frames import Cancel, ExpireApprovals, Frame, InvalidFrame, SwitchAgent, UserMessage
 from agent_runtime.runs.journal import Origin, Step
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.services import RunState, Stop
@@ -132,6 +132,13 @@ class RunEngine:
             ticket.notice_seq = await self._s.journal.live(session_id, notice)
         return ticket
 
+    async def expire_approvals(self, session_id: str) -> Ticket | None:
+        """Let the session's worker expire the approvals nobody decided in time (``error{approval_expired}`` +
+        ``done``). None while the session is busy: its next frame expires them first thing anyway."""
+        if self.busy(session_id):
+            return None
+        return await self.submit(session_id, ExpireApprovals())
+
     async def recover(self) -> int:
         """At start-up: runs that were mid-generation when the process died end as failed (``error`` + ``done``).
         Sessions stopped at a tool call or a decision need nothing: their state is stored and they still wait."""
@@ -151,6 +158,12 @@ class RunEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def idle(self, session_id: str) -> None:
+        """Wait until the session's worker has nothing left to do (its last ``done`` is out before that)."""
+        worker = self._workers.get(session_id)
+        if worker is not None and worker.task is not None:
+            await asyncio.shield(worker.task)
 
     def busy(self, session_id: str) -> bool:
         worker = self._workers.get(session_id)

@@ -1,6 +1,7 @@
 """What each IDE frame does to a session's run. One handler per frame type; each either stops at once (its
 ``done`` logged with the state change), continues the run through the agent loop, or changes nothing (a duplicate
 tool result, a decision nobody waits for): then it answers with a ``status`` and a ``done`` that are not logged.
+The internal ``ExpireApprovals`` frame (the approval sweeper's) that finds nothing left to expire sends nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import Run, StopReason
 from agent_runtime.runs import chunks, client_messages
 from agent_runtime.runs.conversation import USER_SWITCH_REASON, Conversation
-from agent_runtime.runs.frames import Cancel, Frame, HitlDecision, PlanDecision, SwitchAgent, ToolResult, UserMessage
+from agent_runtime.runs.frames import (
+    Cancel,
+    ExpireApprovals,
+    Frame,
+    HitlDecision,
+    PlanDecision,
+    SwitchAgent,
+    ToolResult,
+    UserMessage,
+)
 from agent_runtime.runs.journal import Origin, Step
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.plans import NoPlanPending
@@ -35,6 +45,10 @@ class Quiet:
     reason: StopReason | None = None  # None: whatever the session waits for now
     notice: str | None = None
     code: str | None = None
+    silent: bool = False  # nobody asked (the sweeper): not even the done goes out
+
+
+SILENT = Quiet(silent=True)
 
 
 Outcome = Stop | Quiet | None
@@ -54,8 +68,8 @@ class FrameHandlers:
         state: RunState | None = None
         async with journal.step(session_id, origin) as step:
             conv = await Conversation.load(step, self._s.history)
-            await self._expire_stale(conv)
-            outcome = await self._frame(conv, frame)
+            expired = await self._expire_stale(conv)
+            outcome = await self._frame(conv, frame, expired)
             if isinstance(outcome, Quiet):
                 reason = outcome.reason or await self._current(conv)
             else:
@@ -69,7 +83,7 @@ class FrameHandlers:
             return
         await self._loop.drive(state, _resolver(resolve))
 
-    async def _frame(self, conv: Conversation, frame: Frame) -> Outcome:
+    async def _frame(self, conv: Conversation, frame: Frame, expired: int) -> Outcome:
         if isinstance(frame, ToolResult):
             return await self._tool_result(conv, frame)
         if isinstance(frame, HitlDecision):
@@ -78,6 +92,8 @@ class FrameHandlers:
             return await self._plan_decision(conv, frame)
         if isinstance(frame, SwitchAgent):
             return await self._switch_agent(conv, frame)
+        if isinstance(frame, ExpireApprovals):
+            return await self._expired(conv) if expired else SILENT
         assert isinstance(frame, Cancel)
         return await self._cancel(conv)
 
@@ -171,6 +187,13 @@ class FrameHandlers:
             await self._loop.plans.cancel(conv, plan.id)
         return Stop(StopReason.CANCELLED)
 
+    async def _expired(self, conv: Conversation) -> Outcome:
+        """The sweeper found approvals nobody decided in time: expire them (``_expire_stale`` at the start of every
+        frame already did), close whatever else the turn left open, and end with ``error{approval_expired}``."""
+        await self._loop.dispatcher.abandon(conv, "the approval expired")
+        message = "Nobody decided in time: the approval expired and its call was not run."
+        return Stop(StopReason.ERROR, message, "approval_expired")
+
     async def _unknown_call(self, conv: Conversation, call_id: str) -> Outcome:
         message = f"Unknown call_id '{call_id}': no tool call with this id was issued in this session."
         await conv.step.emit(core_chunks.error(message, "unknown_call_id"))
@@ -186,15 +209,18 @@ class FrameHandlers:
         stop = await self._loop.dispatcher.waiting_on(conv, calls[0]) if calls else None
         return stop.reason if stop is not None else StopReason.COMPLETED
 
-    async def _expire_stale(self, conv: Conversation) -> None:
-        """With ``approval_ttl_seconds`` set, approvals pending longer end as expired and their call is answered."""
+    async def _expire_stale(self, conv: Conversation) -> int:
+        """With ``approval_ttl_seconds`` set, approvals pending longer end as expired and their call is answered;
+        returns how many expired."""
         ttl = self._s.settings.approval_ttl_seconds
         if ttl is None:
-            return
+            return 0
         step = conv.step
+        expired = 0
         for approval in await step.uow.approvals.pending(conv.session.id):
             if step.now - approval.created_at <= timedelta(seconds=ttl):
                 continue
+            expired += 1
             approval.expire(step.now)
             await step.uow.approvals.save(approval)
             step.collect(approval)
@@ -208,6 +234,7 @@ class FrameHandlers:
             if any(call.id == approval.call_id for call in conv.open_calls()):
                 call = ToolCall(approval.call_id, approval.tool_name, {})
                 await conv.answer(call, "Error: the user did not decide in time; the approval expired.")
+        return expired
 
     async def _start_run(self, conv: Conversation, origin: Origin) -> RunState:
         step = conv.step
@@ -217,6 +244,9 @@ class FrameHandlers:
         return RunState(run, origin)
 
     async def _quiet(self, session_id: str, reason: StopReason, quiet: Quiet, resolve: Resolve) -> None:
+        if quiet.silent:
+            resolve(-1)
+            return
         journal = self._s.journal
         if quiet.notice is not None:
             await journal.live(session_id, chunks.status(quiet.notice, code=quiet.code))

@@ -64,7 +64,13 @@ class Cancel:
     """Cancel the running turn."""
 
 
-Frame = UserMessage | ToolResult | SwitchAgent | HitlDecision | PlanDecision | Cancel
+@dataclass(frozen=True, slots=True)
+class ExpireApprovals:
+    """Internal (never parsed from a request): the approval sweeper asks the session's worker to expire the
+    approvals nobody decided in time."""
+
+
+Frame = UserMessage | ToolResult | SwitchAgent | HitlDecision | PlanDecision | Cancel | ExpireApprovals
 
 
 def parse_frame(message: Any) -> Frame:

@@ -47,9 +47,14 @@ class Origin:
 
 
 class LiveFanout(Protocol):
-    """Where non-durable chunks go (``SessionFanout``)."""
+    """Where non-durable chunks go (``SessionFanout``): to the followers, and kept for resuming readers until the
+    turn's next durable chunk (or a ``done`` that is not logged)."""
 
     def publish(self, session_id: str, seq: int, data: bytes) -> None: ...
+
+    def publish_live(self, session_id: str, seq: int, data: bytes, *, ends_turn: bool = False) -> None: ...
+
+    def end_turn(self, session_id: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -135,7 +140,7 @@ class Journal:
             on_seq(seq)
         if state.watchers:
             state.published(seq)
-        self._fanout.publish(session_id, seq, orjson.dumps(chunk))
+        self._fanout.publish_live(session_id, seq, orjson.dumps(chunk), ends_turn=chunk["type"] == "done")
         return seq
 
     def wake(self, session_id: str) -> None:
@@ -149,7 +154,9 @@ class Journal:
         return lambda: state.watchers.remove(watcher)
 
     def forget(self, session_id: str) -> None:
-        """Drop the session's in-memory seq state (its worker went idle); the database keeps the counter."""
+        """Drop the session's in-memory seq state and kept turn chunks (its worker went idle); the database keeps
+        the counter."""
+        self._fanout.end_turn(session_id)
         state = self._seqs.get(session_id)
         if state is not None and not state.lock.locked() and not state.watchers:
             del self._seqs[session_id]

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 from agent_runtime.application.fanout import Follower
 from agent_runtime.application.ports import UnitOfWorkFactory
+from agent_runtime.application.queries import events_after
+from agent_runtime.application.replay import PAGE
 from agent_runtime.runs.engine import Ticket
-
-PAGE = 500
 
 
 async def ticket_chunks(follower: Follower, ticket: Ticket) -> AsyncIterator[tuple[int, bytes]]:
@@ -30,8 +30,7 @@ async def replayed_chunks(uows: UnitOfWorkFactory, session_id: str, ticket: Tick
     assert ticket.replay is not None
     after, until = ticket.replay
     while after < until:
-        async with uows(write=False) as uow:
-            page = await uow.events.after(session_id, after, PAGE)
+        page = await events_after(uows, session_id, after, PAGE)
         if not page:
             return
         for event in page:
