@@ -14,7 +14,7 @@ ensure_venv() {
   fi
   local stamp="$VENV/.codelab-installed${extras:+-$extras}"
   local sum
-  sum="$(cat "$ROOT"/*/pyproject.toml | sha256sum | cut -d' ' -f1)"
+  sum="$(cat "$ROOT"/*/pyproject.toml "$ROOT/scripts/battery/requirements.txt" | sha256sum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
     echo "==> installing packages into $VENV"
     local sfx=""
@@ -25,7 +25,7 @@ ensure_venv() {
     done
     "$PY" -m pip install -q "${packages[@]}"
     if [ -n "$extras" ]; then
-      "$PY" -m pip install -q ruff mypy types-PyYAML
+      "$PY" -m pip install -q ruff mypy types-PyYAML -r "$ROOT/scripts/battery/requirements.txt"
     fi
     echo "$sum" > "$stamp"
   fi

@@ -49,6 +49,12 @@ async def forward(request: Request) -> Response:
     return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
 
 
+async def forward_under(request: Request, rest: str) -> Response:
+    """Forwarded to the agent runtime unchanged; ``rest`` is the path below the section (declared so the OpenAPI
+    document names every path parameter)."""
+    return await forward(request)
+
+
 def rest_router() -> APIRouter:
     """One route pair per forwarded section (the section itself and everything under it)."""
     router = APIRouter(prefix=API_PREFIX, tags=["facade"])
@@ -56,5 +62,5 @@ def rest_router() -> APIRouter:
         for method in _METHODS:  # one route per method, so each has its own OpenAPI operation id
             name = f"{method.lower()}_{section}"
             router.add_api_route(f"/{section}", forward, methods=[method], name=name)
-            router.add_api_route(f"/{section}/{{rest:path}}", forward, methods=[method], name=f"{name}_path")
+            router.add_api_route(f"/{section}/{{rest:path}}", forward_under, methods=[method], name=f"{name}_path")
     return router
