@@ -68,9 +68,23 @@ async def test_a_failure_ends_the_stream_with_one_error_event_and_no_done():
 async def test_a_batch_leaves_as_one_piece_with_one_event_per_delta():
     deltas = (TextDelta("a"), ToolCallDelta(0, "c", "f", '{"x"'), ToolCallDelta(0, None, None, ": 1}"), Finish("stop"))
     pieces = [p async for p in sse_events(CompletionIdentity("m"), replay(*deltas, size=4), include_usage=False)]
-    assert len(pieces) == 3  # role, the batch, [DONE]
-    assert pieces[1].count(b"data: ") == 4
+    assert len(pieces) == 2  # the role chunk with the first batch, then [DONE]
+    assert pieces[0].startswith(b'data: {"id":')
+    assert b'"role":"assistant"' in pieces[0].split(b"\n\n")[0]
+    assert pieces[0].count(b"data: ") == 5
     assert pieces[-1] == b"data: [DONE]\n\n"
+
+
+async def test_the_role_chunk_still_comes_first_when_nothing_else_does():
+    ended = [p async for p in sse_events(CompletionIdentity("m"), replay(), include_usage=False)]
+    error = ProxyError("connection", "reset")
+    failed = [p async for p in sse_events(CompletionIdentity("m"), replay(error=error), include_usage=False)]
+    for pieces in (ended, failed):
+        events = b"".join(pieces).split(b"\n\n")
+        assert b'"role":"assistant"' in events[0]
+    assert ended[-1].endswith(b"data: [DONE]\n\n")
+    assert failed[-1].endswith(b"\n\n")
+    assert b'"error"' in failed[-1]
 
 
 async def test_folding_does_not_depend_on_how_deltas_were_batched():

@@ -49,7 +49,9 @@ class FakeProvider:
 
 
 class Harness:
-    def __init__(self, entries: list[ModelEntry], max_retries: int = 2, max_retry_after: float = 10.0) -> None:
+    def __init__(
+        self, entries: list[ModelEntry], max_retries: int = 2, max_retry_after: float = 10.0, backoff: float = 0
+    ) -> None:
         self.clock = FakeClock()
         self.provider = FakeProvider("fake")
         self.sleeps: list[float] = []
@@ -57,7 +59,11 @@ class Harness:
         catalog = Catalog({e.name: e for e in entries}, {"fake"}, 8192)
         self.catalog = catalog
         policy = RetryPolicy(
-            first_byte_timeout=5, max_retries=max_retries, backoff=0, backoff_max=0, max_retry_after=max_retry_after
+            first_byte_timeout=5,
+            max_retries=max_retries,
+            backoff=backoff,
+            backoff_max=8 * backoff,
+            max_retry_after=max_retry_after,
         )
 
         async def sleep(seconds: float) -> None:
@@ -103,6 +109,17 @@ async def test_a_retry_waits_at_least_the_retry_after():
     harness.provider.failures["a"] = [ProxyError("unavailable", "busy", retry_after=2.5), None]
     assert await harness.served_by("a") == "a"
     assert harness.sleeps == [2.5]
+
+
+async def test_the_backoff_doubles_per_retry_with_jitter_and_each_retry_is_counted():
+    harness = Harness([entry("a")], max_retries=3, backoff=1.0)
+    harness.provider.failures["a"] = [ProxyError("server", "boom")] * 3 + [None]
+    assert await harness.served_by("a") == "a"
+    first, second, third = harness.sleeps
+    assert 1.0 <= first <= 2.0
+    assert 2.0 <= second <= 3.0
+    assert 4.0 <= third <= 5.0
+    assert value(harness.metrics.retries, "a", "fake") == 3
 
 
 async def test_a_retry_after_beyond_the_limit_is_not_waited_for():

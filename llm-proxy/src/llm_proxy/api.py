@@ -1,4 +1,4 @@
-"""HTTP routes of the OpenAI-compatible API. Thin: parse, dispatch, answer; errors leave as ``ProxyError``."""
+"""HTTP routes of the OpenAI-compatible API besides the completion route (``llm_proxy.endpoint``): models, usage."""
 
 from __future__ import annotations
 
@@ -6,26 +6,12 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response
 
-from llm_proxy.chunks import CompletionIdentity, fold, sse_events
-from llm_proxy.completion import CompletionRun
 from llm_proxy.errors import ProxyError
-from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.state import ProxyState
-from llm_proxy.tokens import estimate_prompt_tokens
-from service_kit.errors import validation_message
-from service_kit.sse import event_stream_response
 
 router = APIRouter()
-
-_REQUEST_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
-    }
-}
 
 
 def _state(request: Request) -> ProxyState:
@@ -35,65 +21,6 @@ def _state(request: Request) -> ProxyState:
 
 def error_response(error: ProxyError) -> Response:
     return Response(error.body(), status_code=error.status, media_type="application/json", headers=error.headers())
-
-
-async def _parse(request: Request, limit: int) -> ChatCompletionRequest:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ProxyError("too_large", f"the request body exceeds {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    async for part in request.stream():  # a chunked body has no content-length: stop reading at the limit
-        size += len(part)
-        if size > limit:
-            raise ProxyError("too_large", f"the request body exceeds {limit} bytes")
-        parts.append(part)
-    raw = b"".join(parts)
-    try:
-        body = ChatCompletionRequest.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        raise ProxyError("bad_request", "the request body is not valid JSON") from None
-    except ValidationError as exc:
-        message, param = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
-        raise ProxyError("bad_request", message, param=param, code="invalid_request") from None
-    unsupported = body.unsupported()
-    if unsupported is not None:
-        raise ProxyError("bad_request", unsupported[1], param=unsupported[0], code="unsupported_value")
-    return body
-
-
-@router.post("/v1/chat/completions", response_model=None, openapi_extra=_REQUEST_SCHEMA)
-async def chat_completions(request: Request) -> Response:
-    """Create a chat completion; with ``stream: true`` the answer is SSE ending in ``data: [DONE]``, or in one
-    ``data: {"error": …}`` event (and no ``[DONE]``) when the upstream failed after the first byte."""
-    state = _state(request)
-    try:
-        body = await _parse(request, state.settings.max_request_bytes)
-        name = body.model or state.settings.default_model
-        entry = state.catalog.resolve(name)
-        if entry is None:
-            raise ProxyError("not_found", f"The model '{name}' does not exist", param="model")
-        prompt_tokens = estimate_prompt_tokens(body)
-        opened = await state.dispatcher.open(body, entry, prompt_tokens)
-    except ProxyError as error:
-        return error_response(error.scrub(state.secrets))
-    run = CompletionRun(
-        opened,
-        metrics=state.metrics,
-        sessions=state.sessions,
-        session_id=request.headers.get("x-session-id"),
-        prompt_estimate=prompt_tokens,
-        secrets=state.secrets,
-    )
-    identity = CompletionIdentity(opened.entry.name)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return event_stream_response(sse_events(identity, run.batches(), include_usage=include_usage))
-    try:
-        completion = await fold(identity, run.batches())
-    except ProxyError as error:
-        return error_response(error)  # already scrubbed by the run
-    return Response(orjson.dumps(completion), media_type="application/json")
 
 
 @router.get("/v1/models")

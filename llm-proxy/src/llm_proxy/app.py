@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
+from starlette.routing import Route
 
-from llm_proxy import __version__
+from llm_proxy import __version__, endpoint
 from llm_proxy.api import router
 from llm_proxy.capacity import Cooldowns, RateBudgets
 from llm_proxy.catalog import Catalog, ModelEntry, ModelsFileError, builtin_entries, load_models_file
@@ -20,6 +22,7 @@ from llm_proxy.providers.mock import MockProvider
 from llm_proxy.providers.ollama import OllamaProvider
 from llm_proxy.providers.openai import OpenAIProvider
 from llm_proxy.providers.transport import new_session
+from llm_proxy.proxy_app import ProxyApp
 from llm_proxy.schemas import openapi_components
 from llm_proxy.settings import Settings
 from llm_proxy.state import ProxyState
@@ -72,6 +75,7 @@ def _add_request_schemas(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
+            schema.setdefault("paths", {})[endpoint.PATH] = endpoint.openapi_path()
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -104,11 +108,24 @@ def create_app(settings: Settings) -> FastAPI:
             for provider in providers.values():
                 await provider.aclose()
 
-    app = FastAPI(title="CodeLab llm-proxy", version=__version__, lifespan=lifespan)
+    # FastAPI's OpenTelemetry hooks are off: the proxy exports Prometheus metrics, and the hooks' per-request
+    # check of the global OTel providers was measurable on the hot route.
+    telemetry: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+    completions = endpoint.CompletionsEndpoint()
+    app = ProxyApp(
+        hot_path=endpoint.PATH,
+        hot_endpoint=completions,
+        title="CodeLab llm-proxy",
+        version=__version__,
+        lifespan=lifespan,
+        telemetry=telemetry,
+    )
     _add_request_schemas(app)
     app.state.settings = settings
     app.state.registry = registry
     app.router.routes.extend(service_routes("llm-proxy", __version__, registry))
+    # Also routed the normal way: other methods get their 405, and the route is listed like the others.
+    app.router.routes.append(Route(endpoint.PATH, completions, methods=["POST"]))
     app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(

@@ -11,9 +11,9 @@ stream never carries one, so a client cannot mistake a truncated call for a comp
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -31,7 +31,7 @@ class CompletionIdentity:
     __slots__ = ("_prefix", "created", "id", "model")
 
     def __init__(self, model: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.id = f"chatcmpl-{os.urandom(16).hex()}"  # uuid4().hex without building a UUID object
         self.created = int(time.time())
         self.model = model
         head = orjson.dumps({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model})
@@ -97,10 +97,11 @@ def _event(identity: CompletionIdentity, delta: Delta, include_usage: bool) -> b
 
 async def sse_events(
     identity: CompletionIdentity, batches: AsyncIterator[Batch], *, include_usage: bool
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The SSE body: a role chunk, content/tool-call chunks, a finish chunk, a usage chunk if asked, ``[DONE]``.
-    One write per batch: a burst of upstream events leaves in one piece."""
-    yield identity.event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+    One write per batch: a burst of upstream events leaves in one piece. The role chunk leaves with the first
+    batch (already there when the stream opens): one write and one client wake-up less before the first token."""
+    head = identity.event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
     try:
         async for batch in batches:
             if len(batch) == 1:
@@ -108,11 +109,13 @@ async def sse_events(
             else:
                 data = b"".join([_event(identity, delta, include_usage) for delta in batch])
             if data:
+                if head:
+                    data, head = head + data, b""
                 yield data
     except ProxyError as exc:
-        yield error_event(exc)
+        yield head + error_event(exc)
         return
-    yield DONE
+    yield head + DONE
 
 
 class _Fold:

@@ -10,11 +10,10 @@ import time
 from collections.abc import AsyncIterator
 
 import structlog
-from prometheus_client import Histogram
 
 from llm_proxy.dispatch import OpenedStream
 from llm_proxy.errors import ProxyError
-from llm_proxy.metrics import Metrics
+from llm_proxy.metrics import LoopHistogramChild, Metrics
 from llm_proxy.providers.base import Batch, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from llm_proxy.tokens import estimate_text_tokens
 from llm_proxy.usage import SessionUsage
@@ -79,18 +78,19 @@ class CompletionRun:
             self._record(usage, error)
         yield [usage]
 
-    def _started(self) -> Histogram:
+    def _started(self) -> LoopHistogramChild:
         """Count the request and its time to first token; the gap histogram of this model."""
-        labels = (self.opened.entry.name, self.opened.entry.provider)
-        self._metrics.requests.labels(*labels).inc()
-        self._metrics.ttft.labels(*labels).observe(time.perf_counter() - self.opened.started)
-        return self._metrics.gap.labels(*labels)
+        series = self._metrics.series(self.opened.entry.name, self.opened.entry.provider)
+        series.requests.inc()
+        series.ttft.observe(time.perf_counter() - self.opened.started)
+        return series.gap
 
     def _record(self, usage: Usage, error: ProxyError | None) -> None:
         entry = self.opened.entry
-        self._metrics.tokens.labels(entry.name, entry.provider, "prompt").inc(usage.prompt_tokens)
-        self._metrics.tokens.labels(entry.name, entry.provider, "completion").inc(usage.completion_tokens)
-        self._metrics.duration.labels(entry.name, entry.provider).observe(time.perf_counter() - self.opened.started)
+        series = self._metrics.series(entry.name, entry.provider)
+        series.prompt_tokens.inc(usage.prompt_tokens)
+        series.completion_tokens.inc(usage.completion_tokens)
+        series.duration.observe(time.perf_counter() - self.opened.started)
         if self._session_id:
             self._sessions.add(self._session_id, entry.name, usage.prompt_tokens, usage.completion_tokens)
         _log.info(

@@ -12,6 +12,7 @@ from llm_proxy.schemas import ChatCompletionRequest
 
 _PER_MESSAGE = 4
 _PER_IMAGE = 765
+_PER_TOOL = 16  # the JSON around a definition: type, function, name, description, parameters keys
 _BYTES_PER_TOKEN = 4
 
 
@@ -31,8 +32,12 @@ def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
                 total += _tokens(part.text or "") if part.type == "text" else _PER_IMAGE
         for call in message.tool_calls or ():
             total += _tokens(call.function.name) + _tokens(call.function.arguments) + 3
-    if request.tools:
-        total += _tokens(orjson.dumps([tool.model_dump(exclude_none=True) for tool in request.tools]).decode())
+    for tool in request.tools or ():
+        # From the validated fields: a ``model_dump`` of the definitions cost as much as the rest of the estimate.
+        function = tool.function
+        total += _PER_TOOL + _tokens(function.name) + _tokens(function.description or "")
+        if function.parameters:
+            total += -(-len(orjson.dumps(function.parameters)) // _BYTES_PER_TOKEN)
     return total
 
 

@@ -284,3 +284,20 @@ async def test_a_reset_after_the_finish_still_ends_the_answer_properly(proxy_cli
     events = sse_events(response.text)
     assert events[-1] == b"[DONE]"
     assert all(b'"error"' not in e for e in events)
+
+
+async def test_the_upstream_body_keeps_extra_fields_fills_defaults_and_drops_nulls(proxy_client, upstream):
+    upstream.play(Reply(chunks=[fixture_bytes("openai_no_done.sse")]))
+    call = {"id": "c1", "function": {"name": "f"}}
+    body = gpt(user=None, logit_bias={"50256": -100}, stream=False, stream_options=None)
+    body["messages"].append({"role": "assistant", "content": None, "tool_calls": [call]})
+    async with proxy_client(**openai_settings(upstream)) as client:
+        await client.post("/v1/chat/completions", json=body)
+    sent = upstream.requests[0]
+    assert "user" not in sent
+    assert sent["logit_bias"] == {"50256": -100}
+    assert sent["messages"][-1] == {
+        "role": "assistant",
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}],
+    }
+    assert (sent["model"], sent["stream"], sent["stream_options"]) == ("gpt-up", True, {"include_usage": True})
