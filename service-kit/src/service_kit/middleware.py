@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import os
 import time
-import uuid
 from collections.abc import Callable
 
 import structlog
@@ -26,7 +26,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 def _usable_request_id(raw: bytes | None) -> str:
     if raw and len(raw) <= 128 and raw.isascii() and raw.decode().isprintable():
         return raw.decode()
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestContextMiddleware:

@@ -55,6 +55,9 @@ class SSEDecoder:
         *blocks, self._buffer = buffer.split(b"\n\n")
         events = []
         for block in blocks:
+            if block.startswith(b"data: ") and b"\n" not in block:  # the usual event: one data line, nothing else
+                events.append(ServerSentEvent(block[6:]))
+                continue
             event = _parse_block(block)
             if event is not None:
                 events.append(event)
