@@ -1,6 +1,7 @@
 """What the gateway hop costs: CPU per relayed token and the latency it adds, against a fake runtime.
 
     .venv/bin/python gateway/bench/relay_bench.py [--sockets 20] [--turns 5] [--tokens 200] [--rounds 5]
+        [--interval-ms 0] [--idle 500] [--idle-fresh 0] [--phases cpu,latency,idle] [--src DIR]
 
 Three processes: a fake runtime (aiohttp, speaking the chunk-stream contract, each token carrying its emit time),
 the gateway (``python -m gateway``), and this client. It prints
@@ -9,7 +10,12 @@ the gateway (``python -m gateway``), and this client. It prints
   (deltas are read and dropped, one final frame per reply), with all sockets streaming at once;
 - per-token latency, runtime emit → client receive, through the gateway (WebSocket) and directly from the fake's
   SSE, interleaved A B A B … over ``--rounds`` rounds of paced tokens; the difference is what the gateway adds;
-- the gateway's RSS growth per idle socket (``--idle`` sockets held open).
+- the gateway's RSS growth per idle socket (``--idle`` sockets held open after the load; ``--idle-fresh`` sockets
+  on the fresh gateway before anything else, as the chain benchmark's idle phase sees it).
+
+``--interval-ms`` paces the CPU phase's tokens (the chain benchmark sends 64 tokens 20 ms apart: every token is then
+its own read, wake-up and frame, the costly case); 0 sends them back to back (reads carry many events).
+``--src DIR`` runs the gateway from a copy of its sources (``DIR/gateway``), e.g. to compare before and after.
 """
 
 from __future__ import annotations
@@ -116,9 +122,13 @@ async def sse_turn(http: aiohttp.ClientSession, url: str, tokens: int, pause: fl
 
 
 async def cpu_per_token(gateway_pid: int, ws_base: str, args: argparse.Namespace, protocol: str) -> tuple[float, int]:
+    pause = args.interval_ms / 1000
     started = cpu_seconds(gateway_pid)
     counts = await asyncio.gather(
-        *(ws_turns(f"{ws_base}/ws/new_{n}{protocol}", args.turns, args.tokens, None, 0) for n in range(args.sockets))
+        *(
+            ws_turns(f"{ws_base}/ws/new_{n}{protocol}", args.turns, args.tokens, None, pause)
+            for n in range(args.sockets)
+        )
     )
     spent = cpu_seconds(gateway_pid) - started
     return spent / sum(counts) * 1e6, sum(counts)
@@ -150,16 +160,21 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def idle_memory(gateway_pid: int, ws_base: str, count: int) -> None:
+async def idle_memory(gateway_pid: int, ws_base: str, count: int, label: str) -> None:
     """Open ``count`` idle v1 sockets (what an IDE left open looks like) and report RSS growth per socket."""
     before = rss_kib(gateway_pid)
-    sockets = [await connect(f"{ws_base}/ws/new_idle{n}", compression=None) for n in range(count)]
-    await asyncio.sleep(0.5)
+    sockets = []
+    for start in range(0, count, 100):  # like load_client.py's idle mode: batches opened concurrently
+        batch = (
+            connect(f"{ws_base}/api/v1/ws/new_idle{n}", compression=None, ping_interval=None)
+            for n in range(start, min(count, start + 100))
+        )
+        sockets += await asyncio.gather(*batch)
+    await asyncio.sleep(1.0)
     after = rss_kib(gateway_pid)
-    for ws in sockets:
-        await ws.close()
+    await asyncio.gather(*(ws.close() for ws in sockets))
     print(
-        f"idle sockets: {count} opened, gateway RSS +{(after - before) / 1024:.1f} MiB, "
+        f"idle sockets ({label}): {count} opened, gateway RSS +{(after - before) / 1024:.1f} MiB, "
         f"{(after - before) / count:.1f} KiB per socket"
     )
 
@@ -170,17 +185,26 @@ def p99(values: list[float]) -> float:
 
 async def measure(args: argparse.Namespace, gateway_pid: int, gateway_port: int, runtime_port: int) -> None:
     ws_base = f"ws://127.0.0.1:{gateway_port}"
+    phases = set(args.phases.split(","))
+    if args.idle_fresh:
+        await idle_memory(gateway_pid, ws_base, args.idle_fresh, "fresh gateway")
     await ws_turns(f"{ws_base}/ws/new_warm?protocol=2", 2, 50, None, 0)  # warm up imports and connections
-    for name, protocol in (("v2 (every delta a frame)", "?protocol=2"), ("v1 (one frame per reply)", "")):
-        per_token, total = await cpu_per_token(gateway_pid, ws_base, args, protocol)
-        print(f"gateway CPU per token, {name}: {per_token:.1f} µs ({total} tokens, {args.sockets} sockets at once)")
-    print(f"per-token latency, fake runtime emit → client, 100 tokens at 5 ms, {args.rounds} interleaved rounds:")
-    via_gateway, direct = await latency_rounds(ws_base, f"http://127.0.0.1:{runtime_port}", args)
-    added = statistics.median(via_gateway) - statistics.median(direct)
-    print(f"  via gateway: median {statistics.median(via_gateway):.3f} ms, p99 {p99(via_gateway):.3f} ms")
-    print(f"  direct SSE:  median {statistics.median(direct):.3f} ms, p99 {p99(direct):.3f} ms")
-    print(f"  added by the gateway hop: median {added:.3f} ms")
-    await idle_memory(gateway_pid, ws_base, args.idle)
+    if "cpu" in phases:
+        for name, protocol in (("v2 (every delta a frame)", "?protocol=2"), ("v1 (one frame per reply)", "")):
+            per_token, total = await cpu_per_token(gateway_pid, ws_base, args, protocol)
+            print(
+                f"gateway CPU per token, {name}: {per_token:.1f} µs ({total} tokens, {args.sockets} sockets at once, "
+                f"{args.interval_ms:g} ms apart)"
+            )
+    if "latency" in phases:
+        print(f"per-token latency, fake runtime emit → client, 100 tokens at 5 ms, {args.rounds} interleaved rounds:")
+        via_gateway, direct = await latency_rounds(ws_base, f"http://127.0.0.1:{runtime_port}", args)
+        added = statistics.median(via_gateway) - statistics.median(direct)
+        print(f"  via gateway: median {statistics.median(via_gateway):.3f} ms, p99 {p99(via_gateway):.3f} ms")
+        print(f"  direct SSE:  median {statistics.median(direct):.3f} ms, p99 {p99(direct):.3f} ms")
+        print(f"  added by the gateway hop: median {added:.3f} ms")
+    if "idle" in phases and args.idle:
+        await idle_memory(gateway_pid, ws_base, args.idle, "after the load")
 
 
 def main() -> None:
@@ -189,7 +213,11 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--idle", type=int, default=500, help="idle sockets for the memory figure")
+    parser.add_argument("--interval-ms", type=float, default=0.0, help="pause between tokens in the CPU phase")
+    parser.add_argument("--idle", type=int, default=500, help="idle sockets for the memory figure (after the load)")
+    parser.add_argument("--idle-fresh", type=int, default=0, help="idle sockets opened first, on the fresh gateway")
+    parser.add_argument("--phases", default="cpu,latency,idle", help="comma list of cpu, latency, idle")
+    parser.add_argument("--src", help="run the gateway from DIR/gateway instead of the installed package")
     parser.add_argument("--fake-runtime", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fake_runtime:
@@ -204,6 +232,8 @@ def main() -> None:
         "GATEWAY__LOG_LEVEL": "WARNING",
         "GATEWAY__WS_RATE_BURST": "1000",
     }
+    if args.src:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(Path(args.src).resolve()), env.get("PYTHONPATH"))))
     runtime = subprocess.Popen([sys.executable, __file__, "--fake-runtime", str(runtime_port)])  # noqa: S603
     gateway = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=subprocess.DEVNULL)
     try:

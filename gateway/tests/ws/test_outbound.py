@@ -75,3 +75,29 @@ async def test_control_frames_are_queued_without_waiting() -> None:
         await buffer.put(final(n))
     buffer.put_control(Outgoing({"type": "pong"}, "pong"))
     assert len(buffer) == 5
+
+
+async def test_a_batch_takes_at_most_its_limit_and_leaves_the_rest_in_order() -> None:
+    buffer = OutboundBuffer(8, stall_timeout=1)
+    for n in range(5):
+        await buffer.put(final(n))
+    assert [item.frame["seq"] for item in await buffer.get_batch(3)] == [0, 1, 2]
+    assert [item.frame["seq"] for item in await buffer.get_batch(3)] == [3, 4]
+    assert len(buffer) == 0
+
+
+async def test_a_waiting_consumer_wakes_for_the_next_frame() -> None:
+    buffer = OutboundBuffer(8, stall_timeout=1)
+    consumer = asyncio.create_task(buffer.get_batch(8))
+    await asyncio.sleep(0)
+    assert not consumer.done()
+    assert buffer.offer(final(7))
+    assert [item.frame["seq"] for item in await asyncio.wait_for(consumer, 5)] == [7]
+
+
+async def test_offer_refuses_a_frame_when_full_without_merging_it() -> None:
+    buffer = OutboundBuffer(2, stall_timeout=1)
+    assert buffer.offer(delta(1, "a"))
+    assert buffer.offer(delta(2, "b"))
+    assert not buffer.offer(delta(3, "c"))
+    assert len(buffer) == 2

@@ -11,7 +11,11 @@ block it:
   (it sees every event of the session, in order) and the relays are only drained;
 - every source goes through ``emit``, which drops a ``seq`` at or below the last one sent (or the resume cursor)
   and pushes the translated frame into the bounded ``OutboundBuffer``;
-- the **writer** drains the buffer to the socket.
+- the **writer** drains the buffer to the socket, every frame that is waiting in one write.
+
+The dispatcher and the writer start with the first frame that needs them, and wake-ups are bare futures made while
+someone waits: an idle socket (an IDE left open) holds no task of its own and no ``asyncio.Event``/``Queue`` (their
+waiter deques weigh ~0.75 KiB each), which is what keeps thousands of idle sockets cheap.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 import structlog
@@ -31,14 +35,12 @@ from gateway.ws.closes import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_
 from gateway.ws.dialects import Dialect, V2Dialect
 from gateway.ws.frames import Cancel, Hello, InboundFrame, Ping, Resume
 from gateway.ws.outbound import OutboundBuffer, Outgoing, SlowConsumer
+from gateway.ws.sink import FrameSink
 
 _log = structlog.get_logger(__name__)
 
-
-class Socket(Protocol):
-    """The part of a WebSocket the connection writes to (Starlette's ``WebSocket`` fits)."""
-
-    async def send_text(self, data: str) -> None: ...
+INBOUND_LIMIT = 256  # frames waiting for the runtime; more is a client not waiting for answers
+WRITE_BATCH = 64  # frames per write at most, so one write stays small and the relay latency is observed often
 
 
 class Connection:
@@ -46,7 +48,7 @@ class Connection:
 
     def __init__(
         self,
-        socket: Socket,
+        sink: FrameSink,
         runtime: RuntimeClient,
         metrics: GatewayMetrics,
         buffer: OutboundBuffer,
@@ -55,7 +57,7 @@ class Connection:
         subject: str | None,
         dialect: Dialect,
     ) -> None:
-        self.socket = socket
+        self.sink = sink
         self.runtime = runtime
         self.metrics = metrics
         self.buffer = buffer
@@ -64,29 +66,28 @@ class Connection:
         self.dialect = dialect
         self.last_seq = 0
         self.frames_read = 0
-        self.first_frame = asyncio.Event()
-        self._inbound: asyncio.Queue[InboundFrame] = asyncio.Queue(maxsize=256)
-        self._session_known = asyncio.Event()
+        self._first_seen = False
+        self._first_frame: asyncio.Future[None] | None = None  # only while ``restore`` waits for it
+        self._session_known: asyncio.Future[None] | None = None  # only while the dispatcher waits for it
+        self._inbound: list[InboundFrame] = []  # at most INBOUND_LIMIT; a list, as an empty deque weighs 0.75 KiB
+        self._inbound_ready: asyncio.Future[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
         self._last_relay: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._closing: asyncio.Future[Closing] = asyncio.get_running_loop().create_future()
-        if session_id is not None:
-            self._session_known.set()
+        self.closing: asyncio.Future[Closing] = asyncio.get_running_loop().create_future()
+        """Resolves when a task decided the connection must end (slow consumer, foreign session, socket gone)."""
 
     # lifecycle -------------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self.spawn(self._write_loop())
-        self.spawn(self._dispatch_loop())
-
     async def wait_closing(self) -> Closing:
-        """Resolves when a task decided the connection must end (slow consumer, foreign session, socket gone)."""
-        return await asyncio.shield(self._closing)
+        """Waits for ``closing``."""
+        return await asyncio.shield(self.closing)
 
     def close_with(self, code: int, reason: str) -> None:
-        if not self._closing.done():
-            self._closing.set_result(Closing(code, reason))
+        if not self.closing.done():
+            self.closing.set_result(Closing(code, reason))
 
     async def stop(self) -> None:
         """Cancel every task of the connection; the runtime's runs are not affected."""
@@ -123,17 +124,23 @@ class Connection:
     def handle(self, frame: InboundFrame) -> None:
         """Act on one valid inbound frame; never blocks (the reader must keep reading)."""
         self.frames_read += 1
-        self.first_frame.set()
+        self._first_seen = True
+        if self._first_frame is not None and not self._first_frame.done():
+            self._first_frame.set_result(None)
         if isinstance(frame, Ping):
             self.send_control({"type": "pong", "nonce": frame.nonce} if frame.nonce is not None else {"type": "pong"})
         elif isinstance(frame, Hello):
             self._hello(frame)
         elif isinstance(frame, Resume):
             self._resume(frame.last_seq)
-        elif self._inbound.full():
+        elif len(self._inbound) >= INBOUND_LIMIT:
             self.send_error("too many frames waiting for the runtime; slow down")
         else:
-            self._inbound.put_nowait(frame)
+            self._inbound.append(frame)
+            if self._dispatcher is None:
+                self._dispatcher = self.spawn(self._dispatch_loop())
+            elif self._inbound_ready is not None and not self._inbound_ready.done():
+                self._inbound_ready.set_result(None)
 
     def _hello(self, frame: Hello) -> None:
         if frame.protocol != 2:
@@ -161,6 +168,8 @@ class Connection:
     def send_control(self, frame: dict[str, Any]) -> None:
         """A connection-level frame (no ``seq``)."""
         self.buffer.put_control(Outgoing(frame, str(frame["type"])))
+        if self._writer is None:
+            self._writer = self.spawn(self._write_loop())
 
     def send_error(self, message: str) -> None:
         self.send_control({"type": "error", "content": message, "error": message})
@@ -168,18 +177,26 @@ class Connection:
     # runtime side ----------------------------------------------------------------------------------------------
 
     async def _dispatch_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            frame = await self._inbound.get()
-            stream = await self._open(frame)
+            while not self._inbound:
+                self._inbound_ready = loop.create_future()
+                try:
+                    await self._inbound_ready
+                finally:
+                    self._inbound_ready = None
+            stream = await self._open(self._inbound.pop(0))
             if stream is None:
                 continue
             relay = self.spawn(self._relay(stream, self._last_relay))
             self._last_relay = relay
             if self.session_id is None:
                 # Frames after the one that creates the session must name it: wait for session_info (or the end).
-                waiter = asyncio.ensure_future(self._session_known.wait())
-                await asyncio.wait({waiter, relay}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                self._session_known = loop.create_future()
+                try:
+                    await asyncio.wait({self._session_known, relay}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    self._session_known = None
 
     async def _open(self, frame: InboundFrame) -> ChunkStream | None:
         if isinstance(frame, Cancel) and self.session_id is None:
@@ -235,7 +252,8 @@ class Connection:
         session_id = chunk.data.get("session_id")
         if isinstance(session_id, str) and session_id:
             self.session_id = session_id
-            self._session_known.set()
+            if self._session_known is not None and not self._session_known.done():
+                self._session_known.set_result(None)
 
     async def _follow(self, session_id: str, after: int) -> None:
         try:
@@ -261,8 +279,12 @@ class Connection:
                 self._follower = None
 
     async def emit(self, chunk: Chunk) -> None:
-        """Translate one runtime chunk into this socket's dialect and queue it, unless its ``seq`` was sent."""
-        seq = chunk.seq
+        """Translate one runtime chunk into this socket's dialect and queue it, unless its ``seq`` was sent.
+
+        A ``status`` is news, not history: the log never replays it, and it may come from a later frame's stream
+        while an earlier stream's seqs are still on their way. So it goes out without a seq and never moves the
+        resume cursor (with its seq it could make the earlier stream's last frames look already sent)."""
+        seq = None if chunk.data.get("type") == "status" else chunk.seq
         if seq is not None:
             if seq <= self.last_seq:
                 return
@@ -272,7 +294,11 @@ class Connection:
             return
         kind = str(frame.get("type", ""))
         delta = kind == "assistant_message" and frame.get("is_final") is False
-        await self.buffer.put(Outgoing(frame, kind, chunk.received_at, delta))
+        item = Outgoing(frame, kind, chunk.received_at, delta)
+        if self._writer is None:
+            self._writer = self.spawn(self._write_loop())
+        if not self.buffer.offer(item):
+            await self.buffer.put(item)
 
     async def restore(self, calls: list[dict[str, Any]], hello_grace: float) -> None:
         """v1 reconnect: re-send the tool calls the IDE has not answered (approval-gated ones it restores itself
@@ -280,8 +306,11 @@ class Connection:
         ``hello_grace`` seconds for the first frame before deciding."""
         if not calls:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.first_frame.wait(), hello_grace)
+        if not self._first_seen:
+            self._first_frame = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._first_frame, hello_grace)
+            self._first_frame = None
         if self.dialect.version == 1:
             await self._restore_tool_calls(calls)
 
@@ -296,12 +325,17 @@ class Connection:
     # socket side -----------------------------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
+        """Everything waiting goes out in one write (frames stay frames: a batch is only one syscall)."""
+        metrics = self.metrics
         while True:
-            item = await self.buffer.get()
+            items = await self.buffer.get_batch(WRITE_BATCH)
+            payloads = [orjson.dumps(item.frame) for item in items]
             try:
-                await self.socket.send_text(orjson.dumps(item.frame).decode())
+                await self.sink.send_frames(payloads)
             except Exception as exc:  # noqa: BLE001 -- the peer went away mid-send: nothing left to close politely
                 raise Closing(CLOSE_NORMAL, f"send failed: {type(exc).__name__}") from None
-            self.metrics.frame_out(item.kind)
-            if item.received_at is not None:
-                self.metrics.relay_latency.observe(time.perf_counter() - item.received_at)
+            now = time.perf_counter()
+            for item in items:
+                metrics.frame_out(item.kind)
+                if item.received_at is not None:
+                    metrics.relayed(now - item.received_at)

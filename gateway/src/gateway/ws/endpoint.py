@@ -22,6 +22,7 @@ from gateway.ws.frames import BadFrame, parse_frame
 from gateway.ws.handshake import Refused, admit, outstanding_calls
 from gateway.ws.outbound import OutboundBuffer
 from gateway.ws.rate import FrameRate
+from gateway.ws.sink import frame_sink
 
 _log = structlog.get_logger(__name__)
 
@@ -47,7 +48,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=admission.subprotocol)
     settings = context.settings
     connection = Connection(
-        websocket,
+        frame_sink(websocket.scope, websocket),
         context.runtime,
         context.metrics,
         OutboundBuffer(settings.ws_outbound_buffer, settings.ws_slow_consumer_seconds),
@@ -78,17 +79,16 @@ async def _run(
     websocket: WebSocket, connection: Connection, context: GatewayContext, calls: list[dict[str, Any]]
 ) -> Closing | None:
     """Until the client leaves (None) or the gateway decides to close (the ``Closing``)."""
-    connection.start()
-    connection.spawn(connection.restore(calls, context.settings.ws_hello_grace_seconds))
+    if calls:
+        connection.spawn(connection.restore(calls, context.settings.ws_hello_grace_seconds))
     reader = asyncio.create_task(_read(websocket, connection, context))
-    closing = asyncio.create_task(connection.wait_closing())
+    closing: asyncio.Future[Any] = connection.closing  # waited on as is: a task around it weighs on idle sockets
     try:
         await asyncio.wait({reader, closing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (reader, closing):
-            task.cancel()
-    if closing.done() and not closing.cancelled():
-        return closing.result()
+        reader.cancel()
+    if connection.closing.done():
+        return connection.closing.result()
     if reader.cancelled():
         return None
     if reader.exception() is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,20 +29,32 @@ class SlowConsumer(Exception):
 
 
 class OutboundBuffer:
-    """FIFO of ``Outgoing`` with a capacity; one consumer (the writer), any number of producers."""
+    """FIFO of ``Outgoing`` with a capacity; one consumer (the writer), any number of producers.
+
+    Wake-ups are bare futures made only while someone waits (not ``asyncio.Event``s, whose waiter deques cost
+    ~0.75 KiB each on every idle socket), and the items live in a list (an empty deque is another ~0.75 KiB).
+    """
+
+    __slots__ = ("_capacity", "_full_since", "_items", "_space", "_stall_timeout", "_waiter", "coalesced")
 
     def __init__(self, capacity: int, stall_timeout: float) -> None:
-        self._items: deque[Outgoing] = deque()
+        self._items: list[Outgoing] = []
         self._capacity = capacity
         self._stall_timeout = stall_timeout
-        self._not_empty = asyncio.Event()
-        self._space = asyncio.Event()
-        self._space.set()
+        self._waiter: asyncio.Future[None] | None = None  # the consumer, waiting for an item
+        self._space: asyncio.Future[None] | None = None  # producers, waiting for room
         self.coalesced = 0
         self._full_since: float | None = None
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def offer(self, item: Outgoing) -> bool:
+        """Queue a session frame if there is room, without waiting; False when the caller must ``put`` it."""
+        if len(self._items) >= self._capacity:
+            return False
+        self._append(item)
+        return True
 
     async def put(self, item: Outgoing) -> None:
         """Queue a session frame; coalesce, then wait, when full; raise ``SlowConsumer`` if it stays full."""
@@ -56,9 +67,11 @@ class OutboundBuffer:
             self._coalesce()
             if len(self._items) < self._capacity:
                 break
-            self._space.clear()
+            if self._space is None:
+                self._space = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._space.wait(), self._stall_timeout)
+                # Shielded: producers share the future, and one timing out must not cancel it for the others.
+                await asyncio.wait_for(asyncio.shield(self._space), self._stall_timeout)
             except TimeoutError:
                 raise SlowConsumer(f"outbound buffer full for {self._stall_timeout:g}s") from None
         self._append(item)
@@ -68,14 +81,27 @@ class OutboundBuffer:
         self._append(item)
 
     async def get(self) -> Outgoing:
+        """The oldest frame; waits for one."""
+        return (await self.get_batch(1))[0]
+
+    async def get_batch(self, limit: int) -> list[Outgoing]:
+        """The oldest frames, at least one and at most ``limit``, in order; waits for the first."""
         while not self._items:
-            self._not_empty.clear()
-            await self._not_empty.wait()
-        item = self._items.popleft()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if len(self._items) <= limit:
+            batch, self._items = self._items, []
+        else:
+            batch, self._items = self._items[:limit], self._items[limit:]
         if len(self._items) < self._capacity:
             self._full_since = None
-            self._space.set()
-        return item
+            space, self._space = self._space, None
+            if space is not None and not space.done():
+                space.set_result(None)
+        return batch
 
     def _check_stall(self) -> None:
         """Coalescing keeps memory flat but must not hide a reader that stopped: full for too long is slow."""
@@ -87,10 +113,12 @@ class OutboundBuffer:
 
     def _append(self, item: Outgoing) -> None:
         self._items.append(item)
-        self._not_empty.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _coalesce(self) -> None:
-        merged: deque[Outgoing] = deque()
+        merged: list[Outgoing] = []
         for item in self._items:
             if item.delta and merged and merged[-1].delta:
                 _merge(merged[-1], item)
