@@ -46,7 +46,8 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if message["type"] == "websocket.disconnect":
             return
         if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
+            # Text goes out through the gateway's batched writer, the path every relayed frame takes.
+            await scope["extensions"]["gateway.text_frames"]([message["text"].encode()])
         else:
             await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
 
