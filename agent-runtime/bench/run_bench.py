@@ -4,8 +4,8 @@ in-process model (so only the runtime's own work is measured). Prints a Markdown
     cd agent-runtime && ../.venv/bin/python bench/run_bench.py [--tokens 5000] [--turns 200]
 
 - CPU per relayed token: model chunk → delta chunk (seq, JSON) → live fan-out → the request's follower queue.
-- Turn latency (submit → this frame's ``done`` seen by the follower) for a one-token reply, p50/p95: the fixed cost of
-  a turn (steps, commits, the final message, ``done``).
+- Turn latency (submit → this frame's ``done`` seen by the follower) for a one-token reply, p50/p95, and its CPU
+  (``process_time``, every thread): the fixed cost of a turn (steps, commits, the final message, ``done``).
 - A tool round trip: ``tool_call`` out → ``tool_result`` in → next ``tool_call`` out, p50/p95.
 """
 
@@ -115,10 +115,12 @@ async def main(tokens: int, turns: int) -> None:
         assert len(chunks) == tokens + 2
         model.tokens = 1
         latencies = []
+        turn_cpu = time.process_time()
         for index in range(turns):
             started = time.perf_counter()
             await send(engine, fanout, "short", {"type": "user_message", "content": f"m{index}"})
             latencies.append((time.perf_counter() - started) * 1000)
+        turn_cpu = (time.process_time() - turn_cpu) / turns
         model.tool_rounds = True
         first = await send(engine, fanout, "tools", {"type": "user_message", "content": "use tools"})
         call_id = _call_id(first)
@@ -138,6 +140,7 @@ async def main(tokens: int, turns: int) -> None:
         f"| one-token turn, submit → done, p50 / p95 ({turns}) | {statistics.median(latencies):.2f} / "
         f"{pct(latencies, 0.95):.2f} ms |"
     )
+    print(f"| CPU per one-token turn (all threads, {turns}) | {turn_cpu * 1000:.2f} ms |")
     print(
         f"| tool round trip (result in → next tool_call out), p50 / p95 ({turns}) | {statistics.median(rounds):.2f} / "
         f"{pct(rounds, 0.95):.2f} ms |"

@@ -3,8 +3,8 @@
 
     cd agent-runtime && ../.venv/bin/python bench/store_bench.py [--db sqlite|postgres|both] [--samples 200]
 
-Appends go through the real command path (writer lock, unit of work, commit, event bus with the audit-log
-subscriber); the session is filled to each level with bulk inserts in between, which is not what is measured.
+Appends go through the real command path (writer lock, unit of work with the audit rows in the same transaction,
+commit, event bus); the session is filled to each level with bulk inserts in between, which is not what is measured.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import httpx
 from sqlalchemy import insert, update
 
 from agent_runtime.app import create_app
-from agent_runtime.application.audit import AUDITED_CATEGORIES, AuditTrail
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import AppendUserMessage, CreateSession
 from agent_runtime.application.event_bus import EventBus
@@ -64,10 +63,7 @@ async def fill_messages(engine, session_id: str, start: int, stop: int) -> None:
 async def bench_appends(url: str, samples: int) -> list[tuple[int, float, float]]:
     engine = create_engine(url)
     uows = SqlAlchemyUnitOfWorkFactory(engine)
-    events = EventBus()
-    audit = AuditTrail(uows)
-    for category in AUDITED_CATEGORIES:
-        events.subscribe(audit.on_event, category=category)
+    events = EventBus()  # the command bus writes the audit rows in each command's own transaction
     bus = CommandBus(uows, SessionWriterLock(engine), events, HANDLERS, lambda: datetime.now(UTC))
     await bus.execute(CreateSession(session_id="bench"))
     results = []

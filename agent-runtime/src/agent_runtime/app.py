@@ -17,7 +17,6 @@ from agent_runtime.api.errors import install_domain_errors
 from agent_runtime.api.events import router as events_router
 from agent_runtime.api.sessions import router as sessions_router
 from agent_runtime.api.stream import router as stream_router
-from agent_runtime.application.audit import AUDITED_CATEGORIES, AuditTrail
 from agent_runtime.application.command_bus import Clock, CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
@@ -55,9 +54,7 @@ def _wire(
     events.use(metrics.timing)
     events.subscribe(fanout.on_event, category="stream", priority=100, name="live_fanout")
     events.subscribe(metrics.on_event, priority=50, name="prometheus")
-    audit = AuditTrail(uows)
-    for category in AUDITED_CATEGORIES:
-        events.subscribe(audit.on_event, category=category, priority=0, name="audit_log")
+    # The audit log is no subscriber: its rows are written in the transaction that raised the events (audit.py).
     lock = SessionWriterLock(engine)  # one instance: REST commands and runs serialize on the same session lock
     commands = CommandBus(uows, lock, events, HANDLERS, clock)
     app.state.engine, app.state.uows, app.state.events, app.state.fanout = engine, uows, events, fanout
@@ -121,6 +118,7 @@ def _lifespan(
             await asyncio.gather(*housekeeping, return_exceptions=True)
             await app.state.runs.aclose()
             await http.close()
+            app.state.uows.close()
             await engine.dispose()
 
     return lifespan

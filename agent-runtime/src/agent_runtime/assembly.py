@@ -34,7 +34,8 @@ def build_run_engine(
     policy = load_policy(settings.approval_file) if settings.approval_file else ApprovalPolicy()
     breaker = CircuitBreaker(threshold=settings.llm_breaker_threshold, cooldown=settings.llm_breaker_cooldown)
     caller = ModelCaller(llm, retries=settings.llm_retries, backoff=settings.llm_retry_backoff, breaker=breaker)
-    router = Router(Classifier(caller, settings.router_model or settings.llm_model), catalogue)
+    classifier = Classifier(caller, settings.router_model or settings.llm_model)
+    router = Router(classifier, catalogue, keyword_shortcut=settings.router_keyword_shortcut)
     services = Services(
         catalogue=catalogue,
         policy=policy,

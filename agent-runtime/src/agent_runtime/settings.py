@@ -39,6 +39,13 @@ class Settings(ServiceSettings):
         None, description="YAML file with the approval policy (gated tools, read-only and denied commands)."
     )
     router_model: str | None = Field(None, description="Model for the orchestrator's routing; default llm_model.")
+    router_keyword_shortcut: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="Keywords of one agent only, this sure (0.7 = three matches), route without the model's "
+        "classification call; 1 = always ask the model (keyword confidence tops out at 0.8).",
+    )
     llm_retries: int = Field(2, ge=0, le=10, description="Retries of a model call before its first token.")
     llm_retry_backoff: float = Field(0.3, ge=0, description="Seconds before the first retry (grows linearly).")
     llm_breaker_threshold: int = Field(5, ge=1, description="Failed model calls in a row that open the breaker.")

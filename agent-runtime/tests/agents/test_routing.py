@@ -115,6 +115,28 @@ async def test_an_unsure_model_yields_to_matching_keywords() -> None:
     assert (decision.agent, decision.method) == ("architect", "keywords")
 
 
+async def test_clear_keywords_route_without_the_model_when_the_shortcut_is_on() -> None:
+    model = FakeMockModel()
+    router = Router(model, CATALOGUE, keyword_shortcut=0.7)
+    decision = await router.route("The app crashes with an exception and a stack trace")
+    assert (decision.agent, decision.method, decision.confidence) == ("debug", "keywords", 0.7)
+    assert model.requests == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "The app crashes with an exception [[route:architect 0.9 needs a design]]",  # two matches: 0.6 < 0.7
+        "Write a test for the crash with an exception and a stack trace [[route:debug 0.9 a bug]]",  # coder too
+    ],
+)
+async def test_weak_or_mixed_keywords_still_ask_the_model(message: str) -> None:
+    model = FakeMockModel()
+    decision = await Router(model, CATALOGUE, keyword_shortcut=0.7).route(message)
+    assert decision.method == "llm"
+    assert len(model.requests) == 1
+
+
 async def test_an_unsure_model_still_decides_when_no_keyword_matches() -> None:
     decision = await Router(FakeMockModel(), CATALOGUE, min_confidence=0.5).route("hello [[route:ask 0.2 greeting]]")
     assert (decision.agent, decision.method) == ("ask", "llm")

@@ -78,8 +78,8 @@ async def test_stats_show_subscribers_and_deliveries(client: httpx.AsyncClient) 
     await client.post("/sessions", json={"id": "a"})
     body = (await client.get("/events/stats")).json()
     names = {s["name"] for s in body["subscribers"]}
-    assert {"live_fanout", "prometheus", "audit_log"} <= names
-    assert body["delivered"]["audit_log"] >= 1
+    assert {"live_fanout", "prometheus"} <= names
+    assert body["delivered"]["prometheus"] >= 1
     assert body["failed"] == {}
 
 

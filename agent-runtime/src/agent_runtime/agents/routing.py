@@ -112,14 +112,17 @@ def parse_classification(text: str, catalogue: Catalogue) -> RouteDecision | Non
     return RouteDecision(agent.strip().lower(), float(confidence), reason.strip(), "llm")
 
 
+def keyword_scores(message: str, catalogue: Catalogue) -> dict[str, int]:
+    """How many keywords of each agent of the catalogue occur in ``message``."""
+    return {agent: len(pattern.findall(message)) for agent, pattern in _PATTERNS.items() if agent in catalogue.workers}
+
+
 def classify_by_keywords(message: str, catalogue: Catalogue) -> RouteDecision:
     """The agent whose keywords occur most often; ties go to the more specific agent (debug, architect, coder, ask).
 
     No keyword at all: ``ask`` for a question (ends with '?'), otherwise ``coder``.
     """
-    scores = {
-        agent: len(pattern.findall(message)) for agent, pattern in _PATTERNS.items() if agent in catalogue.workers
-    }
+    scores = keyword_scores(message, catalogue)
     best = max(scores, key=lambda agent: scores[agent], default=None)
     if best is not None and scores[best] > 0:
         confidence = round(min(0.8, 0.4 + 0.1 * scores[best]), 2)
@@ -131,19 +134,32 @@ def classify_by_keywords(message: str, catalogue: Catalogue) -> RouteDecision:
 
 
 class Router:
-    """Routes a message with the model and falls back to keywords; never raises."""
+    """Routes a message with the model and falls back to keywords; never raises.
+
+    ``keyword_shortcut``: when the keywords point to one agent only, with at least this confidence, that decides
+    without the model (a classification call costs a whole model round trip before the first token); None = always
+    ask the model."""
 
     def __init__(
-        self, model: ClassifierModel, catalogue: Catalogue, *, min_confidence: float = 0.4, timeout: float = 15.0
+        self,
+        model: ClassifierModel,
+        catalogue: Catalogue,
+        *,
+        min_confidence: float = 0.4,
+        timeout: float = 15.0,
+        keyword_shortcut: float | None = None,
     ) -> None:
         self._model = model
         self._catalogue = catalogue
         self._min_confidence = min_confidence
         self._timeout = timeout
+        self._shortcut = keyword_shortcut
 
     async def route(self, message: str) -> RouteDecision:
         """The agent for ``message`` with confidence, reason and the deciding method."""
         fallback = classify_by_keywords(message, self._catalogue)
+        if self._clear(message, fallback):
+            return fallback
         try:
             async with asyncio.timeout(self._timeout):
                 answer = await self._model.complete(
@@ -157,6 +173,11 @@ class Router:
         if decision.confidence < self._min_confidence and fallback.method == "keywords":
             return fallback
         return decision
+
+    def _clear(self, message: str, keywords: RouteDecision) -> bool:
+        if self._shortcut is None or keywords.method != "keywords" or keywords.confidence < self._shortcut:
+            return False
+        return sum(1 for score in keyword_scores(message, self._catalogue).values() if score) == 1
 
 
 def agent_for_message(

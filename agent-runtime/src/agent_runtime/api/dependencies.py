@@ -1,4 +1,7 @@
-"""``Annotated`` aliases for what routes take from the composition root (``app.state``) and the request."""
+"""``Annotated`` aliases for what routes take from the composition root (``app.state``) and the request.
+
+Every dependency is ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in its thread pool,
+a thread hand-off per dependency per request."""
 
 from __future__ import annotations
 
@@ -14,37 +17,37 @@ from agent_runtime.runs.engine import RunEngine
 from agent_runtime.settings import Settings
 
 
-def _commands(request: Request) -> CommandBus:
+async def _commands(request: Request) -> CommandBus:
     return request.app.state.commands  # type: ignore[no-any-return]
 
 
-def _uows(request: Request) -> UnitOfWorkFactory:
+async def _uows(request: Request) -> UnitOfWorkFactory:
     return request.app.state.uows  # type: ignore[no-any-return]
 
 
-def _fanout(request: Request) -> SessionFanout:
+async def _fanout(request: Request) -> SessionFanout:
     return request.app.state.fanout  # type: ignore[no-any-return]
 
 
-def _runs(request: Request) -> RunEngine:
+async def _runs(request: Request) -> RunEngine:
     return request.app.state.runs  # type: ignore[no-any-return]
 
 
-def _events(request: Request) -> EventBus:
+async def _events(request: Request) -> EventBus:
     return request.app.state.events  # type: ignore[no-any-return]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _request_id(request: Request) -> str | None:
+async def _request_id(request: Request) -> str | None:
     """The request id RequestContextMiddleware bound; it becomes the correlation id of the events raised."""
     value = request.scope.get("state", {}).get("request_id")
     return str(value) if value else None
 
 
-def _subject(x_subject: Annotated[str | None, Header(max_length=255)] = None) -> str | None:
+async def _subject(x_subject: Annotated[str | None, Header(max_length=255)] = None) -> str | None:
     """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md)."""
     return x_subject or None
 

@@ -8,6 +8,8 @@ before any event: 400 (unknown type, missing or mistyped fields), 403, 404, 409 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -17,12 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from agent_runtime.api.dependencies import AppSettings, Fanout, RequestId, Runs, Subject, Uows
-from agent_runtime.application.fanout import Follower, SessionFanout
+from agent_runtime.application.fanout import Follower, Item, SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.runs.engine import Ticket
 from agent_runtime.runs.frames import InvalidFrame, UserMessage, parse_frame
 from agent_runtime.runs.journal import Origin
-from agent_runtime.runs.subscription import replayed_chunks, ticket_chunks
+from agent_runtime.runs.subscription import replayed_chunks
 from service_kit.errors import error_response
 from service_kit.sse import HEARTBEAT, encode, event_stream_response, with_heartbeats
 
@@ -36,13 +38,88 @@ class StreamRequest(BaseModel):
     message: Any = None
 
 
+_BEAT = -2  # the seq of a heartbeat item in the follower's queue (below -1, the fan-out's "stop")
+
+
+class _Heartbeat:
+    """Puts a heartbeat item into the follower's queue after ``interval`` seconds without output: one timer per
+    response instead of a task and a wait per chunk; the reader only notes the time of each write."""
+
+    def __init__(self, queue: asyncio.Queue[Item], interval: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue = queue
+        self._interval = interval
+        self.last = self._loop.time()
+        self._timer = self._loop.call_later(interval, self._fire)
+
+    def _fire(self) -> None:
+        now = self._loop.time()
+        due = self.last + self._interval
+        if now >= due:
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue is no idle stream
+                self._queue.put_nowait((_BEAT, b""))
+            self.last, due = now, now + self._interval
+        self._timer = self._loop.call_later(due - now, self._fire)
+
+    def note(self) -> None:
+        """Output went out now."""
+        self.last = self._loop.time()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+
+async def ticket_frames(follower: Follower, ticket: Ticket, interval: float) -> AsyncIterator[bytes]:
+    """This request's chunks as SSE bytes until its ``done`` (see ``runs.subscription.ticket_chunks``): the chunks
+    already waiting in the queue go out as one write, and ``: keep-alive`` after ``interval`` seconds of silence."""
+    queue = follower.queue
+    beat = _Heartbeat(queue, interval)
+    try:
+        while True:
+            seq, data = await queue.get()
+            parts: list[bytes] = []
+            while True:
+                if seq == _BEAT:
+                    parts.append(HEARTBEAT)
+                elif seq < 0:
+                    if parts:
+                        yield b"".join(parts)
+                    return
+                elif ticket.wants(seq):
+                    parts.append(encode(data, event_id=seq))
+                    if ticket.done.done() and seq >= ticket.done.result():
+                        yield b"".join(parts)
+                        return
+                if queue.empty():
+                    break
+                seq, data = queue.get_nowait()
+            if parts:
+                beat.note()
+                yield b"".join(parts)
+    finally:
+        beat.stop()
+
+
+async def _replayed(uows: UnitOfWorkFactory, session_id: str, ticket: Ticket) -> AsyncIterator[bytes]:
+    async for seq, data in replayed_chunks(uows, session_id, ticket):
+        yield encode(data, event_id=seq)
+
+
 async def _sse(
-    fanout: SessionFanout, follower: Follower, uows: UnitOfWorkFactory, session_id: str, ticket: Ticket
+    fanout: SessionFanout,
+    follower: Follower,
+    uows: UnitOfWorkFactory,
+    session_id: str,
+    ticket: Ticket,
+    interval: float,
 ) -> AsyncIterator[bytes]:
     try:
-        source = replayed_chunks(uows, session_id, ticket) if ticket.replay else ticket_chunks(follower, ticket)
-        async for seq, data in source:
-            yield encode(data, event_id=seq)
+        if ticket.replay:
+            source = with_heartbeats(_replayed(uows, session_id, ticket), interval, HEARTBEAT)
+        else:
+            source = ticket_frames(follower, ticket, interval)
+        async for frames in source:
+            yield frames
     finally:
         fanout.leave(session_id, follower)
 
@@ -79,5 +156,4 @@ async def message_stream(
     except BaseException:
         fanout.leave(session_id, follower)
         raise  # domain errors become 403/404/409/422 in the one exception handler
-    events = _sse(fanout, follower, uows, session_id, ticket)
-    return event_stream_response(with_heartbeats(events, settings.heartbeat_interval, HEARTBEAT))
+    return event_stream_response(_sse(fanout, follower, uows, session_id, ticket, settings.heartbeat_interval))

@@ -1,5 +1,6 @@
-"""Runs a command: takes the session's writer lock, opens one unit of work, calls the handler, commits once,
-then publishes what happened. Events reach subscribers only after the commit succeeded."""
+"""Runs a command: takes the session's writer lock, opens one unit of work, calls the handler, writes the audit rows
+of what it raised in the same transaction, commits once, then publishes what happened. Events reach subscribers only
+after the commit succeeded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from agent_runtime.application.audit import record_audit
 from agent_runtime.application.commands import Command
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.ports import UnitOfWork, UnitOfWorkFactory, WriterLock
@@ -83,13 +85,13 @@ class CommandBus:
         handler = self._handlers[type(command)]
         session_id = getattr(command, "session_id", None)
         guard = self._lock.hold(session_id) if isinstance(session_id, str) else nullcontext()
+        correlation, causation = correlation_id or new_id(), type(command).__name__
         async with guard:
             async with self._uow() as uow:
                 context = HandlerContext(uow, self._clock(), command.subject)
                 result = await handler(command, context)
+                await record_audit(uow, context.raised, correlation_id=correlation, causation_id=causation)
                 await uow.commit()
             # Still under the writer lock: the live stream sees a session's events in seq order.
-            await self._events.publish(
-                context.raised, correlation_id=correlation_id, causation_id=type(command).__name__
-            )
+            await self._events.publish(context.raised, correlation_id=correlation, causation_id=causation)
         return result

@@ -40,6 +40,7 @@ class _Subscription:
     event_type: str | None
     category: str | None
     priority: int
+    call: Next  # the handler wrapped in the middleware, composed once rather than per delivery
 
     def wants(self, event: DomainEvent) -> bool:
         if self.event_type is not None and self.event_type != event.type:
@@ -67,12 +68,20 @@ class EventBus:
         """Higher ``priority`` runs first; neither ``event_type`` nor ``category`` means every event."""
         kind = event_type if isinstance(event_type, str) or event_type is None else event_type.__name__
         label = name or str(getattr(handler, "__qualname__", repr(handler)))
-        self._subscriptions.append(_Subscription(label, handler, kind, category, priority))
+        self._subscriptions.append(_Subscription(label, handler, kind, category, priority, self._wrapped(handler)))
         self._subscriptions.sort(key=lambda s: -s.priority)
 
     def use(self, middleware: Middleware) -> None:
         """Wrap every delivery (outermost first), e.g. for timing or tracing."""
         self._middleware.append(middleware)
+        for subscription in self._subscriptions:
+            subscription.call = self._wrapped(subscription.handler)
+
+    def _wrapped(self, handler: Subscriber) -> Next:
+        call: Next = handler
+        for middleware in reversed(self._middleware):
+            call = _wrap(middleware, call)
+        return call
 
     async def publish(
         self, events: Sequence[DomainEvent], *, correlation_id: str | None = None, causation_id: str | None = None
@@ -86,11 +95,8 @@ class EventBus:
                     await self._deliver(subscription, envelope)
 
     async def _deliver(self, subscription: _Subscription, envelope: Envelope) -> None:
-        call: Next = subscription.handler
-        for middleware in reversed(self._middleware):
-            call = _wrap(middleware, call)
         try:
-            await call(envelope)
+            await subscription.call(envelope)
         except Exception:  # noqa: BLE001 - a subscriber must never break the command
             self.failed[subscription.name] += 1
             _log.exception("event subscriber failed", extra={"subscriber": subscription.name})

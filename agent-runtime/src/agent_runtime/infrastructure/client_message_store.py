@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent_runtime.application.ports import ClientMessage
 from agent_runtime.infrastructure import tables as t
+from agent_runtime.infrastructure.loop_sqlite import SqlConnection
 from agent_runtime.infrastructure.session_store import utc
 
 
 class SqlAlchemyClientMessageRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def add(self, record: ClientMessage) -> None:

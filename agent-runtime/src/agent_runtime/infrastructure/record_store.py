@@ -7,21 +7,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent_runtime.application.ports import AuditEntry, UsageEntry
 from agent_runtime.infrastructure import tables as t
+from agent_runtime.infrastructure.loop_sqlite import SqlConnection
 from agent_runtime.infrastructure.session_store import utc
+
+# Built once (see session_store): every turn writes audit rows and a usage row.
+_INSERT_AUDIT = insert(t.audit_log)
+_INSERT_USAGE = insert(t.usage)
 
 
 class SqlAlchemyRecordRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def add_audit(self, entries: Sequence[AuditEntry]) -> None:
         if entries:
             await self._db.execute(
-                insert(t.audit_log),
+                _INSERT_AUDIT,
                 [
                     {
                         "session_id": e.session_id,
@@ -54,17 +58,16 @@ class SqlAlchemyRecordRepository:
         ]
 
     async def add_usage(self, entry: UsageEntry) -> None:
-        await self._db.execute(
-            insert(t.usage).values(
-                session_id=entry.session_id,
-                model=entry.model,
-                prompt_tokens=entry.prompt_tokens,
-                completion_tokens=entry.completion_tokens,
-                total_tokens=entry.total_tokens,
-                duration_ms=entry.duration_ms,
-                created_at=entry.created_at,
-            )
-        )
+        row = {
+            "session_id": entry.session_id,
+            "model": entry.model,
+            "prompt_tokens": entry.prompt_tokens,
+            "completion_tokens": entry.completion_tokens,
+            "total_tokens": entry.total_tokens,
+            "duration_ms": entry.duration_ms,
+            "created_at": entry.created_at,
+        }
+        await self._db.execute(_INSERT_USAGE, row)
 
     async def totals(self, session_id: str | None = None, *, owner: str | None = None) -> dict[str, Any]:
         """Event counts by type, and token usage, for one session or all (of ``owner``)."""
@@ -82,8 +85,10 @@ class SqlAlchemyRecordRepository:
         if owner is not None:
             events = events.where(t.audit_log.c.session_id.in_(_owned_by(owner)))
             used = used.where(t.usage.c.session_id.in_(_owned_by(owner)))
-        by_type = {row[0]: int(row[1]) for row in (await self._db.execute(events)).all()}
-        calls, prompt, completion, total, duration = (await self._db.execute(used)).one()
+        rows: list[Any] = list((await self._db.execute(events)).all())
+        by_type = {row[0]: int(row[1]) for row in rows}
+        sums: Any = (await self._db.execute(used)).one()
+        calls, prompt, completion, total, duration = sums
         return {
             "total_events": sum(by_type.values()),
             "events_by_type": by_type,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
 
 from agent_runtime.application.ports import LoggedEvent, SessionPage
 from agent_runtime.domain.agent_context import AgentContext, AgentSwitch
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.session import Session
 from agent_runtime.infrastructure import tables as t
+from agent_runtime.infrastructure.loop_sqlite import SqlConnection
 
 
 def utc(value: datetime) -> datetime:
@@ -58,22 +58,43 @@ def _session(row: Any) -> Session:
     )
 
 
+# The statements of every step, built once: building a Core statement and computing its cache key on each call
+# cost more CPU than running it on SQLite. Parameters are bound by name at execution.
+_GET_ANY = select(t.sessions).where(t.sessions.c.id == bindparam("_id"))
+_GET_LIVE = _GET_ANY.where(t.sessions.c.deleted_at.is_(None))
+_SAVE = update(t.sessions).where(t.sessions.c.id == bindparam("_id"))
+_ALLOCATE = (
+    update(t.sessions)
+    .where(t.sessions.c.id == bindparam("_id"))
+    .values(last_seq=t.sessions.c.last_seq + bindparam("_count"))
+    .returning(t.sessions.c.last_seq)
+)
+_INSERT_MESSAGE = insert(t.messages)
+_HISTORY = (
+    select(t.messages)
+    .where(t.messages.c.session_id == bindparam("_id"), t.messages.c.position > bindparam("_after"))
+    .order_by(t.messages.c.position)
+)
+_SWITCHES = (
+    select(t.agent_switches).where(t.agent_switches.c.session_id == bindparam("_id")).order_by(t.agent_switches.c.id)
+)
+_INSERT_EVENT = insert(t.session_events)
+
+
 class SqlAlchemySessionRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def add(self, session: Session) -> None:
         await self._db.execute(insert(t.sessions).values(id=session.id, last_seq=0, **_session_row(session)))
 
     async def get(self, session_id: str, *, include_deleted: bool = False) -> Session | None:
-        query = select(t.sessions).where(t.sessions.c.id == session_id)
-        if not include_deleted:
-            query = query.where(t.sessions.c.deleted_at.is_(None))
-        row = (await self._db.execute(query)).first()
+        query = _GET_ANY if include_deleted else _GET_LIVE
+        row = (await self._db.execute(query, {"_id": session_id})).first()
         return None if row is None else _session(row)
 
     async def save(self, session: Session) -> None:
-        await self._db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(**_session_row(session)))
+        await self._db.execute(_SAVE, {"_id": session.id, **_session_row(session)})
 
     async def page(self, *, owner: str | None, active_only: bool, limit: int, offset: int) -> SessionPage:
         where: list[ColumnElement[bool]] = [t.sessions.c.deleted_at.is_(None)]
@@ -103,41 +124,30 @@ class SqlAlchemySessionRepository:
         return [_session(r) for r in (await self._db.execute(query)).all()]
 
     async def allocate_seq(self, session_id: str, count: int = 1) -> int:
-        statement = (
-            update(t.sessions)
-            .where(t.sessions.c.id == session_id)
-            .values(last_seq=t.sessions.c.last_seq + count)
-            .returning(t.sessions.c.last_seq)
-        )
-        return int((await self._db.execute(statement)).scalar_one())
+        return int((await self._db.execute(_ALLOCATE, {"_id": session_id, "_count": count})).scalar_one())
 
 
 class SqlAlchemyMessageRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def append(self, session_id: str, position: int, message: Message) -> None:
         calls = [c.to_openai() for c in message.tool_calls] or None
-        await self._db.execute(
-            insert(t.messages).values(
-                session_id=session_id,
-                position=position,
-                role=message.role,
-                content=message.content,
-                name=message.name,
-                tool_call_id=message.tool_call_id,
-                tool_calls=calls,
-                agent=message.agent,
-                created_at=message.created_at,
-            )
-        )
+        row = {
+            "session_id": session_id,
+            "position": position,
+            "role": message.role,
+            "content": message.content,
+            "name": message.name,
+            "tool_call_id": message.tool_call_id,
+            "tool_calls": calls,
+            "agent": message.agent,
+            "created_at": message.created_at,
+        }
+        await self._db.execute(_INSERT_MESSAGE, row)
 
     async def history(self, session_id: str, after: int = 0) -> list[Message]:
-        query = (
-            select(t.messages)
-            .where(t.messages.c.session_id == session_id, t.messages.c.position > after)
-            .order_by(t.messages.c.position)
-        )
+        query, params = _HISTORY, {"_id": session_id, "_after": after}
         return [
             Message(
                 role=row.role,
@@ -148,24 +158,21 @@ class SqlAlchemyMessageRepository:
                 tool_calls=tuple(ToolCall.from_openai(c) for c in row.tool_calls or ()),
                 agent=row.agent,
             )
-            for row in (await self._db.execute(query)).all()
+            for row in (await self._db.execute(query, params)).all()
         ]
 
 
 class SqlAlchemyAgentContextRepository:
     """The current agent lives on the session row; switches are appended to their own table."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
         self._loaded: dict[str, int] = {}
 
     async def get(self, session: Session) -> AgentContext:
-        query = (
-            select(t.agent_switches).where(t.agent_switches.c.session_id == session.id).order_by(t.agent_switches.c.id)
-        )
         switches = [
             AgentSwitch(r.from_agent, r.to_agent, r.reason, r.confidence, utc(r.switched_at))
-            for r in (await self._db.execute(query)).all()
+            for r in (await self._db.execute(_SWITCHES, {"_id": session.id})).all()
         ]
         self._loaded[session.id] = len(switches)
         return AgentContext(session_id=session.id, current_agent=session.current_agent, switches=switches)
@@ -194,13 +201,12 @@ class SqlAlchemyAgentContextRepository:
 
 
 class SqlAlchemyEventLogRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def append(self, session_id: str, seq: int, type: str, data: bytes, created_at: datetime) -> None:
-        await self._db.execute(
-            insert(t.session_events).values(session_id=session_id, seq=seq, type=type, data=data, created_at=created_at)
-        )
+        row = {"session_id": session_id, "seq": seq, "type": type, "data": data, "created_at": created_at}
+        await self._db.execute(_INSERT_EVENT, row)
 
     async def after(self, session_id: str, seq: int, limit: int) -> list[LoggedEvent]:
         query = (

@@ -6,14 +6,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, func, insert, select, update
 
 from agent_runtime.domain.approval import Approval, ApprovalKind, ApprovalStatus
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from agent_runtime.domain.run import Run, RunStatus, StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
 from agent_runtime.infrastructure import tables as t
+from agent_runtime.infrastructure.loop_sqlite import SqlConnection
 from agent_runtime.infrastructure.session_store import maybe_utc, utc
 
 _APPROVAL_FIELDS = ("status", "modified_arguments", "feedback", "decided_at")
@@ -38,7 +38,7 @@ def _approval(row: Any) -> Approval:
 
 
 class SqlAlchemyApprovalRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def add(self, approval: Approval) -> None:
@@ -99,7 +99,7 @@ def _subtasks_json(plan: Plan) -> list[dict[str, Any]]:
 class SqlAlchemyPlanRepository:
     """A plan and its few subtasks are one document; subtasks are small and always read together."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def add(self, plan: Plan) -> None:
@@ -154,8 +154,13 @@ def _run(row: Any) -> Run:
     )
 
 
+# Built once (see session_store): a run starts and stops in every turn.
+_INSERT_RUN = insert(t.runs)
+_SAVE_RUN = update(t.runs).where(t.runs.c.id == bindparam("_id"))
+
+
 class SqlAlchemyRunRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     def _values(self, run: Run) -> dict[str, Any]:
@@ -167,18 +172,15 @@ class SqlAlchemyRunRepository:
         }
 
     async def add(self, run: Run) -> None:
-        await self._db.execute(
-            insert(t.runs).values(
-                id=run.id, session_id=run.session_id, agent=run.agent, started_at=run.started_at, **self._values(run)
-            )
-        )
+        row = {"id": run.id, "session_id": run.session_id, "agent": run.agent, "started_at": run.started_at}
+        await self._db.execute(_INSERT_RUN, {**row, **self._values(run)})
 
     async def get(self, run_id: str) -> Run | None:
         row = (await self._db.execute(select(t.runs).where(t.runs.c.id == run_id))).first()
         return None if row is None else _run(row)
 
     async def save(self, run: Run) -> None:
-        await self._db.execute(update(t.runs).where(t.runs.c.id == run.id).values(**self._values(run)))
+        await self._db.execute(_SAVE_RUN, {"_id": run.id, **self._values(run)})
 
     async def running(self) -> list[Run]:
         query = select(t.runs).where(t.runs.c.status == RunStatus.RUNNING.value).order_by(t.runs.c.started_at)
@@ -202,7 +204,7 @@ def _tool_call(row: Any) -> IssuedToolCall:
 
 
 class SqlAlchemyToolCallRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: SqlConnection) -> None:
         self._db = connection
 
     async def add(self, call: IssuedToolCall) -> None:

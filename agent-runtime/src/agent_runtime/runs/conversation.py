@@ -36,10 +36,15 @@ class HistoryCache:
             cached = ()
         if len(cached) < session.message_count:
             cached += tuple(await uow.messages.history(session.id, after=len(cached)))
-        self._entries[session.id] = cached
+        self.store(session.id, cached)
+        return list(cached)
+
+    def store(self, session_id: str, history: tuple[Message, ...]) -> None:
+        """Remember ``history`` (call only after the transaction that wrote it committed)."""
+        self._entries.pop(session_id, None)
+        self._entries[session_id] = history
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
-        return list(cached)
 
 
 @dataclass(eq=False)
@@ -48,6 +53,8 @@ class Conversation:
     session: Session
     context: AgentContext
     history: list[Message]
+    cache: HistoryCache | None = None  # updated after the commit of a step that appended messages
+    caching: bool = False
 
     @classmethod
     async def load(cls, step: Step, cache: HistoryCache) -> Conversation:
@@ -56,7 +63,7 @@ class Conversation:
             raise NotFound(f"session {step.session_id} not found")
         session.check_access(step.subject)
         context = await step.uow.agents.get(session)
-        return cls(step, session, context, await cache.read(step.uow, session))
+        return cls(step, session, context, await cache.read(step.uow, session), cache)
 
     @property
     def agent_id(self) -> str:
@@ -68,6 +75,14 @@ class Conversation:
         await self.step.uow.sessions.save(self.session)
         self.step.collect(self.session)
         self.history.append(message)
+        if self.cache is not None and not self.caching:
+            self.caching = True  # once committed, the history goes to the cache: the next step reads nothing
+            self.step.before_publish.append(self._remember)
+
+    def _remember(self, _step: Step) -> None:
+        """After the commit: the history as this step left it is what the session holds."""
+        if self.cache is not None and len(self.history) == self.session.message_count:
+            self.cache.store(self.session.id, tuple(self.history))
 
     async def answer(self, call: ToolCall, content: str) -> None:
         """Append the ``tool`` message that answers ``call`` (the model reads ``content`` as its result)."""

@@ -88,6 +88,13 @@ class RunEngine:
         ``session_info`` first) and that ``subject`` may use it. Returns whether it was created."""
         origin = origin or Origin()
         subject = origin.subject
+        async with self._uows(write=False) as uow:  # the common case, a known session, takes no write lock
+            known = await uow.sessions.get(session_id, include_deleted=True)
+        if known is not None:
+            if known.deleted_at is not None:
+                raise NotFound(f"session {session_id} was deleted")
+            known.check_access(subject)
+            return False
         async with self._s.journal.step(session_id, origin) as step:
             session = await step.uow.sessions.get(session_id, include_deleted=True)
             if session is not None:

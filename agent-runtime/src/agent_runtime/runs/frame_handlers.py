@@ -74,14 +74,14 @@ class FrameHandlers:
                 reason = outcome.reason or await self._current(conv)
             else:
                 state = await self._start_run(conv, origin)
-                if outcome is not None:
-                    await self._loop.finish(step, state, outcome, _resolver(resolve))
+                request = await self._loop.prepare(conv, state, _resolver(resolve), outcome)
+                if request is None:
                     return
         if state is None:
             assert isinstance(outcome, Quiet)
             await self._quiet(session_id, reason, outcome, resolve)
             return
-        await self._loop.drive(state, _resolver(resolve))
+        await self._loop.drive(state, _resolver(resolve), request)
 
     async def _frame(self, conv: Conversation, frame: Frame, expired: int) -> Outcome:
         if isinstance(frame, ToolResult):
@@ -123,13 +123,17 @@ class FrameHandlers:
             await conv.append(Message(role="user", content=frame.content, created_at=step.now))
             state = await self._start_run(conv, origin)
             state.client_message_id = frame.client_message_id
+            # With the agent settled, the model call is prepared in this same transaction.
+            request = None if decision is None else await self._loop.prepare(conv, state, _resolver(resolve))
         if decision is None:
             route = await self._s.router.route(frame.content)
             async with journal.step(session_id, origin) as step:
                 conv = await Conversation.load(step, self._s.history)
                 if route.agent != conv.agent_id:
                     await self._switch(conv, route.agent, route.reason, route.confidence)
-        await self._loop.drive(state, _resolver(resolve))
+                request = await self._loop.prepare(conv, state, _resolver(resolve))
+        if request is not None:
+            await self._loop.drive(state, _resolver(resolve), request)
 
     async def _tool_result(self, conv: Conversation, frame: ToolResult) -> Outcome:
         issued = await conv.step.uow.tool_calls.get(conv.session.id, frame.call_id)

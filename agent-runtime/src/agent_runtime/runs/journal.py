@@ -3,11 +3,14 @@
 A :class:`Step` is one unit of work (the core's :class:`HandlerContext`, so the core's command handlers run inside
 it): state changes and the durable chunks announcing them commit together, each chunk with the next ``seq`` of its
 session; after the commit the collected domain events (the chunks among them) go to the bus, whose fan-out
-subscriber feeds the live followers. Non-durable chunks (token deltas, status) take their seq from a block reserved
-ahead (one small commit per block), so a seq is never reused, even across restarts.
+subscriber feeds the live followers; the audit rows of those events are written in the same transaction. Non-durable
+chunks (token deltas, status) take their seq from a block reserved ahead, so a seq is never reused, even across
+restarts: the step before a model call reserves it in its own transaction (``Step.reserve_live``), otherwise one
+small commit per block.
 
 Seqs of one session reach followers in increasing order: a per-session lock spans allocate → commit → publish, and a
-reserved block is dropped after every step (a step may have taken durable seqs above it).
+reserved block is dropped after every step (a step may have taken durable seqs above it) unless the step reserved
+it last.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Protocol
 
 import orjson
 
-from agent_runtime.application.command_bus import HandlerContext
+from agent_runtime.application.audit import record_audit
+from agent_runtime.application.command_bus import HandlerContext, new_id
 from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.domain.events import DomainEvent, SessionEventAppended
 from agent_runtime.runs.chunks import Chunk, without_nulls
@@ -77,12 +81,19 @@ class Step(HandlerContext):
     session_id: str
     done_seq: int | None = None
     before_publish: list[Callable[[Step], None]] = field(default_factory=list)
+    live_block: tuple[int, int] | None = None  # (first, last) seqs reserved for the next non-durable chunks
 
     async def emit(self, chunk: Chunk) -> int:
         seq = await self.log(self.session_id, without_nulls(chunk))
         if chunk["type"] == "done":
             self.done_seq = seq
         return seq
+
+    async def reserve_live(self) -> None:
+        """Reserve the seqs of the deltas that follow this step in its own transaction (no commit of its own
+        before the first token). Call it last: the block must lie above every durable seq of the step."""
+        last = await self.uow.sessions.allocate_seq(self.session_id, BLOCK)
+        self.live_block = (last - BLOCK + 1, last)
 
 
 class Journal:
@@ -106,14 +117,18 @@ class Journal:
     async def step(self, session_id: str, origin: Origin = Origin()) -> AsyncIterator[Step]:
         """A unit of work that commits when the block ends without an exception, then publishes."""
         state = self._state(session_id)
+        correlation = origin.correlation_id or new_id()
         async with state.lock:
             try:
                 async with self._uow_factory() as uow:
                     step = Step(uow=uow, now=self._clock(), subject=origin.subject, session_id=session_id)
                     yield step
+                    await record_audit(uow, step.raised, correlation_id=correlation, causation_id="run")
                     await uow.commit()
             finally:
                 state.next, state.last = 0, -1
+            if step.live_block is not None:  # committed above every durable seq of the step: still unused
+                state.next, state.last = step.live_block
             for callback in step.before_publish:
                 callback(step)
             if state.watchers:
@@ -121,7 +136,7 @@ class Journal:
                     if isinstance(event, SessionEventAppended):
                         state.published(event.seq)
             if step.raised:
-                await self._bus.publish(step.raised, correlation_id=origin.correlation_id, causation_id="run")
+                await self._bus.publish(step.raised, correlation_id=correlation, causation_id="run")
 
     async def live(self, session_id: str, chunk: Chunk, on_seq: Callable[[int], None] | None = None) -> int:
         """Send a non-durable chunk to the followers with the next seq; ``on_seq`` sees the seq before they do."""

@@ -35,7 +35,9 @@ OnStep = Callable[[Step], None]
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
+class Request:
+    """One model call, snapshotted inside a step and made after its commit."""
+
     agent: str
     model: str
     messages: list[dict[str, Any]]
@@ -48,26 +50,39 @@ class AgentLoop:
         self.plans = PlanFlow(services)
         self.dispatcher = Dispatcher(services, self.plans)
 
-    async def drive(self, state: RunState, on_done: OnStep) -> None:
-        """Run until a stop point; ``on_done`` sees the step that logged ``done`` before anyone can read it."""
+    async def drive(self, state: RunState, on_done: OnStep, request: Request | None = None) -> None:
+        """Run until a stop point; ``on_done`` sees the step that logged ``done`` before anyone can read it.
+        ``request``: the model call the caller's step already prepared (``prepare``), made first."""
         journal = self.services.journal
         reply: tuple[str, Reply] | None = None
         while True:
-            async with journal.step(state.session_id, state.origin) as step:
-                conv = await Conversation.load(step, self.services.history)
-                stop = await self._record(conv, reply) if reply is not None else None
-                if stop is None:
-                    stop = await self.advance(conv, state)
-                if stop is not None:
-                    await self.finish(step, state, stop, on_done)
+            if request is None:
+                async with journal.step(state.session_id, state.origin) as step:
+                    conv = await Conversation.load(step, self.services.history)
+                    stop = await self._record(conv, reply) if reply is not None else None
+                    request = await self.prepare(conv, state, on_done, stop)
+                if request is None:
                     return
-                request = self._request(conv)
             try:
                 reply = (request.agent, await self._call_model(state, request))
             except ModelFailed as exc:
                 async with journal.step(state.session_id, state.origin) as step:
                     await self.finish(step, state, Stop(StopReason.ERROR, exc.message, exc.code), on_done)
                 return
+            request = None
+
+    async def prepare(
+        self, conv: Conversation, state: RunState, on_done: OnStep, stop: Stop | None = None
+    ) -> Request | None:
+        """Last thing in a step: log the stop the run reaches (``done``; returns None), or reserve the seqs of the
+        model's deltas and return the model call to make after the commit."""
+        if stop is None:
+            stop = await self.advance(conv, state)
+        if stop is not None:
+            await self.finish(conv.step, state, stop, on_done)
+            return None
+        await conv.step.reserve_live()
+        return self._request(conv)
 
     async def advance(self, conv: Conversation, state: RunState) -> Stop | None:
         """The stop this run reaches without the model, or None when the model must be called next."""
@@ -112,13 +127,13 @@ class AgentLoop:
             await step.uow.client_messages.finish(state.session_id, state.client_message_id, done_seq)
         step.before_publish.append(on_done)
 
-    def _request(self, conv: Conversation) -> _Request:
+    def _request(self, conv: Conversation) -> Request:
         agent = self.services.agent(conv.agent_id)
         messages = [{"role": "system", "content": agent.system_prompt}]
         messages.extend(message.to_openai() for message in conv.history)
-        return _Request(agent.id, self.services.model_for(agent), messages, tool_schemas(agent.tools))
+        return Request(agent.id, self.services.model_for(agent), messages, tool_schemas(agent.tools))
 
-    async def _call_model(self, state: RunState, request: _Request) -> Reply:
+    async def _call_model(self, state: RunState, request: Request) -> Reply:
         services = self.services
         window = await services.windows.window(request.model) or services.settings.default_context_window
         fitted = fit_history(
