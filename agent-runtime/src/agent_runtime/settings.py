@@ -51,7 +51,9 @@ class Settings(ServiceSettings):
     llm_breaker_threshold: int = Field(5, ge=1, description="Failed model calls in a row that open the breaker.")
     llm_breaker_cooldown: float = Field(15.0, gt=0, description="Seconds the open breaker refuses model calls.")
     context_window: int = Field(
-        32_000, ge=1_000, description="Context window assumed when the llm-proxy does not know the model's."
+        8_192,
+        ge=1_000,
+        description="Context window assumed when the llm-proxy does not list the model (as the proxy's own default).",
     )
     reply_reserve_tokens: int = Field(2_000, ge=0, description="Tokens of the window kept free for the answer.")
     max_tool_rounds: int = Field(25, ge=1, description="Tool rounds per turn before the loop guard stops it.")
