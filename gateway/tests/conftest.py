@@ -83,3 +83,18 @@ async def gateway(runtime: FakeRuntime) -> AsyncIterator[RunningGateway]:
     """A gateway in auth mode none in front of the fake runtime."""
     async with serving(make_settings(runtime.url)) as running:
         yield running
+
+
+@pytest.fixture
+async def slow_runtime() -> AsyncIterator[FakeRuntime]:
+    """A fake runtime whose replies take long enough (a few ms per token) to cut, queue or cancel mid-turn."""
+    fake = FakeRuntime(FakeAgent(delay=0.002))
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def slow_gateway(slow_runtime: FakeRuntime) -> AsyncIterator[RunningGateway]:
+    async with serving(make_settings(slow_runtime.url)) as running:
+        yield running

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
-from fake_agent import LONG_REPLY, FakeAgent
+from fake_agent import LONG_REPLY
 from fake_runtime import FakeRuntime
 from websockets.asyncio.client import ClientConnection, connect
 
 from conftest import RunningGateway, make_settings, serving
-
-
-@pytest.fixture
-async def slow_runtime() -> AsyncIterator[FakeRuntime]:
-    fake = FakeRuntime(FakeAgent(delay=0.003))
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def slow_gateway(slow_runtime: FakeRuntime) -> AsyncIterator[RunningGateway]:
-    async with serving(make_settings(slow_runtime.url)) as running:
-        yield running
 
 
 async def recv(ws: ClientConnection) -> dict[str, Any]:

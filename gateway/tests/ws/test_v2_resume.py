@@ -8,31 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import pytest
-from fake_agent import LONG_REPLY, FakeAgent
-from fake_runtime import FakeRuntime
+from fake_agent import LONG_REPLY
 from websockets.asyncio.client import ClientConnection, connect
 
-from conftest import RunningGateway, make_settings, serving
-
-
-@pytest.fixture
-async def slow_runtime() -> AsyncIterator[FakeRuntime]:
-    fake = FakeRuntime(FakeAgent(delay=0.002))
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def slow_gateway(slow_runtime: FakeRuntime) -> AsyncIterator[RunningGateway]:
-    async with serving(make_settings(slow_runtime.url)) as running:
-        yield running
+from conftest import RunningGateway
 
 
 @dataclass
