@@ -89,13 +89,6 @@ def _parse_block(block: bytes) -> ServerSentEvent | None:
     return ServerSentEvent(b"\n".join(data), event_id, event)
 
 
-async def iter_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
-    decoder = SSEDecoder()
-    async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
-
-
 async def with_heartbeats(source: AsyncIterator[T], interval: float, beat: T) -> AsyncIterator[T]:
     """Yield ``source``'s items, and ``beat`` whenever ``interval`` seconds pass without one.
 
