@@ -2,6 +2,9 @@
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agent_runtime.agents.context import estimate_text_tokens, estimate_tokens, fit_history
 
 Message = dict[str, Any]
@@ -117,3 +120,39 @@ def test_the_condensed_note_never_pushes_the_history_over_the_window() -> None:
         fitted = fit_history(messages, context_window=window)
         assert fitted.fits, window
         assert fitted.estimated_tokens <= window
+
+
+_texts = st.text(alphabet=st.sampled_from("ab cd\u00e9\u0436\u4e2d\U0001f600"), max_size=80)
+_messages = st.lists(
+    st.one_of(
+        st.builds(lambda text: {"role": "user", "content": text}, _texts),
+        st.builds(lambda text: {"role": "assistant", "content": text}, _texts),
+        st.builds(
+            lambda name, arguments: [
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c", "type": "function", "function": {"name": name, "arguments": arguments}}],
+                },
+                {"role": "tool", "tool_call_id": "c", "content": arguments},
+            ],
+            _texts,
+            _texts,
+        ),
+    ),
+    max_size=12,
+).map(lambda items: [SYSTEM] + [m for item in items for m in (item if isinstance(item, list) else [item])])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_messages, st.integers(min_value=0, max_value=600))
+def test_whatever_says_it_fits_fits_and_a_fitting_history_is_never_cut(messages: list[Message], window: int) -> None:
+    """The shortcut for histories far from the window (a character-count bound) must never let an over-long
+    history through, nor cut one that fits by the exact count."""
+    fitted = fit_history(messages, context_window=window)
+    exact = sum(estimate_tokens(m) for m in messages)
+    if fitted.fits:
+        assert fitted.estimated_tokens <= window
+    if exact <= window:
+        assert fitted.messages == messages
+        assert fitted.fits

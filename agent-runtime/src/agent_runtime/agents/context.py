@@ -15,6 +15,7 @@ tool results of the kept part are shortened.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +33,13 @@ class FittedHistory:
     """The messages to send and what was left out to get there."""
 
     messages: list[Message]
-    estimated_tokens: int
     dropped_messages: int
     truncated_tool_results: int
     fits: bool
+
+    @property
+    def estimated_tokens(self) -> int:
+        return _tokens(self.messages)
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -62,6 +66,8 @@ def estimate_tokens(message: Message) -> int:
 def fit_history(messages: Sequence[Message], *, context_window: int, reserve_tokens: int = 0) -> FittedHistory:
     """The history cut to ``context_window - reserve_tokens`` estimated tokens (module docstring for the rules)."""
     budget = context_window - reserve_tokens
+    if _bound(messages) <= budget:  # the common case: far from the window, nothing to count exactly
+        return FittedHistory(list(messages), 0, 0, True)
     head, units, tail = _split(messages)
     sizes = [_tokens(unit) for unit in units]
     total = _tokens(head) + _tokens(tail) + sum(sizes)
@@ -79,8 +85,26 @@ def fit_history(messages: Sequence[Message], *, context_window: int, reserve_tok
     truncated = 0
     if _tokens(result) > budget:
         result, truncated = _shorten_tool_results(result, _tokens(result) - budget)
-    total = _tokens(result)
-    return FittedHistory(result, total, len(dropped), truncated, total <= budget)
+    return FittedHistory(result, len(dropped), truncated, _tokens(result) <= budget)
+
+
+def _bound(messages: Sequence[Message]) -> float:
+    """An upper bound of the estimate from character counts alone (a character is at most four UTF-8 bytes, so at
+    most one estimated token): a loop without encoding, cheap enough for every model call. Infinite for content
+    that is not a string (counted exactly instead)."""
+    total = _PER_MESSAGE * len(messages)
+    for message in messages:
+        content = message.get("content")
+        if content.__class__ is str:
+            total += len(content)
+        elif content is not None:
+            return math.inf
+        calls = message.get("tool_calls")
+        if calls:
+            for call in calls:
+                function = call.get("function", {})
+                total += len(str(function.get("name", ""))) + len(str(function.get("arguments", "")))
+    return total
 
 
 def _split(messages: Sequence[Message]) -> tuple[list[Message], list[list[Message]], list[Message]]:

@@ -47,6 +47,7 @@ class Message:
     tool_call_id: str | None = None
     tool_calls: tuple[ToolCall, ...] = field(default=())
     agent: str | None = None
+    _openai: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -55,6 +56,10 @@ class Message:
             raise ValueError("a tool message needs the tool_call_id it answers")
 
     def to_openai(self) -> dict[str, Any]:
+        """The OpenAI form, built once per message (every model call sends the whole history): the dict is shared,
+        callers must not change it."""
+        if self._openai is not None:
+            return self._openai
         out: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.name:
             out["name"] = self.name
@@ -62,6 +67,7 @@ class Message:
             out["tool_call_id"] = self.tool_call_id
         if self.tool_calls:
             out["tool_calls"] = [call.to_openai() for call in self.tool_calls]
+        object.__setattr__(self, "_openai", out)
         return out
 
     @classmethod
