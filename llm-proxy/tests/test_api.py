@@ -221,3 +221,22 @@ async def test_a_chunked_body_over_the_limit_is_a_413(proxy_client):
     async with proxy_client(max_request_bytes=2048) as client:
         response = await client.post("/v1/chat/completions", content=body())
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+async def test_the_completion_route_still_requires_the_internal_key(proxy_client, headers):
+    async with proxy_client() as http:
+        http.headers.pop("Authorization")
+        response = await http.post("/v1/chat/completions", json=chat("hi"), headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_the_completion_route_echoes_the_request_id_and_refuses_other_methods(proxy_client):
+    async with proxy_client() as http:
+        answered = await http.post("/v1/chat/completions", json=chat("hi"), headers={"X-Request-ID": "req-42"})
+        refused = await http.get("/v1/chat/completions")
+    assert answered.status_code == 200
+    assert answered.headers["x-request-id"] == "req-42"
+    assert refused.status_code == 405
+    assert "error" in refused.json()

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_runtime import __version__
+from agent_runtime.api import stream
 from agent_runtime.api.agents import router as agents_router
 from agent_runtime.api.errors import install_domain_errors
 from agent_runtime.api.events import router as events_router
 from agent_runtime.api.sessions import router as sessions_router
-from agent_runtime.api.stream import router as stream_router
 from agent_runtime.application.command_bus import Clock, CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
@@ -33,6 +33,7 @@ from agent_runtime.infrastructure.writer_lock import SessionWriterLock
 from agent_runtime.runs.expiry import expire_stale_approvals
 from agent_runtime.runs.services import ContextWindows
 from agent_runtime.settings import Settings
+from service_kit.asgi import HotPathApp
 from service_kit.errors import install_error_handlers
 from service_kit.http import new_http_session
 from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware, public_paths
@@ -133,12 +134,17 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``llm`` replaces the llm-proxy client (tests pass a fake speaking OpenAI chunks) and
     ``windows`` its model list (context windows)."""
-    app = FastAPI(title="CodeLab agent-runtime", version=__version__, lifespan=_lifespan(settings, llm, windows, clock))
+    app = HotPathApp(
+        title="CodeLab agent-runtime", version=__version__, lifespan=_lifespan(settings, llm, windows, clock)
+    )
+    app.add_hot_route(
+        stream.PATH, stream.message_stream, openapi=stream.openapi_operation(), schemas=stream.OPENAPI_SCHEMAS
+    )
     registry = new_registry()
     app.state.settings = settings
     app.state.registry = registry
     app.router.routes.extend(service_routes("agent-runtime", __version__, registry))
-    for router in (stream_router, sessions_router, agents_router, events_router):
+    for router in (sessions_router, agents_router, events_router):
         app.include_router(router)
     install_error_handlers(app)
     install_domain_errors(app)

@@ -27,6 +27,9 @@ class Settings(ServiceSettings):
     migrate_on_start: bool = Field(True, description="Apply pending Alembic migrations at start-up.")
     multi_agent_mode: bool = Field(True, description="Route through the orchestrator; false = one universal agent.")
     heartbeat_interval: float = Field(15.0, gt=0, description="Seconds between SSE heartbeats while idle.")
+    max_request_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="Largest body of POST /agent/message/stream (a tool result); 413 above."
+    )
     llm_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the llm-proxy.")
     session_ttl_hours: float = Field(
         24.0 * 30, ge=0, description="Sessions idle longer than this are soft-deleted; 0 disables the cleanup."

@@ -112,3 +112,29 @@ async def test_the_events_of_a_turn_carry_the_request_id_as_correlation(client: 
     audit = (await client.get("/events/audit-log", params={"session_id": "s"})).json()["events"]
     assert {e["event_type"] for e in audit} >= {"SessionCreated", "MessageAppended", "RunStarted", "RunStopped"}
     assert {e["correlation_id"] for e in audit} == {"req-123"}
+
+
+async def test_a_body_that_is_not_json_or_a_subject_too_long_is_refused_with_400(client: httpx.AsyncClient) -> None:
+    not_json = await client.post("/agent/message/stream", content=b"{not json", headers={"content-type": "text/plain"})
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["code"] == "invalid_message"
+    long_subject = await client.post(
+        "/agent/message/stream", json={"session_id": None, "message": user()}, headers={"X-Subject": "x" * 256}
+    )
+    assert long_subject.status_code == 400
+    assert long_subject.json()["error"]["param"] == "X-Subject"
+    assert (await client.get("/sessions")).json()["total"] == 0  # nothing was created
+
+
+async def test_a_body_over_the_limit_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    limit = client.app.state.settings.max_request_bytes  # type: ignore[attr-defined]
+    response = await client.post("/agent/message/stream", json={"session_id": None, "message": user("x" * limit)})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+async def test_other_methods_are_refused_and_the_route_is_documented(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/agent/message/stream")).status_code == 405
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"]["/agent/message/stream"]["post"]
+    assert {"200", "400", "403", "404", "413"} <= set(operation["responses"])

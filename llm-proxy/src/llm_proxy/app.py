@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
-from starlette.routing import Route
 
 from llm_proxy import __version__, endpoint
 from llm_proxy.api import router
@@ -22,11 +20,11 @@ from llm_proxy.providers.mock import MockProvider
 from llm_proxy.providers.ollama import OllamaProvider
 from llm_proxy.providers.openai import OpenAIProvider
 from llm_proxy.providers.transport import new_session
-from llm_proxy.proxy_app import ProxyApp
 from llm_proxy.schemas import openapi_components
 from llm_proxy.settings import Settings
 from llm_proxy.state import ProxyState
 from llm_proxy.usage import SessionUsage
+from service_kit.asgi import HotPathApp
 from service_kit.errors import install_error_handlers
 from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware, public_paths
 from service_kit.service import new_registry, service_routes
@@ -68,20 +66,6 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
     }
 
 
-def _add_request_schemas(app: FastAPI) -> None:
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
-            schema.setdefault("paths", {})[endpoint.PATH] = endpoint.openapi_path()
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def create_app(settings: Settings) -> FastAPI:
     catalog = model_table(settings)
     registry = new_registry()
@@ -112,20 +96,16 @@ def create_app(settings: Settings) -> FastAPI:
     # check of the global OTel providers was measurable on the hot route.
     telemetry: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
     completions = endpoint.CompletionsEndpoint()
-    app = ProxyApp(
-        hot_path=endpoint.PATH,
-        hot_endpoint=completions,
+    app = HotPathApp(
         title="CodeLab llm-proxy",
         version=__version__,
         lifespan=lifespan,
         telemetry=telemetry,
     )
-    _add_request_schemas(app)
+    app.add_hot_route(endpoint.PATH, completions, openapi=endpoint.openapi_operation(), schemas=openapi_components())
     app.state.settings = settings
     app.state.registry = registry
     app.router.routes.extend(service_routes("llm-proxy", __version__, registry))
-    # Also routed the normal way: other methods get their 405, and the route is listed like the others.
-    app.router.routes.append(Route(endpoint.PATH, completions, methods=["POST"]))
     app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(

@@ -16,10 +16,10 @@ from starlette.types import Receive, Scope, Send
 from llm_proxy.chunks import CompletionIdentity, fold, sse_events
 from llm_proxy.completion import CompletionRun
 from llm_proxy.errors import ProxyError
-from llm_proxy.event_stream import send_event_stream, send_json
 from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.state import ProxyState
 from llm_proxy.tokens import estimate_prompt_tokens
+from service_kit.asgi import BodyTooLarge, header, read_body, send_event_stream, send_json
 from service_kit.errors import validation_message
 
 PATH = "/v1/chat/completions"
@@ -27,33 +27,6 @@ DESCRIPTION = (
     "Create a chat completion; with ``stream: true`` the answer is SSE ending in ``data: [DONE]``, or in one "
     '``data: {"error": …}`` event (and no ``[DONE]``) when the upstream failed after the first byte.'
 )
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The request body, or ``None`` when the client left while sending it; over ``limit`` bytes → ``too_large``."""
-    declared = _header(scope, b"content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ProxyError("too_large", f"the request body exceeds {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    while True:  # a chunked body has no content-length: stop reading at the limit
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        part = message.get("body", b"")
-        size += len(part)
-        if size > limit:
-            raise ProxyError("too_large", f"the request body exceeds {limit} bytes")
-        parts.append(part)
-        if not message.get("more_body", False):
-            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def parse_request(raw: bytes) -> ChatCompletionRequest:
@@ -81,7 +54,10 @@ class CompletionsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: ProxyState = scope["app"].state.proxy
         try:
-            raw = await read_body(scope, receive, state.settings.max_request_bytes)
+            try:
+                raw = await read_body(scope, receive, state.settings.max_request_bytes)
+            except BodyTooLarge as exc:
+                raise ProxyError("too_large", str(exc)) from None
             if raw is None:
                 return  # the client is gone; there is no one to answer
             body = parse_request(raw)
@@ -94,7 +70,7 @@ class CompletionsEndpoint:
         except ProxyError as error:
             await send_error(send, error.scrub(state.secrets))
             return
-        session_id = _header(scope, b"x-session-id")
+        session_id = header(scope, b"x-session-id")
         run = CompletionRun(
             opened,
             metrics=state.metrics,
@@ -116,20 +92,18 @@ class CompletionsEndpoint:
         await send_json(send, 200, orjson.dumps(completion))
 
 
-def openapi_path() -> dict[str, Any]:
-    """The route's entry for ``paths`` of the OpenAPI document (FastAPI does not see a raw ASGI route)."""
+def openapi_operation() -> dict[str, Any]:
+    """The route's ``post`` operation for the OpenAPI document (FastAPI does not see a raw ASGI route)."""
     schema = {"$ref": "#/components/schemas/ChatCompletionRequest"}
     return {
-        "post": {
-            "summary": "Chat Completions",
-            "description": DESCRIPTION,
-            "operationId": "chat_completions_v1_chat_completions_post",
-            "requestBody": {"content": {"application/json": {"schema": schema}}, "required": True},
-            "responses": {
-                "200": {
-                    "description": "A chat.completion (JSON), or chat.completion.chunk events (SSE) with stream: true",
-                    "content": {"application/json": {"schema": {}}, "text/event-stream": {"schema": {}}},
-                }
-            },
-        }
+        "summary": "Chat Completions",
+        "description": DESCRIPTION,
+        "operationId": "chat_completions_v1_chat_completions_post",
+        "requestBody": {"content": {"application/json": {"schema": schema}}, "required": True},
+        "responses": {
+            "200": {
+                "description": "A chat.completion (JSON), or chat.completion.chunk events (SSE) with stream: true",
+                "content": {"application/json": {"schema": {}}, "text/event-stream": {"schema": {}}},
+            }
+        },
     }

@@ -13,7 +13,6 @@ from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
-from agent_runtime.runs.engine import RunEngine
 from agent_runtime.settings import Settings
 
 
@@ -27,10 +26,6 @@ async def _uows(request: Request) -> UnitOfWorkFactory:
 
 async def _fanout(request: Request) -> SessionFanout:
     return request.app.state.fanout  # type: ignore[no-any-return]
-
-
-async def _runs(request: Request) -> RunEngine:
-    return request.app.state.runs  # type: ignore[no-any-return]
 
 
 async def _events(request: Request) -> EventBus:
@@ -55,7 +50,6 @@ async def _subject(x_subject: Annotated[str | None, Header(max_length=255)] = No
 Commands = Annotated[CommandBus, Depends(_commands)]
 Uows = Annotated[UnitOfWorkFactory, Depends(_uows)]
 Fanout = Annotated[SessionFanout, Depends(_fanout)]
-Runs = Annotated[RunEngine, Depends(_runs)]
 Events = Annotated[EventBus, Depends(_events)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Subject = Annotated[str | None, Depends(_subject)]

@@ -12,10 +12,13 @@ from service_kit.errors import error_response
 _STATUS: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Forbidden: 403, RuleViolation: 422}
 
 
+def domain_status(exc: DomainError) -> int:
+    return next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+
+
 async def domain_error_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
-    return error_response(status, exc.message, code=exc.code)
+    return error_response(domain_status(exc), exc.message, code=exc.code)
 
 
 def install_domain_errors(app: FastAPI) -> None:

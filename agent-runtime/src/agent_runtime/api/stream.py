@@ -3,40 +3,34 @@
 The frame is handed to the session's run (``RunEngine``), which runs in its own task: the response only follows the
 session's live events from the moment of the request until this frame's ``done``, so a client that goes away loses
 nothing (the run reaches its stop point; ``GET /sessions/{id}/events?after=N`` replays it). Bad input is refused
-before any event: 400 (unknown type, missing or mistyped fields), 403, 404, 409 and 422 (idempotency).
+before any event: 400 (not JSON, unknown type, missing or mistyped fields), 403, 404, 409, 413 (body over
+``max_request_bytes``) and 422 (idempotency). Every turn comes through here, so it is a raw ASGI endpoint behind
+the user middleware (``service_kit.asgi.HotPathApp``), not a FastAPI route.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
+import orjson
+from starlette.types import Receive, Scope, Send
 
-from agent_runtime.api.dependencies import AppSettings, Fanout, RequestId, Runs, Subject, Uows
+from agent_runtime.api.errors import domain_status
 from agent_runtime.application.fanout import Follower, Item, SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
-from agent_runtime.runs.engine import Ticket
-from agent_runtime.runs.frames import InvalidFrame, UserMessage, parse_frame
+from agent_runtime.domain.errors import DomainError
+from agent_runtime.runs.engine import RunEngine, Ticket
+from agent_runtime.runs.frames import Frame, InvalidFrame, UserMessage, parse_frame
 from agent_runtime.runs.journal import Origin
 from agent_runtime.runs.subscription import replayed_chunks
-from service_kit.errors import error_response
-from service_kit.sse import HEARTBEAT, encode, event_stream_response, with_heartbeats
-
-router = APIRouter(tags=["stream"])
-
-
-class StreamRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    session_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] | None = None
-    message: Any = None
-
+from agent_runtime.settings import Settings
+from service_kit.asgi import BodyTooLarge, header, read_body, send_error, send_event_stream
+from service_kit.sse import HEARTBEAT, encode, with_heartbeats
 
 _BEAT = -2  # the seq of a heartbeat item in the follower's queue (below -1, the fan-out's "stop")
 
@@ -112,7 +106,7 @@ async def _sse(
     session_id: str,
     ticket: Ticket,
     interval: float,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     try:
         if ticket.replay:
             source = with_heartbeats(_replayed(uows, session_id, ticket), interval, HEARTBEAT)
@@ -124,36 +118,126 @@ async def _sse(
         fanout.leave(session_id, follower)
 
 
-@router.post("/agent/message/stream", response_model=None)
-async def message_stream(
-    body: StreamRequest,
-    runs: Runs,
-    fanout: Fanout,
-    uows: Uows,
-    settings: AppSettings,
-    subject: Subject,
-    request_id: RequestId,
-) -> Response:
-    """Process one IDE frame (``user_message``, ``tool_result``, ``switch_agent``, ``hitl_decision``,
-    ``plan_decision``, ``cancel``). The answer is ``text/event-stream``: ``id: <seq>`` + ``data: <chunk>``, heartbeats
-    while the model thinks, ending with this frame's ``done``. A null ``session_id`` creates a session (first chunk
-    ``session_info``); an unknown id is created by a ``user_message`` and is 404 for other frames."""
+PATH = "/agent/message/stream"
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_MAX_SUBJECT = 255
+
+
+def _parse(raw: bytes) -> tuple[str | None, Frame]:
+    """The request's session id and frame; ``InvalidFrame`` (400) names what is wrong."""
     try:
-        frame = parse_frame(body.message)
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidFrame("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidFrame("the request body must be a JSON object")
+    session_id = body.get("session_id")
+    if session_id is not None and not (isinstance(session_id, str) and _SESSION_ID.match(session_id)):
+        raise InvalidFrame("'session_id' must be 1-64 characters of A-Z a-z 0-9 _ . : -", "session_id")
+    return session_id, parse_frame(body.get("message"))
+
+
+def _subject(scope: Scope) -> str | None:
+    """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md)."""
+    raw = header(scope, b"x-subject")
+    if raw is None or not raw:
+        return None
+    if len(raw) > _MAX_SUBJECT:
+        raise InvalidFrame(f"'X-Subject' must be at most {_MAX_SUBJECT} characters", "X-Subject")
+    return raw.decode("latin-1")
+
+
+async def message_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    """Process one IDE frame (``user_message``, ``tool_result``, ``switch_agent``, ``hitl_decision``,
+    ``plan_decision``, ``cancel``); a raw ASGI endpoint (``service_kit.asgi.HotPathApp``): every turn comes
+    through here. The answer is ``text/event-stream``: ``id: <seq>`` + ``data: <chunk>``, heartbeats while the
+    model thinks, ending with this frame's ``done``. A null ``session_id`` creates a session (first chunk
+    ``session_info``); an unknown id is created by a ``user_message`` and is 404 for other frames."""
+    state = scope["app"].state
+    runs: RunEngine = state.runs
+    fanout: SessionFanout = state.fanout
+    settings: Settings = state.settings
+    try:
+        raw = await read_body(scope, receive, settings.max_request_bytes)
+        if raw is None:
+            return  # the client is gone; there is no one to answer
+        session_id, frame = _parse(raw)
         runs.check(frame)
+        origin = Origin(_subject(scope), scope.get("state", {}).get("request_id"))
+    except BodyTooLarge as exc:
+        await send_error(send, 413, str(exc), code="request_too_large")
+        return
     except InvalidFrame as exc:
-        return error_response(400, exc.message, code="invalid_message", param=exc.param)
-    session_id = body.session_id or uuid.uuid4().hex
+        await send_error(send, 400, exc.message, code="invalid_message", param=exc.param)
+        return
+    announce = session_id is None
+    session_id = session_id or uuid.uuid4().hex
     follower = fanout.follow(session_id)
     try:
-        create = body.session_id is None or isinstance(frame, UserMessage)
-        origin = Origin(subject, request_id)
-        await runs.open_session(session_id, origin, announce=body.session_id is None, create=create)
+        create = announce or isinstance(frame, UserMessage)
+        await runs.open_session(session_id, origin, announce=announce, create=create)
         ticket = await runs.submit(session_id, frame, origin)
-    except InvalidFrame as exc:
+    except (InvalidFrame, DomainError) as exc:
         fanout.leave(session_id, follower)
-        return error_response(400, exc.message, code="invalid_message", param=exc.param)
+        if isinstance(exc, InvalidFrame):
+            await send_error(send, 400, exc.message, code="invalid_message", param=exc.param)
+        else:
+            await send_error(send, domain_status(exc), exc.message, code=exc.code)
+        return
     except BaseException:
         fanout.leave(session_id, follower)
-        raise  # domain errors become 403/404/409/422 in the one exception handler
-    return event_stream_response(_sse(fanout, follower, uows, session_id, ticket, settings.heartbeat_interval))
+        raise
+    events = _sse(fanout, follower, state.uows, session_id, ticket, settings.heartbeat_interval)
+    await send_event_stream(receive, send, events)
+
+
+_ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def openapi_operation() -> dict[str, Any]:
+    """The route's ``post`` operation for the OpenAPI document (FastAPI does not see a raw ASGI route)."""
+    errors = {
+        "400": "Not JSON, an unknown frame type, a missing or mistyped field, or an unknown agent_type",
+        "403": "The session belongs to another subject",
+        "404": "Unknown or deleted session (frames other than user_message)",
+        "409": "Conflict with the session's state",
+        "413": "The request body is over AGENT_RUNTIME__MAX_REQUEST_BYTES",
+        "422": "A client_message_id reused with other content",
+    }
+    responses: dict[str, Any] = {
+        "200": {"description": "The chunks of this frame's work as SSE", "content": {"text/event-stream": {}}}
+    }
+    for status, description in errors.items():
+        responses[status] = {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+    return {
+        "summary": "Message Stream",
+        "description": (message_stream.__doc__ or "").split(";")[0],
+        "operationId": "message_stream_agent_message_stream_post",
+        "tags": ["stream"],
+        "parameters": [
+            {"name": "X-Subject", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
+        ],
+        "requestBody": {"content": {"application/json": {"schema": _REQUEST}}, "required": True},
+        "responses": responses,
+    }
+
+
+_REQUEST = {
+    "type": "object",
+    "properties": {
+        "session_id": {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _SESSION_ID.pattern},
+                {"type": "null"},
+            ]
+        },
+        "message": {"type": "object", "description": "The IDE frame (doc/contracts.md)"},
+    },
+}
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "ErrorEnvelope": {
+        "type": "object",
+        "properties": {"error": {"type": "object", "properties": {"message": {"type": "string"}}}},
+        "required": ["error"],
+    }
+}

@@ -1,13 +1,11 @@
-"""The short way in for the completion route: same user middleware, same errors, other requests unchanged."""
+"""The short way in for a hot route: same user middleware, same errors, other requests unchanged, still documented."""
 
 from __future__ import annotations
 
 import httpx
-import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llm_proxy.proxy_app import ProxyApp
-from tests.fakes import chat
+from service_kit.asgi import HotPathApp
 
 
 class FakeTagMiddleware:
@@ -35,13 +33,19 @@ async def failing_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     raise RuntimeError("boom")
 
 
-def client(app: ProxyApp) -> httpx.AsyncClient:
+def client(app: HotPathApp) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://proxy")
+    return httpx.AsyncClient(transport=transport, base_url="http://service")
+
+
+def hot_app(endpoint: ASGIApp) -> HotPathApp:
+    app = HotPathApp()
+    app.add_hot_route("/hot", endpoint, openapi={"summary": "Hot", "responses": {"200": {"description": "ok"}}})
+    return app
 
 
 async def test_a_post_to_the_hot_path_runs_the_user_middleware_in_order():
-    app = ProxyApp(hot_path="/hot", hot_endpoint=ok_endpoint)
+    app = hot_app(ok_endpoint)
     app.add_middleware(FakeTagMiddleware, name="inner")
     app.add_middleware(FakeTagMiddleware, name="outer")
     async with client(app) as http:
@@ -51,7 +55,7 @@ async def test_a_post_to_the_hot_path_runs_the_user_middleware_in_order():
 
 
 async def test_an_unexpected_error_on_the_hot_path_is_a_500_in_the_envelope():
-    app = ProxyApp(hot_path="/hot", hot_endpoint=failing_endpoint)
+    app = hot_app(failing_endpoint)
     async with client(app) as http:
         response = await http.post("/hot")
     assert response.status_code == 500
@@ -60,7 +64,7 @@ async def test_an_unexpected_error_on_the_hot_path_is_a_500_in_the_envelope():
 
 
 async def test_other_methods_and_paths_take_the_normal_route():
-    app = ProxyApp(hot_path="/hot", hot_endpoint=failing_endpoint)
+    app = hot_app(failing_endpoint)
 
     @app.get("/hot")
     async def read() -> dict[str, str]:
@@ -71,20 +75,11 @@ async def test_other_methods_and_paths_take_the_normal_route():
         assert (await http.post("/hot/")).status_code != 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
-async def test_the_completion_route_still_requires_the_internal_key(proxy_client, headers):
-    async with proxy_client() as http:
-        http.headers.pop("Authorization")
-        response = await http.post("/v1/chat/completions", json=chat("hi"), headers=headers)
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "unauthorized"
-
-
-async def test_the_completion_route_echoes_the_request_id_and_refuses_other_methods(proxy_client):
-    async with proxy_client() as http:
-        answered = await http.post("/v1/chat/completions", json=chat("hi"), headers={"X-Request-ID": "req-42"})
-        refused = await http.get("/v1/chat/completions")
-    assert answered.status_code == 200
-    assert answered.headers["x-request-id"] == "req-42"
-    assert refused.status_code == 405
-    assert "error" in refused.json()
+async def test_the_hot_route_is_in_the_openapi_document_with_its_schemas():
+    app = HotPathApp()
+    operation = {"summary": "Hot", "responses": {"200": {"description": "ok"}}}
+    app.add_hot_route("/hot", ok_endpoint, openapi=operation, schemas={"HotBody": {"type": "object"}})
+    async with client(app) as http:
+        document = (await http.get("/openapi.json")).json()
+    assert document["paths"]["/hot"] == {"post": operation}
+    assert document["components"]["schemas"]["HotBody"] == {"type": "object"}

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from llm_proxy.event_stream import send_event_stream, send_json
+from service_kit.asgi import send_event_stream, send_json
 
 
 class FakeClient:

@@ -1,0 +1,199 @@
+"""A short way in for a service's hottest route, and the raw ASGI responses it answers with.
+
+Under load a streamed route's cost is mostly framework: FastAPI's own middleware (server errors, exception
+handlers, exit stack), its router, dependency solving and Starlette's response classes added ~0.5 ms of CPU to
+every request and two ``send`` layers to every streamed chunk (measured on the llm-proxy and the agent-runtime). A
+hot route needs none of it: it reads its own body with a limit, answers its own errors in the envelope and takes
+what it needs from ``app.state``. So :class:`HotPathApp` hands a POST to such a route through the *same user
+middleware* (request id and access log, internal key: whatever was added) straight to its endpoint; everything
+else, including other methods on that path, takes the normal FastAPI route, and the OpenAPI document still lists it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service_kit.errors import error_body
+
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the route's limit (answer 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body exceeds {limit} bytes")
+        self.limit = limit
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of the (lower-case) header ``name``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The request body, or ``None`` when the client left while sending it; over ``limit`` bytes: ``BodyTooLarge``."""
+    declared = header(scope, b"content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    parts: list[bytes] = []
+    size = 0
+    while True:  # a chunked body has no content-length: stop reading at the limit
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        parts.append(part)
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+    """A whole ``application/json`` response."""
+    raw = [_JSON_TYPE, (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(
+    send: Send, status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> None:
+    """An error in the one JSON envelope."""
+    await send_json(send, status, error_body(status, message, code=code, param=param))
+
+
+class _DisconnectWatch:
+    """Cancels the responding task when ``http.disconnect`` arrives before the body is complete, so the source
+    generator (and whatever it reads from) is closed at once, even while the source is silent."""
+
+    __slots__ = ("_task", "_watcher", "disconnected", "finished")
+
+    def __init__(self, receive: Receive) -> None:
+        self._task = asyncio.current_task()
+        self.disconnected = False
+        self.finished = False
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass  # the request body was read before the response started; nothing else is expected
+        if not self.finished and self._task is not None:
+            self.disconnected = True
+            self._task.cancel()
+
+    def stop(self) -> None:
+        self.finished = True
+        self._watcher.cancel()
+
+
+async def send_event_stream(receive: Receive, send: Send, events: AsyncGenerator[bytes, None]) -> None:
+    """Send ``events`` as a ``text/event-stream`` body, one ASGI message per item; the generator is always closed.
+
+    Starlette's ``StreamingResponse`` builds a header object and an anyio task group per response: this sends the
+    same bytes with a pre-built header list and one plain task that waits for ``http.disconnect``."""
+    watch = _DisconnectWatch(receive)
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": list(_SSE_HEADERS)})
+        async for chunk in events:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        watch.finished = True  # a disconnect reported from here on is the normal end of the exchange
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not watch.disconnected:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # the client left: a normal end for this request, not a cancelled server
+    finally:
+        watch.stop()
+        await events.aclose()
+
+
+class _ServerErrorGuard:
+    """What ``ServerErrorMiddleware`` does for the short way: an unexpected exception becomes a 500 in the JSON
+    envelope if nothing was sent yet, and is re-raised for the server to log."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            if not started:
+                await send_error(send, 500, "internal server error")
+            raise
+
+
+class HotPathApp(FastAPI):
+    """A FastAPI app that hands ``POST`` to each hot path to its raw ASGI endpoint through the user middleware
+    only (the endpoint reaches the app as ``scope["app"]``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._hot: dict[str, ASGIApp] = {}
+        self._hot_stacks: dict[str, ASGIApp] = {}
+        self._documented: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def add_hot_route(
+        self, path: str, endpoint: ASGIApp, *, openapi: dict[str, Any], schemas: dict[str, Any] | None = None
+    ) -> None:
+        """Serve ``POST path`` the short way. ``openapi`` is the path's operation object for the document (FastAPI
+        cannot see a raw route), ``schemas`` the components it refers to."""
+        self._hot[path] = endpoint
+        # Also routed the normal way: other methods get their 405, and the route is listed like the others.
+        self.router.routes.append(Route(path, endpoint, methods=["POST"], include_in_schema=False))
+        self._documented[path] = ({"post": openapi}, schemas or {})
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            for path, (operations, schemas) in self._documented.items():
+                schema.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+                schema.setdefault("paths", {})[path] = operations
+        return self.openapi_schema  # type: ignore[return-value]
+
+    def _stack(self, path: str) -> ASGIApp:
+        stack = self._hot_stacks.get(path)
+        if stack is None:
+            app = self._hot[path]
+            for middleware in reversed(self.user_middleware):  # as Starlette builds its stack, same order
+                cls, args, kwargs = middleware
+                app = cls(app, *args, **kwargs)
+            stack = self._hot_stacks[path] = _ServerErrorGuard(app)
+        return stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._hot:
+            scope["app"] = self
+            await self._stack(scope["path"])(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
