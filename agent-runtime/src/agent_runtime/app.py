@@ -24,6 +24,7 @@ from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.maintenance import expire_idle_sessions, periodically
 from agent_runtime.application.ports import LLMClient
 from agent_runtime.assembly import build_run_engine
+from agent_runtime.domain.events import SessionDeleted
 from agent_runtime.infrastructure.database import create_engine
 from agent_runtime.infrastructure.llm_proxy_client import LLMProxyClient, LLMProxyModels
 from agent_runtime.infrastructure.metrics import EventMetrics
@@ -63,6 +64,7 @@ def _wire(
     app.state.runs = build_run_engine(
         settings, uows=uows, events=events, fanout=fanout, lock=lock, llm=llm, windows=windows, clock=clock
     )
+    events.subscribe(app.state.runs.forget_session, event_type=SessionDeleted, name="known_sessions")
 
 
 def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[asyncio.Task[None]]:

@@ -138,3 +138,18 @@ async def test_other_methods_are_refused_and_the_route_is_documented(client: htt
     document = (await client.get("/openapi.json")).json()
     operation = document["paths"]["/agent/message/stream"]["post"]
     assert {"200", "400", "403", "404", "413"} <= set(operation["responses"])
+
+
+async def test_a_deleted_session_is_404_although_it_was_used_just_before(client: httpx.AsyncClient) -> None:
+    """The route remembers sessions it has seen (no read per turn); a deletion must make it forget."""
+    assert (await client.post("/agent/message/stream", json={"session_id": "gone", "message": user()})).is_success
+    assert (await client.delete("/sessions/gone")).is_success
+    response = await client.post("/agent/message/stream", json={"session_id": "gone", "message": user()})
+    assert response.status_code == 404
+
+
+async def test_a_remembered_session_still_refuses_a_foreign_subject(client: httpx.AsyncClient) -> None:
+    mine = {"session_id": "mine", "message": user()}
+    assert (await client.post("/agent/message/stream", json=mine, headers={"X-Subject": "alice"})).is_success
+    response = await client.post("/agent/message/stream", json=mine, headers={"X-Subject": "bob"})
+    assert response.status_code == 403

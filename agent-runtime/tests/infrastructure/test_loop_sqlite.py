@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from agent_runtime.application.ports import AuditEntry, UsageEntry
+from agent_runtime.domain.message import Message, ToolCall
+from agent_runtime.domain.run import Run, StopReason
 from agent_runtime.domain.session import Session
+from agent_runtime.infrastructure import loop_sqlite
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.loop_sqlite import loop_engine
 from agent_runtime.infrastructure.migrator import upgrade
@@ -89,3 +94,81 @@ def test_only_a_sqlite_file_gets_a_loop_engine(tmp_path: Path) -> None:
     assert loop_engine(file_engine) is not None
     assert loop_engine(memory_engine) is None
     assert loop_engine(postgres_engine) is None
+
+
+async def _workload(uows: SqlAlchemyUnitOfWorkFactory) -> list[object]:
+    """Every prepared statement, with the awkward values (JSON, bytes, booleans, aware datetimes, None, non-ASCII);
+    returns what the reads gave back."""
+    later = NOW + timedelta(seconds=1, microseconds=123456)
+    call = ToolCall("call_1", "write_file", {"path": "ä.py", "content": "x = 'ü'", "n": [1, None, True]})
+    async with uows() as uow:
+        session = Session.create("s", owner="alice", now=NOW)
+        await uow.sessions.add(session)
+        seqs = [await uow.sessions.allocate_seq("s", 256), await uow.sessions.allocate_seq("s")]
+        for position, message in enumerate(
+            [
+                Message(role="user", content="héllo 😀", created_at=NOW),
+                Message(role="assistant", content=None, created_at=later, tool_calls=(call,), agent="coder"),
+                Message(role="tool", content="ok", created_at=later, tool_call_id="call_1", name="write_file"),
+            ]
+        ):
+            await uow.messages.append("s", position, message)
+        session.title, session.message_count, session.is_active = "Tïtle", 3, False
+        await uow.sessions.save(session)
+        await uow.events.append("s", 1, "assistant_message", b'{"t":"\xc3\xa9"}', later)
+        entry = AuditEntry("MessageAppended", "message", "s", {"k": ["v", 1.5, None]}, "req", None, later)
+        await uow.records.add_audit([entry, entry])
+        await uow.records.add_usage(UsageEntry("s", "m", 1, 2, 3, 40, later))
+        run = Run.start(run_id="r1", session_id="s", agent="coder", now=NOW)
+        await uow.runs.add(run)
+        run.stop(StopReason.COMPLETED, later, None)
+        await uow.runs.save(run)
+        context = await uow.agents.get(session)
+        context.switch("architect", reason="chosen by the user", now=later, confidence=0.5)
+        await uow.agents.save(context)
+        await uow.commit()
+    async with uows(write=False) as uow:
+        session_back = await uow.sessions.get("s")
+        assert session_back is not None
+        return [
+            seqs,
+            session_back,
+            await uow.sessions.get("s", include_deleted=True),
+            await uow.sessions.get("nobody"),
+            await uow.messages.history("s"),
+            await uow.messages.history("s", after=1),
+            (await uow.agents.get(session_back)).switches,
+            await uow.runs.get("r1"),
+            await uow.events.after("s", 0, 10),
+        ]
+
+
+def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as raw:
+        names = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: raw.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall() for name in names}
+
+
+async def test_the_prepared_path_stores_and_reads_exactly_what_sqlalchemy_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same workload with the fast path and with every statement through SQLAlchemy: the same rows on disk,
+    the same objects read back, and the fast path was really taken."""
+    results, tables = [], []
+    for name, fast in (("fast", True), ("slow", False)):
+        if not fast:
+            monkeypatch.setattr(loop_sqlite, "_PREPARED", {})
+        loop_sqlite._PLANS.clear()
+        path = tmp_path / f"{name}.sqlite3"
+        engine = create_engine(normalise_db_url(f"sqlite:///{path}", tmp_path))
+        await upgrade(engine)
+        factory = SqlAlchemyUnitOfWorkFactory(engine)
+        results.append(await _workload(factory))
+        factory.close()
+        await engine.dispose()
+        tables.append(_tables(path))
+        if fast:
+            planned = [plan for plan in loop_sqlite._PLANS.values() if plan is not None]
+            assert len(planned) >= 10, loop_sqlite._PLANS  # sessions, messages, events, audit, usage, runs, switches
+    assert results[0] == results[1]
+    assert tables[0] == tables[1]

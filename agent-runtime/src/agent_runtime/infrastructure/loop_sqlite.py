@@ -10,37 +10,154 @@ What makes that safe: write transactions of this process queue on one asyncio lo
 process while holding the loop; readers never block in WAL mode. Only another *process* writing the same file (a
 second replica, ``migrate``) can make ``BEGIN IMMEDIATE`` wait, up to the busy timeout. The pool never blocks
 (unbounded overflow): a checkout that waited for a connection would wait on the loop it blocks.
+
+Once SQLite runs on the loop, SQLAlchemy's own work per statement is most of the cost: 40 µs for a small insert and
+66 µs for a one-row select against 9 and 4 µs on the bare driver (measured here). The statements every turn runs
+are built once at import and marked with :func:`prepared`; their SQL, bind and result processors are compiled once
+per parameter shape (SQLAlchemy's own compiler, so the SQL and the value conversions are the ones it would use)
+and run on the driver's connection, inside the transaction SQLAlchemy began. Everything else, and everything when
+``echo`` is on, takes SQLAlchemy's path.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, create_engine, pool
-from sqlalchemy.engine import Result
+from sqlalchemy import Connection, Dialect, Engine, create_engine, pool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.base import Executable
 
 from agent_runtime.infrastructure.database import install_sqlite_hooks
 
 
+class Rows(Protocol):
+    """What the repositories read of a statement's result (SQLAlchemy's ``Result`` has it, and so has ``_Rows``)."""
+
+    def all(self) -> Sequence[Any]: ...
+
+    def first(self) -> Any: ...
+
+    def one(self) -> Any: ...
+
+    def scalar_one(self) -> Any: ...
+
+
 class SqlConnection(Protocol):
     """What the repositories need of a connection: awaitable ``execute`` (an ``AsyncConnection`` or a
     :class:`LoopConnection`)."""
 
-    async def execute(self, statement: Executable, parameters: Any = None, /) -> Result[Any]: ...
+    async def execute(self, statement: Executable, parameters: Any = None, /) -> Rows: ...
+
+
+S = TypeVar("S", bound=Executable)
+_PREPARED: dict[int, Executable] = {}  # id → the statement (kept alive, so the id is never reused)
+
+
+def prepared(statement: S) -> S:
+    """Mark a statement built once at import for the fast path on SQLite (module docstring)."""
+    _PREPARED[id(statement)] = statement
+    return statement
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    sql: str
+    names: tuple[str, ...]  # the bind names in the order of the SQL's ``?``
+    binds: tuple[Callable[[Any], Any] | None, ...]
+    row: Callable[..., Any] | None  # a named tuple of the result columns, None for a statement without rows
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    def values(self, parameters: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            parameters[name] if bind is None else bind(parameters[name])
+            for name, bind in zip(self.names, self.binds, strict=True)
+        )
+
+
+_PLANS: dict[tuple[int, tuple[str, ...]], _Plan | None] = {}
+
+
+def _plan(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
+    """SQLAlchemy's compilation of ``statement`` for these parameter keys; None when it needs more than SQL and
+    converted values (Python-side defaults computed at execution)."""
+    compiled: Any = cast(Any, statement).compile(dialect=dialect, column_keys=list(keys))
+    if compiled.insert_prefetch or compiled.update_prefetch or not compiled.positional:
+        return None
+    names = tuple(compiled.positiontup)
+    if not set(names) <= set(keys):
+        return None
+    processors = compiled._bind_processors
+    binds = tuple(processors.get(name) for name in names)
+    columns = compiled._result_columns
+    if not columns:
+        return _Plan(compiled.string, names, binds, None, ())
+    fields = [column[0] for column in columns]
+    row: Any = namedtuple("Row", fields, rename=True)  # type: ignore[misc]  # the columns are known at run time
+    results = tuple(column[3]._cached_result_processor(dialect, None) for column in columns)
+    return _Plan(compiled.string, names, binds, row._make, results)
+
+
+class _Rows:
+    """The rows of a prepared statement, already converted."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            raise LookupError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+
+_NO_ROWS = _Rows([])
 
 
 class LoopConnection:
     """A synchronous SQLAlchemy connection behind the awaitable ``execute`` of :class:`SqlConnection`."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "_driver")
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        # the driver's connection, or None when every statement must go through SQLAlchemy (echo on)
+        self._driver = None if connection.engine.echo else connection.connection.driver_connection
 
-    async def execute(self, statement: Executable, parameters: Any = None, /) -> Result[Any]:
-        return self._connection.execute(statement, parameters)
+    async def execute(self, statement: Executable, parameters: Any = None, /) -> Rows:
+        if self._driver is None or parameters is None or id(statement) not in _PREPARED:
+            return self._connection.execute(statement, parameters)
+        many = isinstance(parameters, list)
+        keys = tuple(parameters[0] if many else parameters)
+        key = (id(statement), keys)
+        try:
+            plan = _PLANS[key]
+        except KeyError:
+            plan = _PLANS[key] = _plan(statement, keys, self._connection.dialect)
+        if plan is None:
+            return self._connection.execute(statement, parameters)
+        if many:
+            self._driver.executemany(plan.sql, [plan.values(p) for p in parameters])
+            return _NO_ROWS
+        cursor = self._driver.execute(plan.sql, plan.values(parameters))
+        if plan.row is None:
+            return _NO_ROWS
+        make, results = plan.row, plan.results
+        return _Rows(
+            [make([v if f is None else f(v) for v, f in zip(raw, results, strict=True)]) for raw in cursor.fetchall()]
+        )
 
 
 def loop_engine(engine: AsyncEngine) -> Engine | None:

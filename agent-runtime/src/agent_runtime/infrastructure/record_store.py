@@ -10,12 +10,12 @@ from sqlalchemy import Select, func, insert, select
 
 from agent_runtime.application.ports import AuditEntry, UsageEntry
 from agent_runtime.infrastructure import tables as t
-from agent_runtime.infrastructure.loop_sqlite import SqlConnection
+from agent_runtime.infrastructure.loop_sqlite import SqlConnection, prepared
 from agent_runtime.infrastructure.session_store import utc
 
 # Built once (see session_store): every turn writes audit rows and a usage row.
-_INSERT_AUDIT = insert(t.audit_log)
-_INSERT_USAGE = insert(t.usage)
+_INSERT_AUDIT = prepared(insert(t.audit_log))
+_INSERT_USAGE = prepared(insert(t.usage))
 
 
 class SqlAlchemyRecordRepository:

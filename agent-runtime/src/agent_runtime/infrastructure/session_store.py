@@ -12,7 +12,7 @@ from agent_runtime.domain.agent_context import AgentContext, AgentSwitch
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.session import Session
 from agent_runtime.infrastructure import tables as t
-from agent_runtime.infrastructure.loop_sqlite import SqlConnection
+from agent_runtime.infrastructure.loop_sqlite import SqlConnection, prepared
 
 
 def utc(value: datetime) -> datetime:
@@ -59,26 +59,27 @@ def _session(row: Any) -> Session:
 
 
 # The statements of every step, built once: building a Core statement and computing its cache key on each call
-# cost more CPU than running it on SQLite. Parameters are bound by name at execution.
-_GET_ANY = select(t.sessions).where(t.sessions.c.id == bindparam("_id"))
-_GET_LIVE = _GET_ANY.where(t.sessions.c.deleted_at.is_(None))
-_SAVE = update(t.sessions).where(t.sessions.c.id == bindparam("_id"))
-_ALLOCATE = (
+# cost more CPU than running it on SQLite. Parameters are bound by name at execution; on SQLite they take the fast
+# path (``loop_sqlite.prepared``).
+_GET_ANY = prepared(select(t.sessions).where(t.sessions.c.id == bindparam("_id")))
+_GET_LIVE = prepared(_GET_ANY.where(t.sessions.c.deleted_at.is_(None)))
+_SAVE = prepared(update(t.sessions).where(t.sessions.c.id == bindparam("_id")))
+_ALLOCATE = prepared(
     update(t.sessions)
     .where(t.sessions.c.id == bindparam("_id"))
     .values(last_seq=t.sessions.c.last_seq + bindparam("_count"))
     .returning(t.sessions.c.last_seq)
 )
-_INSERT_MESSAGE = insert(t.messages)
-_HISTORY = (
+_INSERT_MESSAGE = prepared(insert(t.messages))
+_HISTORY = prepared(
     select(t.messages)
     .where(t.messages.c.session_id == bindparam("_id"), t.messages.c.position > bindparam("_after"))
     .order_by(t.messages.c.position)
 )
-_SWITCHES = (
+_SWITCHES = prepared(
     select(t.agent_switches).where(t.agent_switches.c.session_id == bindparam("_id")).order_by(t.agent_switches.c.id)
 )
-_INSERT_EVENT = insert(t.session_events)
+_INSERT_EVENT = prepared(insert(t.session_events))
 
 
 class SqlAlchemySessionRepository:

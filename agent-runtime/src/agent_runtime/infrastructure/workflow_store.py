@@ -13,7 +13,7 @@ from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from agent_runtime.domain.run import Run, RunStatus, StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
 from agent_runtime.infrastructure import tables as t
-from agent_runtime.infrastructure.loop_sqlite import SqlConnection
+from agent_runtime.infrastructure.loop_sqlite import SqlConnection, prepared
 from agent_runtime.infrastructure.session_store import maybe_utc, utc
 
 _APPROVAL_FIELDS = ("status", "modified_arguments", "feedback", "decided_at")
@@ -155,8 +155,8 @@ def _run(row: Any) -> Run:
 
 
 # Built once (see session_store): a run starts and stops in every turn.
-_INSERT_RUN = insert(t.runs)
-_SAVE_RUN = update(t.runs).where(t.runs.c.id == bindparam("_id"))
+_INSERT_RUN = prepared(insert(t.runs))
+_SAVE_RUN = prepared(update(t.runs).where(t.runs.c.id == bindparam("_id")))
 
 
 class SqlAlchemyRunRepository:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import NotFound
 from agent_runtime.domain.run import StopReason
@@ -32,6 +33,7 @@ from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.services import RunState, Stop
 
 _log = logging.getLogger("agent_runtime.runs")
+_KNOWN_SESSIONS = 4096
 
 
 @dataclass(eq=False)
@@ -79,37 +81,65 @@ class RunEngine:
         self._lock = lock
         self._workers: dict[str, _Worker] = {}
         self._ids = ClientMessageIds(uow_factory)
+        self._open: OrderedDict[str, Session] = OrderedDict()  # sessions seen lately, not deleted (open_session)
         self._closing = False
 
     async def open_session(
         self, session_id: str, origin: Origin | None = None, *, announce: bool = False, create: bool = True
     ) -> bool:
         """Make sure the session exists (created on first use when ``create``, else 404; ``announce`` logs
-        ``session_info`` first) and that ``subject`` may use it. Returns whether it was created."""
+        ``session_info`` first) and that ``subject`` may use it. Returns whether it was created.
+
+        Sessions seen recently are remembered (their owner never changes; a deletion makes the engine forget them,
+        ``forget_session``), so a turn in a known session reads nothing here: the turn's own step loads the session
+        anyway and still refuses a session deleted meanwhile (by another process: one runtime per database)."""
         origin = origin or Origin()
         subject = origin.subject
-        async with self._uows(write=False) as uow:  # the common case, a known session, takes no write lock
-            known = await uow.sessions.get(session_id, include_deleted=True)
+        known = self._open.get(session_id)
         if known is not None:
-            if known.deleted_at is not None:
-                raise NotFound(f"session {session_id} was deleted")
+            self._open.move_to_end(session_id)
             known.check_access(subject)
             return False
+        async with self._uows(write=False) as uow:  # the common case, a known session, takes no write lock
+            known = await uow.sessions.get(session_id, include_deleted=True)
+        if known is None:
+            known = await self._create(session_id, origin, announce=announce, create=create)
+            if known is None:
+                return False
+            self._remember(known)
+            return True
+        if known.deleted_at is not None:
+            raise NotFound(f"session {session_id} was deleted")
+        known.check_access(subject)
+        self._remember(known)
+        return False
+
+    async def _create(self, session_id: str, origin: Origin, *, announce: bool, create: bool) -> Session | None:
+        """Create the session in its own step; None when another request created it first (access checked)."""
         async with self._s.journal.step(session_id, origin) as step:
             session = await step.uow.sessions.get(session_id, include_deleted=True)
             if session is not None:
                 if session.deleted_at is not None:
                     raise NotFound(f"session {session_id} was deleted")
-                session.check_access(subject)
-                return False
+                session.check_access(origin.subject)
+                return None
             if not create:
                 raise NotFound(f"session {session_id} not found")
-            session = Session.create(session_id, owner=subject, now=step.now, agent=self._s.catalogue.entry)
+            session = Session.create(session_id, owner=origin.subject, now=step.now, agent=self._s.catalogue.entry)
             await step.uow.sessions.add(session)
             step.collect(session)
             if announce:
                 await step.emit(core_chunks.session_info(session_id))
-            return True
+        return session
+
+    def _remember(self, session: Session) -> None:
+        self._open[session.id] = session
+        if len(self._open) > _KNOWN_SESSIONS:
+            self._open.popitem(last=False)
+
+    async def forget_session(self, envelope: Envelope) -> None:
+        """Bus subscriber for ``SessionDeleted``: the next frame for it reads the session again (and gets 404)."""
+        self._open.pop(envelope.event.session_id, None)
 
     async def submit(self, session_id: str, frame: Frame, origin: Origin | None = None) -> Ticket:
         """Queue ``frame`` for the session's worker. Raises before anything happens when the frame cannot be
