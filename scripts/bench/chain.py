@@ -1,11 +1,15 @@
 """The chain benchmark: added latency per hop, CPU per 1k tokens, capacity, idle sessions, and LiteLLM side by side.
 
 Starts the fake LLM, llm-proxy, agent-runtime and gateway (and LiteLLM's proxy from /tmp/litellm-venv when it is
-installed) as processes on free loopback ports, then runs, interleaved round by round (A B C D L A B C D L …):
+installed) as processes on free loopback ports, then runs, interleaved round by round (A R F B C D L A R F …):
 
   A  client → fake (OpenAI SSE)                       B  client → llm-proxy → fake
+  R  client → chaos relay → fake                      F  client → bare relay → bare relay → bare relay → fake
   C  client → agent-runtime → llm-proxy → fake        D  WebSocket v2 → gateway → runtime → proxy → fake
   L  client → LiteLLM proxy → fake (same fake, same client)
+
+R and F carry A's bytes through Python hops that only relay: F's three ``bare_relay.py`` hops are the floor under
+the three services' hops on this machine.
 
 at 1 stream (sequential requests) and at N concurrent streams. Added TTFT = TTFT(D) − TTFT(A); added per-token
 latency = transit(D) − transit(A), where transit is the arrival time minus the emit time the fake wrote into the
@@ -33,6 +37,7 @@ SERVICES = ("llm-proxy", "agent-runtime", "gateway")
 CONFIGS = {
     "A": ("fake", "fake"),
     "R": ("fake", "relay"),
+    "F": ("fake", "floor1"),
     "B": ("proxy", "llm-proxy"),
     "C": ("runtime", "agent-runtime"),
     "D": ("ws", "gateway"),
@@ -56,7 +61,7 @@ def run_client(cluster: Cluster, args: argparse.Namespace, config: str, client_a
         argv += ["--key", cluster.key]
     if config == "L":
         argv += ["--key", cluster.litellm_key]
-    if args.mock and config not in ("A", "L"):
+    if args.mock and config not in ("A", "F", "L"):
         argv += ["--mock"]
     before = _cpu(cluster)
     client = load_client(argv, args.tool_cpus)
@@ -73,7 +78,7 @@ def latency_phase(
 ) -> dict[str, Any]:
     """Interleaved rounds of every configuration; ``steady``: stream starts spread over one reply's duration and
     each stream's first request left out, so the figures hold ``streams`` concurrently active streams."""
-    configs = [c for c in "ARBCDL" if CONFIGS[c][1] in cluster.procs]
+    configs = [c for c in "ARFBCDL" if CONFIGS[c][1] in cluster.procs]
     rounds: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     client_args = [
         "--streams", str(streams), "--requests", str(requests), "--tokens", str(args.tokens),
@@ -175,6 +180,7 @@ def _start(args: argparse.Namespace) -> tuple[Cluster, Proc | None]:
     try:
         cluster.start_fake()
         cluster.start_relay()
+        cluster.start_floor()
         litellm = None if args.no_litellm else cluster.start_litellm()
         cluster.start_chain(mock=args.mock)
         if litellm is not None and not _litellm_healthy(cluster):

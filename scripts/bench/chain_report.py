@@ -11,6 +11,7 @@ from stats import median
 HOP_SERVICES = {
     "A": ("fake",),
     "R": ("relay",),
+    "F": ("floor1", "floor2", "floor3"),
     "B": ("llm-proxy",),
     "C": ("llm-proxy", "agent-runtime"),
     "D": ("llm-proxy", "agent-runtime", "gateway"),
@@ -19,6 +20,7 @@ HOP_SERVICES = {
 NAMES = {
     "A": "A fake direct",
     "R": "R raw relay",
+    "F": "F 3 bare hops",
     "B": "B llm-proxy",
     "C": "C runtime",
     "D": "D gateway ws",
@@ -71,6 +73,7 @@ def _hop_rows(rounds: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = [f"{'added (ms)':<15}{'TTFT p50':>10}{'TTFT p99':>10}{'tok p50':>10}{'tok p99':>10}"]
     for label, high, low in (
         ("R-A raw hop", "R", "A"),
+        ("F-A 3 bare hops", "F", "A"),
         ("B-A proxy", "B", "A"),
         ("C-B runtime", "C", "B"),
         ("D-C gateway", "D", "C"),
@@ -85,6 +88,15 @@ def _hop_rows(rounds: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+def _floor(rounds: dict[str, list[dict[str, Any]]], metric: str) -> str:
+    """What the three bare hops alone add (``metric`` p99, F − A) or cost (``"cpu"``), to follow a target line."""
+    if "F" not in rounds:
+        return ""
+    if metric == "cpu":
+        return f"; three bare hops alone (F): {_f(cpu_per_1k(rounds['F'], HOP_SERVICES['F']), 0, 1)} ms"
+    return f"; three bare hops alone (F−A): {_f(_added(rounds, 'F', 'A', metric, 'p99'), 0)} ms"
 
 
 def latency_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -109,15 +121,24 @@ def latency_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]
         ttft = _added(rounds, "D", "A", "ttft_ms", "p99")
         tok = _added(rounds, "D", "A", "transit_ms", "p99")
         limit = 3.0 if streams == 1 else 15.0
-        lines.append(f"target added TTFT p99 ≤ {limit:g} ms: {_f(ttft, 0)} ms → {_mark(ttft <= limit)}")
+        lines.append(
+            f"target added TTFT p99 ≤ {limit:g} ms: {_f(ttft, 0)} ms → {_mark(ttft <= limit)}"
+            + _floor(rounds, "ttft_ms")
+        )
         if streams == 1:
-            lines.append(f"target added per-token p99 ≤ 0.3 ms: {_f(tok, 0)} ms → {_mark(tok <= 0.3)}")
+            lines.append(
+                f"target added per-token p99 ≤ 0.3 ms: {_f(tok, 0)} ms → {_mark(tok <= 0.3)}"
+                + _floor(rounds, "transit_ms")
+            )
     if "D" in rounds:
         chain = cpu_per_1k(rounds["D"], HOP_SERVICES["D"])
         parts = ", ".join(f"{s} {_f(cpu_per_1k(rounds['D'], (s,)), 0, 1)}" for s in HOP_SERVICES["D"])
         lines.append(f"CPU per 1k tokens, whole chain (D): {_f(chain, 0, 1)} ms ({parts})")
         if streams > 1:
-            lines.append(f"target ≤ 150 ms CPU per 1k tokens: → {_mark(chain <= 150)}")
+            lines.append(
+                f"target ≤ 150 ms CPU per 1k tokens: {_f(chain, 0, 1)} ms → {_mark(chain <= 150)}"
+                + _floor(rounds, "cpu")
+            )
     if "A" in rounds:
         lines.append(f"fake LLM's own CPU per 1k tokens (A): {_f(cpu_per_1k(rounds['A'], ('fake',)), 0, 1)} ms")
     if "L" in rounds and "B" in rounds:

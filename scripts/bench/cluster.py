@@ -82,13 +82,27 @@ class Cluster:
         return self.procs["fake"]
 
     def start_relay(self) -> Proc:
-        """A pass-through chaos relay in front of the fake: the cost floor of one asyncio hop on this machine."""
+        """A pass-through chaos relay in front of the fake: one asyncio streams hop (F, `start_floor`, is the floor)."""
         target = f"127.0.0.1:{self.procs['fake'].port}"
         process = self._spawn("relay", [PYTHON, str(BENCH / "chaos_relay.py"), "--target", target], {}, self.tool_cpus)
         assert process.stdout is not None
         port = json.loads(process.stdout.readline())["port"]
         self.procs["relay"] = Proc("relay", process, port)
         return self.procs["relay"]
+
+    def start_floor(self, hops: int = 3) -> Proc:
+        """``hops`` bare relays chained in front of the fake, numbered from the client: ``floor1`` (returned) is the
+        one the client connects to, ``floor<hops>`` the one next to the fake. They stand in for the services, so
+        they run on the services' CPUs: the floor of ``hops`` Python hops on this machine."""
+        port = self.procs["fake"].port
+        for number in range(hops, 0, -1):
+            name = f"floor{number}"
+            argv = [PYTHON, str(BENCH / "bare_relay.py"), "--target", f"127.0.0.1:{port}"]
+            process = self._spawn(name, argv, {}, self.service_cpus)
+            assert process.stdout is not None
+            port = json.loads(process.stdout.readline())["port"]
+            self.procs[name] = Proc(name, process, port)
+        return self.procs["floor1"]
 
     def _service(self, name: str, module: str, prefix: str, env: dict[str, str]) -> Proc:
         port = free_port()

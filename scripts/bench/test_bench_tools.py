@@ -1,17 +1,19 @@
-"""The benchmark tools speak the real wire formats: the fake LLM's three APIs and faults, and the chaos relay."""
+"""The benchmark tools speak the real wire formats: the fake LLM's three APIs and faults, and the two relays."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+import bare_relay
 import chaos_relay
 import fake_llm
 import load_client
 import orjson
 import pytest
 import pytest_asyncio
-from stats import parse_tokens
+from stats import parse_tokens, run
 
 pytestmark = pytest.mark.asyncio
 
@@ -176,6 +178,68 @@ async def test_the_relay_in_reset_mode_refuses_with_a_reset(fake_url: str, clien
     finally:
         server.close()
         control.close()
+
+
+async def _bare_chain(host: str, port: int) -> list[asyncio.Server]:
+    """Two bare relays chained in front of ``host:port``; the outer one is the first."""
+    inner = await bare_relay.start((host, port))
+    outer = await bare_relay.start(("127.0.0.1", inner.sockets[0].getsockname()[1]))
+    return [outer, inner]
+
+
+async def test_two_chained_bare_relays_relay_a_whole_stream(fake_url: str, client: aiohttp.ClientSession) -> None:
+    servers = await _bare_chain("127.0.0.1", int(fake_url.rsplit(":", 1)[1]))
+    relayed = f"http://127.0.0.1:{servers[0].sockets[0].getsockname()[1]}"
+    try:
+        async with client.post(relayed + "/v1/chat/completions", json=_chat()) as response:
+            data = _sse_data(await response.read())
+        assert data[-1] == b"[DONE]"
+        assert [index for index, _ in parse_tokens(b"".join(data).decode())] == [0, 1, 2, 3, 4]
+    finally:
+        for server in servers:
+            server.close()
+
+
+async def _bytes_both_ways_and_closes() -> None:
+    ended: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def upper_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received = b""
+        while data := await reader.read(65536):
+            received += data
+            writer.write(data.upper())
+        ended.put_nowait(received)  # the client's end reached us through both relays
+        writer.close()
+
+    echo = await asyncio.start_server(upper_echo, "127.0.0.1", 0)
+    servers = [*await _bare_chain("127.0.0.1", echo.sockets[0].getsockname()[1]), echo]
+    port = servers[0].sockets[0].getsockname()[1]
+    try:
+        # a half-close travels up, the server's close travels back down
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.readexactly(4), 1) == b"PING"
+        writer.write_eof()
+        assert await asyncio.wait_for(ended.get(), 1) == b"ping"
+        assert await asyncio.wait_for(reader.read(), 1) == b""
+        writer.close()
+        # the client resets the connection: the relays close their side up to the server
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"pong")
+        assert await asyncio.wait_for(reader.readexactly(4), 1) == b"PONG"
+        chaos_relay.rst(writer)
+        assert await asyncio.wait_for(ended.get(), 1) == b"pong"
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_bare_relays_pass_bytes_both_ways_and_a_close_on_one_side_closes_the_other(loop: str) -> None:
+    if loop == "uvloop":  # the relay's own loop, which starts reading before the upstream connection is open
+        await asyncio.to_thread(run, _bytes_both_ways_and_closes())
+    else:
+        await _bytes_both_ways_and_closes()
 
 
 async def test_the_load_client_times_every_token_of_concurrent_streams(fake_url: str) -> None:
