@@ -17,7 +17,7 @@ from agent_runtime.agents.tools import (
 
 
 def parameters(name: str) -> dict[str, Any]:
-    [schema] = tool_schemas([name])
+    [schema] = tool_schemas((name,))
     assert schema["type"] == "function"
     assert schema["function"]["name"] == name
     parameters: dict[str, Any] = schema["function"]["parameters"]
@@ -93,14 +93,14 @@ def test_create_plan_subtasks_carry_agent_estimate_and_dependencies() -> None:
 
 def test_tool_schemas_serialise_to_json() -> None:
     names = sorted(IDE_TOOLS | RUNTIME_TOOLS)
-    assert len(orjson.loads(orjson.dumps(tool_schemas(names)))) == len(names)
+    assert len(orjson.loads(orjson.dumps(tool_schemas(tuple(names))))) == len(names)
 
 
 def test_run_command_is_an_alias_of_execute_command() -> None:
     assert canonical_tool_name("run_command") == "execute_command"
     call = validate_tool_call("run_command", '{"command": "ls"}')
     assert call.name == "execute_command"
-    assert tool_schemas(["run_command"])[0]["function"]["name"] == "execute_command"
+    assert tool_schemas(("run_command",))[0]["function"]["name"] == "execute_command"
 
 
 def test_valid_arguments_come_back_as_an_object_with_integers_kept() -> None:

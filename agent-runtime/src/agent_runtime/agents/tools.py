@@ -7,7 +7,7 @@ feeds the OpenAI ``tools`` list and :func:`validate_arguments`, so what the mode
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +50,10 @@ def is_ide_tool(name: str) -> bool:
     return canonical_tool_name(name) in IDE_TOOLS
 
 
-def tool_schemas(names: Iterable[str]) -> list[dict[str, Any]]:
-    """OpenAI ``tools`` entries (``{"type": "function", "function": {...}}``) for the given tool names, in order."""
+@functools.cache
+def tool_schemas(names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """OpenAI ``tools`` entries (``{"type": "function", "function": {...}}``) for the given tool names, in order;
+    built once per tool set (every model call sends them): the list is shared, callers must not change it."""
     return [ALL_SPECS[canonical_tool_name(name)].openai() for name in names]
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Dialect, Engine, create_engine, pool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.base import Executable
 
-from agent_runtime.infrastructure.database import install_sqlite_hooks
+from agent_runtime.infrastructure.database import JSON_OPTIONS, install_sqlite_hooks
 
 
 class Rows(Protocol):
@@ -173,6 +173,7 @@ def loop_engine(engine: AsyncEngine) -> Engine | None:
         pool_size=8,
         max_overflow=-1,  # never wait for a connection: the wait would block the loop
         connect_args={"timeout": 30, "check_same_thread": False},
+        **JSON_OPTIONS,
     )
     install_sqlite_hooks(sync)
     return sync
