@@ -36,9 +36,9 @@ from agent_runtime.runs.services import ContextWindows
 from agent_runtime.settings import Settings
 from service_kit.asgi import HotPathApp
 from service_kit.errors import install_error_handlers
-from service_kit.http import new_http_session
 from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware, public_paths
 from service_kit.service import new_registry, service_routes
+from service_kit.stream_client import StreamClient
 
 
 def utc_now() -> datetime:
@@ -106,10 +106,10 @@ def _lifespan(
         )
         if settings.migrate_on_start:
             await upgrade(engine)
-        http = new_http_session(connect_timeout=settings.llm_connect_timeout)
+        http = StreamClient(settings.llm_proxy_url, connect_timeout=settings.llm_connect_timeout)
         key = settings.internal_api_key.get_secret_value()
-        client = llm or LLMProxyClient(http, settings.llm_proxy_url, key)
-        models = windows or LLMProxyModels(http, settings.llm_proxy_url, key)
+        client = llm or LLMProxyClient(http, key)
+        models = windows or LLMProxyModels(http, key)
         _wire(app, settings, engine, client, models, clock)
         await app.state.runs.recover()
         housekeeping = _start_housekeeping(app, settings, clock)
@@ -120,7 +120,7 @@ def _lifespan(
                 task.cancel()
             await asyncio.gather(*housekeeping, return_exceptions=True)
             await app.state.runs.aclose()
-            await http.close()
+            await http.aclose()
             app.state.uows.close()
             await engine.dispose()
 

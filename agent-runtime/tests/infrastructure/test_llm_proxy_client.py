@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
 from agent_runtime.infrastructure.llm_proxy_client import LLMError, LLMProxyClient, LLMProxyModels
+from service_kit.stream_client import StreamClient
 
 KEY = "fake-key-0123456789abcdef"
 
@@ -29,6 +29,9 @@ async def proxy() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
         for token in ("Hel", "lo"):
             chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        if body["model"] == "cut":
+            request.transport.close()  # type: ignore[union-attr]
+            return response
         if body["model"] == "broken":
             await response.write(b'data: {"error": {"message": "upstream died"}}\n\n')
             return response
@@ -60,8 +63,7 @@ async def collect(client: LLMProxyClient, model: str) -> list[dict[str, Any]]:
 
 async def test_chunks_stream_and_the_session_id_tags_the_call(proxy: tuple[str, list[dict[str, Any]]]) -> None:
     url, seen = proxy
-    async with aiohttp.ClientSession() as http:
-        chunks = await collect(LLMProxyClient(http, url, KEY), "mock")
+    chunks = await collect(LLMProxyClient(StreamClient(url), KEY), "mock")
     assert [c["choices"][0]["delta"]["content"] for c in chunks] == ["Hel", "lo"]
     headers = seen[0]["headers"]
     assert headers["X-Session-Id"] == "s1"
@@ -71,31 +73,25 @@ async def test_chunks_stream_and_the_session_id_tags_the_call(proxy: tuple[str, 
 
 async def test_an_http_error_keeps_its_status(proxy: tuple[str, list[dict[str, Any]]]) -> None:
     url, _ = proxy
-    async with aiohttp.ClientSession() as http:
-        with pytest.raises(LLMError) as caught:
-            await collect(LLMProxyClient(http, url, KEY), "missing")
+    with pytest.raises(LLMError) as caught:
+        await collect(LLMProxyClient(StreamClient(url), KEY), "missing")
     assert caught.value.status == 404
     assert caught.value.message == "no such model"
 
 
 async def test_an_in_stream_error_raises(proxy: tuple[str, list[dict[str, Any]]]) -> None:
     url, _ = proxy
-    async with aiohttp.ClientSession() as http:
-        with pytest.raises(LLMError, match="upstream died"):
-            await collect(LLMProxyClient(http, url, KEY), "broken")
+    with pytest.raises(LLMError, match="upstream died"):
+        await collect(LLMProxyClient(StreamClient(url), KEY), "broken")
 
 
 async def test_tools_and_the_response_format_go_out_with_the_request(proxy: tuple[str, list[dict[str, Any]]]) -> None:
     url, seen = proxy
     tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}
-    async with aiohttp.ClientSession() as http:
-        client = LLMProxyClient(http, url, KEY)
-        messages = [{"role": "user", "content": "hi"}]
-        _ = [c async for c in client.stream_chat(model="mock", messages=messages, tools=[tool])]
-        _ = [
-            c
-            async for c in client.stream_chat(model="mock", messages=messages, response_format={"type": "json_object"})
-        ]
+    client = LLMProxyClient(StreamClient(url), KEY)
+    messages = [{"role": "user", "content": "hi"}]
+    _ = [c async for c in client.stream_chat(model="mock", messages=messages, tools=[tool])]
+    _ = [c async for c in client.stream_chat(model="mock", messages=messages, response_format={"type": "json_object"})]
     assert (seen[0]["body"]["tools"], seen[0]["body"]["tool_choice"]) == ([tool], "auto")
     assert "response_format" not in seen[0]["body"]
     assert seen[1]["body"]["response_format"] == {"type": "json_object"}
@@ -104,15 +100,25 @@ async def test_tools_and_the_response_format_go_out_with_the_request(proxy: tupl
 
 async def test_context_windows_come_from_the_model_list_fetched_once(proxy: tuple[str, list[dict[str, Any]]]) -> None:
     url, seen = proxy
-    async with aiohttp.ClientSession() as http:
-        models = LLMProxyModels(http, url, KEY, refresh=3600)
-        assert await models.window("mock") == 4096
-        assert await models.window("unknown") is None
-        assert await models.window("mock") == 4096
+    models = LLMProxyModels(StreamClient(url), KEY, refresh=3600)
+    assert await models.window("mock") == 4096
+    assert await models.window("unknown") is None
+    assert await models.window("mock") == 4096
     assert len([entry for entry in seen if entry.get("models")]) == 1
     assert seen[0]["headers"]["X-Internal-Auth"] == KEY
 
 
 async def test_an_unreachable_model_list_means_no_window() -> None:
-    async with aiohttp.ClientSession() as http:
-        assert await LLMProxyModels(http, "http://127.0.0.1:9", KEY).window("mock") is None
+    assert await LLMProxyModels(StreamClient("http://127.0.0.1:9"), KEY).window("mock") is None
+
+
+async def test_an_unreachable_proxy_is_status_0_and_a_cut_stream_is_502(
+    proxy: tuple[str, list[dict[str, Any]]],
+) -> None:
+    with pytest.raises(LLMError) as unreachable:
+        await collect(LLMProxyClient(StreamClient("http://127.0.0.1:9"), KEY), "mock")
+    assert unreachable.value.status == 0
+    url, _ = proxy
+    with pytest.raises(LLMError) as cut:
+        await collect(LLMProxyClient(StreamClient(url), KEY), "cut")
+    assert cut.value.status == 502

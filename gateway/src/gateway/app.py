@@ -25,6 +25,7 @@ from service_kit.errors import install_error_handlers
 from service_kit.http import new_http_session
 from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware
 from service_kit.service import new_registry, service_routes
+from service_kit.stream_client import StreamClient
 
 _log = structlog.get_logger(__name__)
 SHUTDOWN_CLOSE_TIMEOUT = 5.0
@@ -68,19 +69,16 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _announce_auth(settings)
         http = new_http_session(connect_timeout=settings.agent_connect_timeout)
-        runtime = RuntimeClient(
-            http,
-            settings.agent_url,
-            settings.internal_api_key.get_secret_value(),
-            settings.agent_stream_timeout,
-            settings.agent_rest_timeout,
-        )
+        hop = StreamClient(settings.agent_url, connect_timeout=settings.agent_connect_timeout)
+        key = settings.internal_api_key.get_secret_value()
+        runtime = RuntimeClient(hop, key, settings.agent_stream_timeout, settings.agent_rest_timeout)
         live = LiveSockets()
         app.state.gateway = GatewayContext(settings, runtime, build_authenticator(settings, http), metrics, live)
         try:
             yield
         finally:
             await live.close_all(SHUTDOWN_CLOSE_TIMEOUT)
+            await hop.aclose()
             await http.close()
 
     # FastAPI's native OpenTelemetry is off: nothing here configures a provider, so it only ever checked for one,

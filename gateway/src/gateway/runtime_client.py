@@ -7,18 +7,18 @@ socket reach the runtime in the order the client sent them even though their str
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
-from yarl import URL
 
-from service_kit.http import error_message, internal_headers
+from service_kit.http import envelope_message, internal_headers
 from service_kit.sse import SSEDecoder
+from service_kit.stream_client import ConnectFailed, HttpError, ReadTimeout, StreamClient, StreamResponse
 
 PEER = "agent runtime"
 # The ownership probe runs inside the WebSocket handshake, which the IDE gives 5 s in all.
@@ -55,25 +55,25 @@ class Chunk:
 class ChunkStream:
     """An accepted runtime SSE response; iterate ``chunks()`` once, and ``close()`` to leave early."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: StreamResponse) -> None:
         self._response = response
 
     async def chunks(self) -> AsyncIterator[Chunk]:
         decoder = SSEDecoder()
         try:
-            async for raw in self._response.content.iter_any():
+            async for raw in self._response:
                 for event in decoder.feed(raw):
                     data = orjson.loads(event.data)
                     if not isinstance(data, dict):
                         continue
                     seq = int(event.id) if event.id is not None and event.id.isdigit() else None
                     yield Chunk(data, seq, time.perf_counter())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RuntimeUnavailable(f"{PEER} stream interrupted: {type(exc).__name__}", 502) from exc
+        except HttpError as exc:
+            raise RuntimeUnavailable(f"{PEER} stream interrupted: {exc}", 502) from exc
         except orjson.JSONDecodeError as exc:
             raise RuntimeUnavailable(f"{PEER} sent a malformed event", 502) from exc
         finally:
-            self._response.release()
+            self._response.close()
 
     def close(self) -> None:
         self._response.close()
@@ -91,14 +91,11 @@ class Forwarded:
 class RuntimeClient:
     """Every call the gateway makes to the agent runtime. ``subject`` becomes ``X-Subject`` when set."""
 
-    def __init__(
-        self, http: aiohttp.ClientSession, base_url: str, key: str, stream_timeout: float, rest_timeout: float
-    ) -> None:
+    def __init__(self, http: StreamClient, key: str, stream_timeout: float, rest_timeout: float) -> None:
         self._http = http
-        self._base = base_url.rstrip("/")
         self._key = key
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_read=stream_timeout)
-        self._rest_timeout = aiohttp.ClientTimeout(total=rest_timeout)
+        self._stream_timeout = stream_timeout
+        self._rest_timeout = rest_timeout
 
     def _headers(self, subject: str | None, accept: str = "application/json") -> dict[str, str]:
         headers = internal_headers(self._key, accept=accept)
@@ -115,8 +112,8 @@ class RuntimeClient:
     async def open_events(self, session_id: str, after: int, subject: str | None) -> ChunkStream:
         """Follow ``/sessions/{id}/events?after=N``: the log after ``after``, then live events."""
         headers = self._headers(subject, "text/event-stream")
-        path = f"/sessions/{quote(session_id, safe='')}/events"
-        return await self._open("GET", path, headers, params={"after": str(after)})
+        path = f"/sessions/{quote(session_id, safe='')}/events?after={after}"
+        return await self._open("GET", path, headers)
 
     async def outstanding_tool_calls(self, session_id: str, subject: str | None) -> list[dict[str, Any]]:
         """Tool calls the runtime handed to the IDE that still wait for a result."""
@@ -136,54 +133,37 @@ class RuntimeClient:
         """One REST call passed through: method, query string and body in; status, body and type out. ``limit``
         overrides the REST timeout (seconds)."""
         # Already percent-encoded (the client's raw path and query): sent as is, never re-encoded or normalised.
-        url = URL(f"{self._base}{path}" + (f"?{query}" if query else ""), encoded=True)
+        target = path + (f"?{query}" if query else "")
         try:
-            async with self._http.request(
-                method,
-                url,
-                data=body or None,
-                headers=self._headers(subject),
-                timeout=self._rest_timeout if limit is None else aiohttp.ClientTimeout(total=limit),
-            ) as response:
+            async with asyncio.timeout(self._rest_timeout if limit is None else limit):
+                response = await self._http.request(method, target, headers=self._headers(subject), body=body or None)
                 payload = await response.read()
-                return Forwarded(response.status, payload, response.headers.get("Content-Type", "application/json"))
+        except ValueError as exc:  # a target the request line cannot carry
+            raise RuntimeRefused("invalid path", 400) from exc
         except TimeoutError as exc:
             raise RuntimeUnavailable(f"{PEER} did not answer in time", 504) from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise RuntimeUnavailable(f"{PEER} unavailable: {type(exc).__name__}", _connection_status(exc)) from exc
-        except aiohttp.InvalidURL as exc:
-            raise RuntimeRefused("invalid path", 400) from exc
-        except aiohttp.ClientError as exc:
-            raise RuntimeUnavailable(f"{PEER} answered badly: {type(exc).__name__}", 502) from exc
+        except HttpError as exc:
+            raise RuntimeUnavailable(f"{PEER} unavailable: {exc}", _connection_status(exc)) from exc
+        return Forwarded(response.status, payload, response.headers.get("content-type", "application/json"))
 
-    async def _open(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        *,
-        body: bytes | None = None,
-        params: dict[str, str] | None = None,
-    ) -> ChunkStream:
+    async def _open(self, method: str, path: str, headers: dict[str, str], *, body: bytes | None = None) -> ChunkStream:
         try:
             response = await self._http.request(
-                method, f"{self._base}{path}", data=body, params=params, headers=headers, timeout=self._stream_timeout
+                method, path, headers=headers, body=body, read_timeout=self._stream_timeout
             )
-        except TimeoutError as exc:
+        except ReadTimeout as exc:
             raise RuntimeUnavailable(f"{PEER} did not answer in time", 504) from exc
-        except aiohttp.ClientError as exc:
-            raise RuntimeUnavailable(f"{PEER} unavailable: {type(exc).__name__}", _connection_status(exc)) from exc
+        except HttpError as exc:
+            raise RuntimeUnavailable(f"{PEER} unavailable: {exc}", _connection_status(exc)) from exc
         if response.status != 200:
             try:
-                message = await error_message(response, PEER)
-            finally:
-                response.release()
+                message = envelope_message(await response.read(), response.status, PEER)
+            except HttpError:
+                message = f"{PEER} answered HTTP {response.status}"
             raise RuntimeRefused(message, response.status)
         return ChunkStream(response)
 
 
-def _connection_status(exc: aiohttp.ClientError) -> int:
+def _connection_status(exc: HttpError) -> int:
     """Refused or unresolvable: the runtime is down (503); a connection that broke mid-answer: 502."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return 503
-    return 502
+    return 503 if isinstance(exc, ConnectFailed) else 502

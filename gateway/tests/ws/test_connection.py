@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-import aiohttp
 import orjson
 import pytest
 from fake_agent import LONG_REPLY
@@ -20,6 +19,7 @@ from gateway.ws.dialects import V2Dialect
 from gateway.ws.frames import Ping, UserMessage
 from gateway.ws.outbound import OutboundBuffer
 from gateway.ws.sink import TextSink
+from service_kit.stream_client import StreamClient
 
 
 class StuckSocket:
@@ -47,8 +47,9 @@ class SlowSocket:
 
 @pytest.fixture
 async def runtime_client(runtime: FakeRuntime) -> AsyncIterator[RuntimeClient]:
-    async with aiohttp.ClientSession() as http:
-        yield RuntimeClient(http, runtime.url, KEY, stream_timeout=10, rest_timeout=10)
+    hop = StreamClient(runtime.url)
+    yield RuntimeClient(hop, KEY, stream_timeout=10, rest_timeout=10)
+    await hop.aclose()
 
 
 def connection(socket: StuckSocket | SlowSocket, runtime: RuntimeClient, capacity: int, stall: float) -> Connection:

@@ -1,7 +1,8 @@
-"""The outbound HTTP side: one long-lived aiohttp session per process, and the headers every internal call carries.
+"""The outbound HTTP side: the aiohttp session for calls to the outside (model providers, JWKS), and the headers and
+error envelope of every internal call (the internal hops themselves use ``stream_client``).
 
-aiohttp rather than plain httpx on streaming hops: httpx measured 4-6x the CPU per event here and collapsed when
-200 streams opened at once (see doc/adr/0003-http-client.md).
+aiohttp rather than plain httpx: httpx measured 4-6x the CPU per event here and collapsed when 200 streams opened at
+once (see doc/adr/0003-http-client.md).
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def internal_headers(key: str, *, accept: str = "application/json") -> dict[str,
     return headers
 
 
-async def error_message(response: aiohttp.ClientResponse, peer: str) -> str:
+def envelope_message(body: bytes, status: int, peer: str) -> str:
     """The ``error.message`` of a peer's JSON error envelope, or a line naming the peer and the status."""
     try:
-        return str(orjson.loads(await response.read())["error"]["message"])
-    except (ValueError, KeyError, TypeError, aiohttp.ClientError):
-        return f"{peer} answered HTTP {response.status}"
+        return str(orjson.loads(body)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"{peer} answered HTTP {status}"

@@ -1,4 +1,5 @@
-"""The llm-proxy over HTTP: streamed OpenAI chat completions, parsed once per chunk."""
+"""The llm-proxy over HTTP: streamed OpenAI chat completions, parsed once per chunk (``service_kit.stream_client``,
+the internal hops' client)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
-from service_kit.http import error_message, internal_headers
+from service_kit.http import envelope_message, internal_headers
 from service_kit.sse import SSEDecoder
+from service_kit.stream_client import HttpError, StreamClient
+
+_COMPLETIONS = "/v1/chat/completions"
 
 
 class LLMError(Exception):
@@ -23,9 +26,8 @@ class LLMError(Exception):
 
 
 class LLMProxyClient:
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, key: str) -> None:
+    def __init__(self, http: StreamClient, key: str) -> None:
         self._http = http
-        self._url = base_url.rstrip("/") + "/v1/chat/completions"
         self._key = key
 
     async def stream_chat(
@@ -53,30 +55,34 @@ class LLMProxyClient:
         if response_format is not None:
             body["response_format"] = response_format
         try:
-            async with self._http.post(self._url, data=orjson.dumps(body), headers=headers) as response:
-                if response.status != 200:
-                    raise LLMError(response.status, await error_message(response, "llm-proxy"))
-                decoder = SSEDecoder()
-                async for raw in response.content.iter_any():
-                    for event in decoder.feed(raw):
-                        if event.data == b"[DONE]":
-                            return
-                        chunk = orjson.loads(event.data)
-                        if "error" in chunk:
-                            raise LLMError(502, str(chunk["error"].get("message", "upstream error")))
-                        yield chunk
-                raise LLMError(502, "the model stream ended before it was complete")
-        except aiohttp.ClientError as exc:
-            raise LLMError(0, f"llm-proxy unreachable: {type(exc).__name__}") from exc
+            response = await self._http.request("POST", _COMPLETIONS, headers=headers, body=orjson.dumps(body))
+        except HttpError as exc:
+            raise LLMError(0, f"llm-proxy unreachable: {exc}") from exc
+        try:
+            if response.status != 200:
+                raise LLMError(response.status, envelope_message(await response.read(), response.status, "llm-proxy"))
+            decoder = SSEDecoder()
+            async for raw in response:
+                for event in decoder.feed(raw):
+                    if event.data == b"[DONE]":
+                        return
+                    chunk = orjson.loads(event.data)
+                    if "error" in chunk:
+                        raise LLMError(502, str(chunk["error"].get("message", "upstream error")))
+                    yield chunk
+            raise LLMError(502, "the model stream ended before it was complete")
+        except HttpError as exc:
+            raise LLMError(502, f"the llm-proxy stream broke: {exc}") from exc
+        finally:
+            response.close()
 
 
 class LLMProxyModels:
     """Context windows from the llm-proxy's ``GET /v1/llm/models``, fetched on first use and again at most every
     ``refresh`` seconds when a model is unknown; None (the caller's default) while the proxy cannot say."""
 
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, key: str, *, refresh: float = 60.0) -> None:
+    def __init__(self, http: StreamClient, key: str, *, refresh: float = 60.0) -> None:
         self._http = http
-        self._url = base_url.rstrip("/") + "/v1/llm/models"
         self._key = key
         self._refresh = refresh
         self._windows: dict[str, int] = {}
@@ -93,11 +99,12 @@ class LLMProxyModels:
     async def _fetch(self) -> None:
         self._fetched_at = time.monotonic()
         try:
-            async with self._http.get(self._url, headers=internal_headers(self._key)) as response:
-                if response.status != 200:
-                    return
-                items = orjson.loads(await response.read())
-        except (aiohttp.ClientError, orjson.JSONDecodeError, TimeoutError):
+            response = await self._http.request("GET", "/v1/llm/models", headers=internal_headers(self._key))
+            body = await response.read()
+            if response.status != 200:
+                return
+            items = orjson.loads(body)
+        except (HttpError, orjson.JSONDecodeError):
             return
         for item in items if isinstance(items, list) else ():
             length = item.get("context_length") if isinstance(item, dict) else None
