@@ -116,3 +116,17 @@ async def test_the_breaker_opens_after_repeated_failures_and_half_opens_after_th
 
     assert calls_while_open == 2
     assert result.text == "back"
+
+
+async def test_refusals_of_the_request_do_not_open_the_breaker() -> None:
+    """A misconfigured model name (404) fails every turn, but the service is up: the next good call must go out."""
+    breaker = CircuitBreaker(threshold=2, cooldown=60, clock=lambda: 0.0)
+    streams = FakeStreams([Upstream(404)], [Upstream(400)], [Upstream(404)], [text("fixed")])
+    caller = ModelCaller(streams, retries=0, backoff=0, breaker=breaker)
+    for _ in range(3):
+        with pytest.raises(ModelFailed):
+            await reply(caller)
+
+    result, _ = await reply(caller)
+
+    assert (result.text, streams.calls) == ("fixed", 4)

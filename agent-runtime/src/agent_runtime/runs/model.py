@@ -3,7 +3,9 @@ text plus every tool call of the response.
 
 Retries happen only while nothing has been relayed: once a delta went out, a failure ends the turn (the text the user
 saw cannot be taken back). The breaker opens after ``breaker_threshold`` failed calls in a row and refuses calls for
-``breaker_cooldown`` seconds, so a dead llm-proxy costs one quick error per message instead of a retry storm.
+``breaker_cooldown`` seconds, so a dead llm-proxy costs one quick error per message instead of a retry storm. Only
+failures of the service count (unreachable, timeouts, 429, 5xx, a stream cut mid-answer); a refusal of the request
+(an unknown model, a bad parameter) proves the service is up and closes the count.
 """
 
 from __future__ import annotations
@@ -126,7 +128,10 @@ class ModelCaller:
             except Exception as exc:  # every model failure is classified below
                 status = int(getattr(exc, "status", 0) or 0)
                 if assembly.relayed or status not in _RETRYABLE or attempt >= self._retries:
-                    self._breaker.failed()
+                    if assembly.relayed or status in _RETRYABLE:
+                        self._breaker.failed()
+                    else:
+                        self._breaker.succeeded()  # a refusal (404 model, 400) says the service is up
                     raise _failure(exc, status, assembly.relayed) from exc
                 attempt += 1
                 await self._sleep(self._backoff * attempt)
