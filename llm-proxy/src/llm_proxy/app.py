@@ -69,7 +69,7 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
 def create_app(settings: Settings) -> FastAPI:
     catalog = model_table(settings)
     registry = new_registry()
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, known=catalog.entries)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -67,7 +67,7 @@ class CompletionRun:
             if not tally.finished:
                 raise ProxyError("truncated", f"the stream of {entry.name} ended before it finished")
         except ProxyError as exc:
-            self._metrics.errors.labels(entry.name, entry.provider, exc.kind).inc()
+            self._metrics.errors.labels(self._metrics.label(entry), entry.provider, exc.kind).inc()
             if not tally.finished:
                 error = exc.scrub(self._secrets)
                 raise

@@ -83,7 +83,12 @@ class Dispatcher:
         error: ProxyError | None = None
         for position, candidate in enumerate(candidates):
             if error is not None:
-                self._metrics.fallbacks.labels(candidates[position - 1].name, candidate.name).inc()
+                previous = candidates[position - 1]
+                labels = (
+                    self._metrics.model(previous.name, previous.provider),
+                    self._metrics.model(candidate.name, candidate.provider),
+                )
+                self._metrics.fallbacks.labels(*labels).inc()
             try:
                 last = position == len(candidates) - 1
                 opened = await self._with_retries(request, candidate, prompt_tokens, last)
@@ -122,7 +127,7 @@ class Dispatcher:
             except ProxyError as exc:
                 if attempt > self._policy.max_retries or not self._should_retry(exc, last):
                     raise
-                self._metrics.retries.labels(entry.name, entry.provider).inc()
+                self._metrics.retries.labels(self._metrics.label(entry), entry.provider).inc()
                 await self._sleep(self._wait(attempt, exc))
                 attempt += 1
 
@@ -162,9 +167,9 @@ class Dispatcher:
         return OpenedStream(entry, first, stream, started)
 
     def _failed(self, entry: ModelEntry, error: ProxyError) -> NoReturn:
-        self._metrics.errors.labels(entry.name, entry.provider, error.kind).inc()
+        self._metrics.errors.labels(self._metrics.label(entry), entry.provider, error.kind).inc()
         if error.kind in _HEALTH_FAILURES:
             rate_limited = error.kind == "rate_limit"
             if self._cooldowns.failed(entry.name, rate_limited=rate_limited, retry_after=error.retry_after):
-                self._metrics.cooldowns.labels(entry.name, entry.provider).inc()
+                self._metrics.cooldowns.labels(self._metrics.label(entry), entry.provider).inc()
         raise error

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from llm_proxy.catalog import ModelEntry
+
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _GAP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 
-class Metrics:
-    """Every series the proxy exports; label values are model, provider and, for errors, the error kind."""
+MAX_MODEL_LABELS = 100
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+
+class Metrics:
+    """Every series the proxy exports; label values are model, provider and, for errors, the error kind.
+
+    Model names are chosen by clients (``<provider>/<model>`` passes through to any configured provider), so they are
+    bounded as label values: the models of the models table (``known``) always keep their name, and the first
+    ``MAX_MODEL_LABELS`` names seen after them too; later new names are counted as ``<provider>/other``."""
+
+    def __init__(self, registry: CollectorRegistry, known: Iterable[str] = ()) -> None:
+        self._labels: dict[str, str] = {name: name for name in known}
+        self._limit = len(self._labels) + MAX_MODEL_LABELS
         labels = ("model", "provider")
         self.requests = Counter("llm_proxy_requests", "Completions started", labels, registry=registry)
         self.errors = Counter("llm_proxy_errors", "Failed attempts by class", (*labels, "kind"), registry=registry)
@@ -53,13 +64,28 @@ class Metrics:
         self.retries = Counter("llm_proxy_retries", "Retries on the same deployment", labels, registry=registry)
         self._series: dict[tuple[str, str], ModelSeries] = {}
 
+    def model(self, name: str, provider: str) -> str:
+        """The label value for the model ``name`` (class docstring)."""
+        label = self._labels.get(name)
+        if label is None:
+            label = name if len(self._labels) < self._limit else f"{provider}/other"
+            self._labels[name] = label
+            if len(self._labels) > 2 * self._limit:  # a flood of new names: remember the first ones only
+                self._labels = dict(itertools.islice(self._labels.items(), self._limit))
+        return label
+
+    def label(self, entry: ModelEntry) -> str:
+        return self.model(entry.name, entry.provider)
+
     def series(self, model: str, provider: str) -> ModelSeries:
         """The per-completion series of ``model``, resolved once: ``labels()`` takes a lock and builds a key on
         every call, seven times per completion otherwise."""
         key = (model, provider)
         found = self._series.get(key)
         if found is None:
-            found = self._series[key] = ModelSeries(self, model, provider)
+            found = ModelSeries(self, self.model(model, provider), provider)
+            if len(self._series) < 4 * self._limit:
+                self._series[key] = found
         return found
 
 
