@@ -140,7 +140,7 @@ def _parse(raw: bytes) -> tuple[str | None, Frame]:
 def _subject(scope: Scope) -> str | None:
     """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md)."""
     raw = header(scope, b"x-subject")
-    if raw is None or not raw:
+    if not raw:
         return None
     if len(raw) > _MAX_SUBJECT:
         raise InvalidFrame(f"'X-Subject' must be at most {_MAX_SUBJECT} characters", "X-Subject")
@@ -194,6 +194,20 @@ async def message_stream(scope: Scope, receive: Receive, send: Send) -> None:
 _ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}
 
 
+_REQUEST = {
+    "type": "object",
+    "properties": {
+        "session_id": {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _SESSION_ID.pattern},
+                {"type": "null"},
+            ]
+        },
+        "message": {"type": "object", "description": "The IDE frame (doc/contracts.md)"},
+    },
+}
+
+
 def openapi_operation() -> dict[str, Any]:
     """The route's ``post`` operation for the OpenAPI document (FastAPI does not see a raw ASGI route)."""
     errors = {
@@ -222,18 +236,6 @@ def openapi_operation() -> dict[str, Any]:
     }
 
 
-_REQUEST = {
-    "type": "object",
-    "properties": {
-        "session_id": {
-            "anyOf": [
-                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _SESSION_ID.pattern},
-                {"type": "null"},
-            ]
-        },
-        "message": {"type": "object", "description": "The IDE frame (doc/contracts.md)"},
-    },
-}
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "ErrorEnvelope": {
         "type": "object",
