@@ -264,3 +264,32 @@ def test_no_allowed_command_joined_to_another_is_allowed(join: str) -> None:
         for payload in _PAYLOADS:
             for line in (f"{allowed}{join}{payload}", f'{allowed} "x"{join}{payload}', f"{allowed} 'x'{join}{payload}"):
                 assert decide_command(line) != Allow(), line
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env",
+        "app/.env.production",
+        "config/server.KEY",
+        "certs/tls.pem",
+        "deploy/id_ed25519",
+        ".npmrc",
+        "credentials.json",
+    ],
+)
+def test_reading_a_file_that_typically_holds_secrets_asks_first(path: str) -> None:
+    decision = POLICY.decide("coder", "read_file", {"path": path})
+    assert isinstance(decision, Ask)
+    assert "secrets" in decision.reason
+    assert isinstance(POLICY.decide("ask", "search_in_code", {"query": "KEY", "file_pattern": ".env"}), Ask)
+    assert isinstance(decide_command(f"cat {path}"), Ask)
+    assert isinstance(decide_command(f"grep -n TOKEN '{path}'"), Ask)
+
+
+@pytest.mark.parametrize(
+    "path", [".env.example", "docs/.env.sample", "keys/id_ed25519.pub", "src/env.py", "keyboard.dart"]
+)
+def test_templates_public_keys_and_look_alikes_are_read_freely(path: str) -> None:
+    assert POLICY.decide("coder", "read_file", {"path": path}) == Allow()
+    assert decide_command(f"cat {path}") == Allow()

@@ -8,7 +8,12 @@ Defaults follow the earlier backend: ``write_file``, ``create_directory``, ``exe
    bomb, plus the configured ``denied_commands`` → Deny;
 2. a gated command with any hazard (redirect, substitution, expansion, …) → Ask, naming the hazard;
 3. with ``auto_approve_read_only_commands``, a command whose every part starts with an allow-listed prefix and has no
-   writing option or path outside the project → Allow; anything else → Ask.
+   writing option, path outside the project or secret file → Allow; anything else → Ask.
+
+Reads run without asking, except of files that typically hold credentials (``.env``, ``.env.production``, private
+keys, ``.netrc``, ``.npmrc``, ``credentials.json``…; ``.env.example`` and ``*.pub`` are fine): their content would go
+to the model provider, so ``read_file`` of such a path, ``search_in_code`` limited to such names and an allow-listed
+command naming one ask first, whatever the gating.
 
 The policy is built from settings values and/or a YAML file by the composition root; it reads no environment itself::
 
@@ -48,6 +53,12 @@ DEFAULT_DENIED_COMMANDS = (
 _WRITING_OPTIONS = ("--output", "--write", "--exec", "--pre", "--ext-diff", "-o=", "--config")
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "python", "python3", "perl", "ruby", "node", "pwsh"})
 _DOWNLOADERS = frozenset({"curl", "wget", "fetch"})
+_SECRET_NAMES = frozenset(
+    {".netrc", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd", ".pgpass", "credentials", "credentials.json"}
+)
+_SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".tfstate")
+_SECRET_PREFIXES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
+_PUBLIC_SUFFIXES = (".pub", ".example", ".sample", ".template", ".dist")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,10 @@ class ApprovalPolicy:
         name = canonical_tool_name(tool_name)
         gated = name in self.agent_gated_tools.get(agent_id, self.gated_tools)
         if name != "execute_command":
-            return Ask(f"{name} changes the project") if gated else Allow()
+            if gated:
+                return Ask(f"{name} changes the project")
+            target = _read_target(name, arguments)
+            return Ask(_secret_reason(target)) if target is not None and secret_file(target) else Allow()
         command = arguments.get("command")
         if not isinstance(command, str) or not command.strip():
             return Deny("execute_command needs a non-empty 'command' string")
@@ -122,6 +136,8 @@ class ApprovalPolicy:
             value = word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
             if not value.startswith("-") and _escapes_project(value):
                 return f"'{value}' is outside the project"
+            if secret_file(value):
+                return _secret_reason(value)
         return None
 
     def _denial(self, command: str) -> str | None:
@@ -174,6 +190,36 @@ def _builtin_denial(words: tuple[str, ...]) -> str | None:
     if program.startswith(":") or any(":|:" in w for w in words):
         return "a fork bomb is never allowed"
     return None
+
+
+def secret_file(path: str) -> bool:
+    """Whether the file's name says it typically holds credentials (module docstring)."""
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower().strip("'\"")
+    if not name or name.endswith(_PUBLIC_SUFFIXES):
+        return False
+    return (
+        name == ".env"
+        or name.startswith(".env.")
+        or name in _SECRET_NAMES
+        or name.endswith(_SECRET_SUFFIXES)
+        or name.startswith(_SECRET_PREFIXES)
+    )
+
+
+def _read_target(tool: str, arguments: Mapping[str, Any]) -> str | None:
+    """The file name a reading tool is pointed at, if any."""
+    value = (
+        arguments.get("path")
+        if tool == "read_file"
+        else arguments.get("file_pattern")
+        if tool == "search_in_code"
+        else None
+    )
+    return value if isinstance(value, str) else None
+
+
+def _secret_reason(path: str) -> str:
+    return f"'{path}' may hold secrets, and what is read goes to the model"
 
 
 def _escapes_project(word: str) -> bool:
