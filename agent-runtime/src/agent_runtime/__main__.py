@@ -7,6 +7,7 @@ import sys
 
 from agent_runtime.app import create_app
 from agent_runtime.infrastructure.database import create_engine
+from agent_runtime.infrastructure.loop_sqlite import DatabaseInUse, FileOwner
 from agent_runtime.infrastructure.migrator import current_revision, upgrade
 from agent_runtime.settings import Settings
 from service_kit.logs import configure_logging
@@ -17,13 +18,17 @@ USAGE = "usage: python -m agent_runtime [serve|migrate]"
 
 
 async def migrate(settings: Settings) -> str | None:
-    """Apply every pending migration; returns the revision the database is at."""
+    """Apply every pending migration; returns the revision the database is at. Refused (``DatabaseInUse``) while
+    a runtime holds the SQLite file."""
+    owner = FileOwner(settings.database_url())
+    owner.acquire()
     engine = create_engine(settings.database_url())
     try:
         await upgrade(engine)
         return await current_revision(engine)
     finally:
         await engine.dispose()
+        owner.release()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,7 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings(Settings)
     configure_logging("agent-runtime", settings.log_level, settings.secrets())
     if action == "migrate":
-        revision = asyncio.run(migrate(settings))
+        try:
+            revision = asyncio.run(migrate(settings))
+        except DatabaseInUse as exc:
+            raise SystemExit(f"migrate: {exc}") from None
         print(f"database at revision {revision}")
         return
     serve(create_app(settings), settings)

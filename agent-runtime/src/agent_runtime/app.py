@@ -27,6 +27,7 @@ from agent_runtime.assembly import build_run_engine
 from agent_runtime.domain.events import SessionDeleted
 from agent_runtime.infrastructure.database import create_engine
 from agent_runtime.infrastructure.llm_proxy_client import LLMProxyClient, LLMProxyModels
+from agent_runtime.infrastructure.loop_sqlite import FileOwner
 from agent_runtime.infrastructure.metrics import EventMetrics
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -98,6 +99,8 @@ def _lifespan(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owner = FileOwner(settings.database_url())
+        owner.acquire()  # one process per SQLite file (loop_sqlite.FileOwner)
         engine = create_engine(
             settings.database_url(),
             echo=settings.db_echo,
@@ -123,6 +126,7 @@ def _lifespan(
             await http.aclose()
             app.state.uows.close()
             await engine.dispose()
+            owner.release()
 
     return lifespan
 

@@ -24,9 +24,15 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from pathlib import Path
+from typing import IO, Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Dialect, Engine, create_engine, pool
+try:
+    import fcntl
+except ImportError:  # not on Windows: no single-owner check there
+    fcntl = None  # type: ignore[assignment]
+
+from sqlalchemy import Connection, Dialect, Engine, create_engine, make_url, pool
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.base import Executable
 
@@ -158,6 +164,46 @@ class LoopConnection:
         return _Rows(
             [make([v if f is None else f(v) for v, f in zip(raw, results, strict=True)]) for raw in cursor.fetchall()]
         )
+
+
+class DatabaseInUse(Exception):
+    """Another process of this machine holds the SQLite file (a running runtime)."""
+
+
+class FileOwner:
+    """One process per SQLite file: an exclusive ``flock`` on ``<file>.owner``, held from start-up to shutdown.
+
+    Statements run on the loop thread (module docstring), so a second writer *process* on the same file (a second
+    replica, ``migrate`` against a live runtime) would stall this one's loop for up to the busy timeout; it is refused
+    at its start instead. The kernel drops the lock when the holder dies, also by kill -9. A no-op for PostgreSQL,
+    for ``:memory:`` and where ``fcntl`` is missing."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        self._path = Path(f"{parsed.database}.owner") if sqlite_file else None
+        self._handle: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        if self._path is None or fcntl is None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self._path.open("a+b")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            database = str(self._path)[: -len(".owner")]
+            raise DatabaseInUse(
+                f"the SQLite file {database} is in use by another agent-runtime process; run one runtime per SQLite "
+                "file, and stop it before running migrate against the file"
+            ) from None
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file drops the lock
+            self._handle = None
 
 
 def loop_engine(engine: AsyncEngine) -> Engine | None:
