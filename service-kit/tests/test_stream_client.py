@@ -193,3 +193,40 @@ async def test_no_listener_is_a_connect_failure_and_line_breaks_in_headers_are_r
         await client.request("GET", "/", headers={})
     with pytest.raises(ValueError, match="line break"):
         await client.request("GET", "/", headers={"X-Subject": "a\r\nX-Internal-Auth: forged"})
+
+
+async def test_a_released_response_whose_body_ends_soon_leaves_its_connection_for_the_next(serve) -> None:
+    async def done_then_end(_: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(b"data: [DONE]\n\n"))
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the body's end comes in a later packet, as uvicorn sends it
+        writer.write(b"0\r\n\r\n")
+        return True
+
+    server, client = await serve(done_then_end)
+    for _ in range(3):
+        response = await client.request("POST", "/", headers={}, body=b"x")
+        async for piece in response:
+            assert piece == b"data: [DONE]\n\n"
+            response.release()
+            break
+        await asyncio.sleep(0.1)
+    assert server.connections == 1
+    assert len(server.requests) == 3
+
+
+async def test_a_released_response_that_goes_on_is_dropped_after_a_moment(serve) -> None:
+    async def endless(_: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(chunk(b"x"))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+
+    server, client = await serve(endless)
+    response = await client.request("GET", "/", headers={})
+    async for _ in response:
+        response.release()
+        break
+    async with asyncio.timeout(3):
+        await server.closed.wait()

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httptools
 
 _PAUSE_AT = 1 << 20  # bytes buffered for a slow reader before the socket stops being read
+_DRAIN_S = 0.5  # how long a released response's connection may take to finish its body and be reused
 
 
 class HttpError(Exception):
@@ -46,7 +47,8 @@ class ReadTimeout(HttpError, TimeoutError):
 
 class StreamResponse:
     """A response whose status and headers arrived; the body follows (``async for`` chunks, or ``read()``).
-    ``close()`` leaves early (the connection is dropped, not reused)."""
+    ``release()`` when the caller has all it needs (``data: [DONE]``): the rest of the body is skipped and the
+    connection reused once it ends; ``close()`` leaves early (the connection is dropped)."""
 
     def __init__(self, connection: _Connection, read_timeout: float | None) -> None:
         self.status = 0
@@ -56,6 +58,7 @@ class StreamResponse:
         self._buffered = 0
         self._waiter: asyncio.Future[None] | None = None
         self._complete = False
+        self._released = False
         self._error: HttpError | None = None
         self._read_timeout = read_timeout
         self._loop = asyncio.get_running_loop()
@@ -135,10 +138,21 @@ class StreamResponse:
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self])
 
-    def close(self) -> None:
-        """Leave the response (its connection is closed unless the body was complete)."""
+    def release(self) -> None:
+        """The caller is done with a body that is about to end: skip what is left of it, and reuse the connection
+        if it ends within a moment (otherwise it is dropped)."""
         self._stop_timer()
-        if not self._complete:
+        if self._complete or self._released or self._error is not None:
+            return
+        self._released = True
+        self._error = StreamBroken("the response was released by the caller")
+        self._chunks.clear()
+        self._connection.drain()
+
+    def close(self) -> None:
+        """Leave the response (its connection is closed unless the body was complete or released)."""
+        self._stop_timer()
+        if not self._complete and not self._released:
             self._error = self._error or StreamBroken("the response was closed by the caller")
             self._connection.abort(None)
 
@@ -156,6 +170,7 @@ class _Connection(asyncio.Protocol):
         self._header_values: list[bytes] = []
         self.answered = False  # a byte of the current exchange's answer arrived
         self.closed = False
+        self._draining: asyncio.TimerHandle | None = None  # the body is being skipped (a released response)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -194,10 +209,13 @@ class _Connection(asyncio.Protocol):
             self._headers_done.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        if self._response is not None:
+        if self._response is not None and self._draining is None:
             self._response._feed(body)
 
     def on_message_complete(self) -> None:
+        if self._draining is not None:
+            self._draining.cancel()
+            self._draining = None
         response, self._response = self._response, None
         if response is not None:
             response._end()
@@ -222,6 +240,13 @@ class _Connection(asyncio.Protocol):
             raise
         return response
 
+    def drain(self) -> None:
+        """Skip the rest of the current body; drop the connection if it does not end within ``_DRAIN_S``."""
+        if self.closed or self._response is None:
+            return
+        self.resume()
+        self._draining = asyncio.get_running_loop().call_later(_DRAIN_S, self.abort, None)
+
     def pause(self) -> None:
         if self.transport is not None:
             self.transport.pause_reading()
@@ -232,6 +257,9 @@ class _Connection(asyncio.Protocol):
 
     def abort(self, error: HttpError | None) -> None:
         """Drop the connection; the exchange in progress ends with ``error``."""
+        if self._draining is not None:
+            self._draining.cancel()
+            self._draining = None
         if error is not None:
             self._fail(error)
         self.closed = True

@@ -14,6 +14,7 @@ from service_kit.sse import SSEDecoder
 from service_kit.stream_client import HttpError, StreamClient
 
 _COMPLETIONS = "/v1/chat/completions"
+_MODELS_TIMEOUT = 10.0  # seconds of silence before the model list counts as unavailable
 
 
 class LLMError(Exception):
@@ -65,6 +66,7 @@ class LLMProxyClient:
             async for raw in response:
                 for event in decoder.feed(raw):
                     if event.data == b"[DONE]":
+                        response.release()  # the body's end follows at once: keep the connection
                         return
                     chunk = orjson.loads(event.data)
                     if "error" in chunk:
@@ -99,7 +101,9 @@ class LLMProxyModels:
     async def _fetch(self) -> None:
         self._fetched_at = time.monotonic()
         try:
-            response = await self._http.request("GET", "/v1/llm/models", headers=internal_headers(self._key))
+            response = await self._http.request(
+                "GET", "/v1/llm/models", headers=internal_headers(self._key), read_timeout=_MODELS_TIMEOUT
+            )
             body = await response.read()
             if response.status != 200:
                 return
