@@ -7,9 +7,10 @@ WAL mode a statement takes microseconds, so the units of work run them directly 
 
 What makes that safe: write transactions of this process queue on one asyncio lock before ``BEGIN IMMEDIATE``
 (SQLite has a single writer anyway), so a writer never waits for SQLite's file lock on another connection of this
-process while holding the loop; readers never block in WAL mode. Only another *process* writing the same file (a
-second replica, ``migrate``) can make ``BEGIN IMMEDIATE`` wait, up to the busy timeout. The pool never blocks
-(unbounded overflow): a checkout that waited for a connection would wait on the loop it blocks.
+process while holding the loop; readers never block in WAL mode. Only another *process* writing the same file can
+make ``BEGIN IMMEDIATE`` wait, up to the busy timeout: a second runtime and ``migrate`` are refused at their start
+(:class:`FileOwner`). The pool never blocks (unbounded overflow): a checkout that waited for a connection would wait
+on the loop it blocks.
 
 Once SQLite runs on the loop, SQLAlchemy's own work per statement is most of the cost: 40 µs for a small insert and
 66 µs for a one-row select against 9 and 4 µs on the bare driver (measured here). The statements every turn runs
@@ -29,7 +30,7 @@ from typing import IO, Any, Protocol, TypeVar, cast
 
 try:
     import fcntl
-except ImportError:  # not on Windows: no single-owner check there
+except ImportError:  # Windows has no fcntl: no single-owner check there
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Dialect, Engine, create_engine, make_url, pool
