@@ -72,6 +72,15 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+async def endless(_: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
+    """A chunked body that never ends."""
+    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    while True:
+        writer.write(chunk(b"x"))
+        await writer.drain()
+        await asyncio.sleep(0.01)
+
+
 async def sized(_: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
     body = request.split(b"\r\n\r\n", 1)[1] or b"empty"
     writer.write(
@@ -168,13 +177,6 @@ async def test_silence_longer_than_the_read_timeout_fails_the_read(serve) -> Non
 
 
 async def test_leaving_a_response_early_drops_its_connection(serve) -> None:
-    async def endless(_: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        while True:
-            writer.write(chunk(b"x"))
-            await writer.drain()
-            await asyncio.sleep(0.01)
-
     server, client = await serve(endless)
     response = await client.request("GET", "/", headers={})
     async for _ in response:
@@ -216,13 +218,6 @@ async def test_a_released_response_whose_body_ends_soon_leaves_its_connection_fo
 
 
 async def test_a_released_response_that_goes_on_is_dropped_after_a_moment(serve) -> None:
-    async def endless(_: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        while True:
-            writer.write(chunk(b"x"))
-            await writer.drain()
-            await asyncio.sleep(0.01)
-
     server, client = await serve(endless)
     response = await client.request("GET", "/", headers={})
     async for _ in response:

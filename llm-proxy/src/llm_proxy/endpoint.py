@@ -19,8 +19,9 @@ from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.state import ProxyState
 from llm_proxy.tokens import estimate_prompt_tokens
-from service_kit.asgi import BodyTooLarge, header, read_body, send_event_stream, send_json
+from service_kit.asgi import BodyTooLarge, read_body, send_event_stream, send_json
 from service_kit.errors import validation_message
+from service_kit.middleware import header
 
 PATH = "/v1/chat/completions"
 DESCRIPTION = (

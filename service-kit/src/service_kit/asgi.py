@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_kit.errors import error_body
+from service_kit.middleware import header
 
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -35,14 +36,6 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the request body exceeds {limit} bytes")
         self.limit = limit
-
-
-def header(scope: Scope, name: bytes) -> bytes | None:
-    """The first value of the (lower-case) header ``name``."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:

@@ -16,7 +16,8 @@ REQUEST_ID_HEADER = "x-request-id"
 _log = structlog.get_logger("service_kit.access")
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of the (lower-case) header ``name``."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return bytes(value)
@@ -43,7 +44,7 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = _usable_request_id(_header(scope, REQUEST_ID_HEADER.encode()))
+        request_id = _usable_request_id(header(scope, REQUEST_ID_HEADER.encode()))
         scope.setdefault("state", {})["request_id"] = request_id
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -89,9 +90,9 @@ class InternalAuthMiddleware:
         self._is_protected = is_protected
 
     def _authorized(self, scope: Scope) -> bool:
-        presented = _header(scope, b"x-internal-auth")
+        presented = header(scope, b"x-internal-auth")
         if presented is None:
-            bearer = _header(scope, b"authorization")
+            bearer = header(scope, b"authorization")
             if bearer and bearer[:7].lower() == b"bearer ":
                 presented = bearer[7:].strip()
         return presented is not None and hmac.compare_digest(presented, self._key)

@@ -91,7 +91,8 @@ class StreamResponse:
             waiter.set_result(None)
 
     def _seen(self) -> None:
-        self._last = self._loop.time()
+        if self._timer is not None:  # only a read timeout needs the time of the last byte
+            self._last = self._loop.time()
 
     def _check_idle(self) -> None:
         assert self._read_timeout is not None

@@ -42,7 +42,10 @@ async def _request_id(request: Request) -> str | None:
     return str(value) if value else None
 
 
-async def _subject(x_subject: Annotated[str | None, Header(max_length=255)] = None) -> str | None:
+MAX_SUBJECT = 255  # the longest X-Subject accepted (also by the frame stream route, api/stream.py)
+
+
+async def _subject(x_subject: Annotated[str | None, Header(max_length=MAX_SUBJECT)] = None) -> str | None:
     """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md)."""
     return x_subject or None
 

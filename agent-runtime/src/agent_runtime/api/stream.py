@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from agent_runtime.api.dependencies import MAX_SUBJECT
 from agent_runtime.api.errors import domain_status
 from agent_runtime.application.fanout import Follower, Item, SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
@@ -29,7 +30,8 @@ from agent_runtime.runs.frames import Frame, InvalidFrame, UserMessage, parse_fr
 from agent_runtime.runs.journal import Origin
 from agent_runtime.runs.subscription import replayed_chunks
 from agent_runtime.settings import Settings
-from service_kit.asgi import BodyTooLarge, header, read_body, send_error, send_event_stream
+from service_kit.asgi import BodyTooLarge, read_body, send_error, send_event_stream
+from service_kit.middleware import header
 from service_kit.sse import HEARTBEAT, encode, with_heartbeats
 
 _BEAT = -2  # the seq of a heartbeat item in the follower's queue (below -1, the fan-out's "stop")
@@ -120,7 +122,6 @@ async def _sse(
 
 PATH = "/agent/message/stream"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_MAX_SUBJECT = 255
 
 
 def _parse(raw: bytes) -> tuple[str | None, Frame]:
@@ -142,8 +143,8 @@ def _subject(scope: Scope) -> str | None:
     raw = header(scope, b"x-subject")
     if not raw:
         return None
-    if len(raw) > _MAX_SUBJECT:
-        raise InvalidFrame(f"'X-Subject' must be at most {_MAX_SUBJECT} characters", "X-Subject")
+    if len(raw) > MAX_SUBJECT:
+        raise InvalidFrame(f"'X-Subject' must be at most {MAX_SUBJECT} characters", "X-Subject")
     return raw.decode("latin-1")
 
 

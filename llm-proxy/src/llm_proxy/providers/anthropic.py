@@ -17,7 +17,7 @@ from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.anthropic_wire import request_body
 from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from llm_proxy.providers.transport import HttpProvider, UpstreamBody
+from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
 from llm_proxy.schemas import ChatCompletionRequest
 from service_kit.sse import SSEDecoder
 
@@ -84,36 +84,16 @@ class AnthropicProvider(HttpProvider):
         response = await self._post(request_body(request, entry), classify)
         decoder = SSEDecoder()
         state = _MessageState()
-        body = UpstreamBody(response, self._inter_chunk)
-        try:
-            async for raw in body.chunks():
-                batch: Batch = []
-                try:
-                    for event in decoder.feed(raw):
-                        batch.extend(state.deltas(_event_data(event.data)))
-                        if state.stopped:
-                            break
-                except ProxyError:
-                    if batch:
-                        yield batch
-                    raise
-                if batch:
-                    yield batch
+
+        def parse(raw: bytes, batch: Batch) -> bool:
+            for event in decoder.feed(raw):
+                batch.extend(state.deltas(json_object(event.data, "event")))
                 if state.stopped:
-                    await body.finish()
-                    return
-        finally:
-            body.close()
+                    return True
+            return False
 
-
-def _event_data(raw: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ProxyError("malformed", "the upstream sent an event that is not JSON") from None
-    if not isinstance(data, dict):
-        raise ProxyError("malformed", "the upstream sent an event that is not a JSON object")
-    return data
+        async for batch in read_batches(UpstreamBody(response, self._inter_chunk), parse):
+            yield batch
 
 
 class _MessageState:

@@ -17,7 +17,7 @@ import orjson
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from llm_proxy.providers.transport import HttpProvider, UpstreamBody
+from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
 from llm_proxy.schemas import ChatCompletionRequest, ChatMessage
 
 
@@ -104,28 +104,21 @@ class OllamaProvider(HttpProvider):
         response = await self._post(request_body(request, entry), classify)
         buffer = b""
         tools = [0]
-        body = UpstreamBody(response, self._inter_chunk)
-        try:
-            async for raw in body.chunks():
-                *lines, buffer = (buffer + raw).split(b"\n")
-                batch: Batch = []
-                try:
-                    for line in lines:
-                        batch.extend(_line_deltas(line, tools))
-                        if batch and type(batch[-1]) is Usage:
-                            break
-                except ProxyError:
-                    if batch:
-                        yield batch
-                    raise
-                if batch:
-                    yield batch
+        over = False
+
+        def parse(raw: bytes, batch: Batch) -> bool:
+            nonlocal buffer, over
+            *lines, buffer = (buffer + raw).split(b"\n")
+            for line in lines:
+                batch.extend(_line_deltas(line, tools))
                 if batch and type(batch[-1]) is Usage:  # the ``done`` line ends the answer
-                    await body.finish()
-                    return
-        finally:
-            body.close()
-        tail = _line_deltas(buffer, tools)
+                    over = True
+                    break
+            return over
+
+        async for batch in read_batches(UpstreamBody(response, self._inter_chunk), parse):
+            yield batch
+        tail = [] if over else _line_deltas(buffer, tools)
         if tail:
             yield tail
 
@@ -133,12 +126,7 @@ class OllamaProvider(HttpProvider):
 def _line_deltas(line: bytes, tools: list[int]) -> list[Delta]:
     if not line.strip():
         return []
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise ProxyError("malformed", "the upstream sent a line that is not JSON") from None
-    if not isinstance(data, dict):
-        raise ProxyError("malformed", "the upstream sent a line that is not a JSON object")
+    data = json_object(line, "line")
     if "error" in data:
         raise ProxyError("server", f"the upstream reported an error mid-stream: {data['error']}")
     out: list[Delta] = []

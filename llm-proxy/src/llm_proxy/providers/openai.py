@@ -16,7 +16,7 @@ import orjson
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.base import Batch, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from llm_proxy.providers.transport import HttpProvider, UpstreamBody
+from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
 from llm_proxy.schemas import ChatCompletionRequest
 from service_kit.sse import SSEDecoder
 
@@ -71,28 +71,16 @@ class OpenAIProvider(HttpProvider):
             return
         decoder = SSEDecoder()
         reader = _ChunkReader()
-        body = UpstreamBody(response, self._inter_chunk)
-        try:
-            async for raw in body.chunks():
-                batch: Batch = []
-                done = False
-                try:
-                    for event in decoder.feed(raw):
-                        if event.data == b"[DONE]":
-                            done = True
-                            break
-                        reader.add(event.data, batch)
-                except ProxyError:
-                    if batch:
-                        yield batch
-                    raise
-                if batch:
-                    yield batch
-                if done:
-                    await body.finish()
-                    return
-        finally:
-            body.close()
+
+        def parse(raw: bytes, batch: Batch) -> bool:
+            for event in decoder.feed(raw):
+                if event.data == b"[DONE]":
+                    return True
+                reader.add(event.data, batch)
+            return False
+
+        async for batch in read_batches(UpstreamBody(response, self._inter_chunk), parse):
+            yield batch
         # EOF without [DONE]: the caller decides from whether a Finish came (a final event without its blank
         # line, or no [DONE] after a finish_reason, is still a proper end).
 
@@ -107,12 +95,7 @@ class _ChunkReader:
 
     def add(self, data: bytes, out: Batch) -> None:
         """Parse one event and append its deltas to ``out``."""
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise ProxyError("malformed", "the upstream sent a chunk that is not JSON") from None
-        if not isinstance(chunk, dict):
-            raise ProxyError("malformed", "the upstream sent a chunk that is not a JSON object")
+        chunk = json_object(data, "chunk")
         if "error" in chunk:
             raise _stream_error(chunk["error"])
         for choice in chunk.get("choices") or ():

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
 import aiohttp
+import orjson
 
 from llm_proxy.errors import ProxyError, parse_retry_after
+from llm_proxy.providers.base import Batch
 from service_kit.http import new_http_session
 
 Classifier = Callable[[int, bytes, float | None], ProxyError]
@@ -164,3 +167,36 @@ class HttpProvider:
 
     async def _post(self, body: bytes, classify: Classifier) -> aiohttp.ClientResponse:
         return await post(self._session, self._url, body, self._headers, classify)
+
+
+def json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """One upstream ``what`` (chunk, event, line) parsed as a JSON object, or ``ProxyError("malformed")``."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProxyError("malformed", f"the upstream sent a {what} that is not JSON") from None
+    if not isinstance(data, dict):
+        raise ProxyError("malformed", f"the upstream sent a {what} that is not a JSON object")
+    return data
+
+
+async def read_batches(body: UpstreamBody, parse: Callable[[bytes, Batch], bool]) -> AsyncGenerator[Batch, None]:
+    """One batch of deltas per read of ``body``: ``parse`` appends the deltas of the bytes read and says whether the
+    answer is over (then the body is finished, so its connection is reused). A parse error still yields the deltas
+    before it, then raises. The body is always closed."""
+    try:
+        async for raw in body.chunks():
+            batch: Batch = []
+            try:
+                over = parse(raw, batch)
+            except ProxyError:
+                if batch:
+                    yield batch
+                raise
+            if batch:
+                yield batch
+            if over:
+                await body.finish()
+                return
+    finally:
+        body.close()
