@@ -1,5 +1,5 @@
-"""T13 — the path and command policy corpus against the runtime's own rules (``agent_runtime.agents.permissions``
-and ``agent_runtime.agents.approval``), in process.
+"""T13 — the path and command policy corpus against the runtime's own rules (``agent_runtime.guardrails.permissions``
+and ``agent_runtime.guardrails.approval``), in process.
 
 Escapes: traversal, absolute and home paths, encodings (percent, double percent, overlong UTF-8, fullwidth and
 look-alike dots and slashes, NUL, bidi and zero-width characters, backslashes, drive letters, UNC), chained commands
@@ -16,9 +16,9 @@ from __future__ import annotations
 import itertools
 import random
 
-from agent_runtime.agents.approval import Allow, ApprovalPolicy
 from agent_runtime.agents.catalogue import build_catalogue
-from agent_runtime.agents.permissions import PATH_ARGUMENTS, Allowed, check_permission
+from agent_runtime.guardrails.approval import Allow, ApprovalPolicy
+from agent_runtime.guardrails.permissions import PATH_ARGUMENTS, Allowed, check_permission
 from harness import Tally, battery
 
 PATH_ESCAPES = [

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from agent_runtime.agents.approval import ApprovalPolicy, load_policy
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
 from agent_runtime.application.ports import LLMClient, UnitOfWorkFactory, WriterLock
+from agent_runtime.guardrails.approval import ApprovalPolicy, load_policy
 from agent_runtime.runs.engine import RunEngine
 from agent_runtime.runs.journal import EventPublisher, Journal, LiveFanout
 from agent_runtime.runs.loop import AgentLoop

@@ -8,13 +8,13 @@ from typing import Any
 
 import orjson
 
-from agent_runtime.agents.approval import ApprovalPolicy
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.domain.events import SessionEventAppended
+from agent_runtime.guardrails.approval import ApprovalPolicy
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import parse_frame
 from agent_runtime.runs.journal import Journal

@@ -12,8 +12,6 @@ from typing import Any
 
 import orjson
 
-from agent_runtime.agents.approval import Ask, Deny
-from agent_runtime.agents.permissions import Refused, check_permission
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
 from agent_runtime.application import chunks as core_chunks
 from agent_runtime.application.commands import IssueToolCall
@@ -22,6 +20,8 @@ from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
+from agent_runtime.guardrails.approval import Ask, Deny
+from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
 from agent_runtime.runs.plans import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop

@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent_runtime.agents.approval import ApprovalPolicy
 from agent_runtime.agents.catalogue import Agent, Catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
 from agent_runtime.domain.run import Run, StopReason
+from agent_runtime.guardrails.approval import ApprovalPolicy
 from agent_runtime.runs.conversation import HistoryCache
 from agent_runtime.runs.journal import Journal, Origin
 from agent_runtime.runs.model import ModelCaller

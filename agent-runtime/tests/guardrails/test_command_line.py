@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent_runtime.agents.command_line import loose_parts, parse_command_line
+from agent_runtime.guardrails.command_line import loose_parts, parse_command_line
 
 
 def words(line: str) -> list[tuple[str, ...]]:

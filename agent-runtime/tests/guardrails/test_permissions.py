@@ -3,7 +3,7 @@
 import pytest
 
 from agent_runtime.agents.catalogue import build_catalogue
-from agent_runtime.agents.permissions import Allowed, Refused, UnsafePath, check_permission, normalise_path
+from agent_runtime.guardrails.permissions import Allowed, Refused, UnsafePath, check_permission, normalise_path
 
 CATALOGUE = build_catalogue(True)
 ARCHITECT = CATALOGUE.agents["architect"]

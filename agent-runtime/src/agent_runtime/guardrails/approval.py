@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
-from agent_runtime.agents.command_line import CommandPart, loose_parts, parse_command_line
-from agent_runtime.agents.permissions import UnsafePath, normalise_path
 from agent_runtime.agents.tools import canonical_tool_name
+from agent_runtime.guardrails.command_line import CommandPart, loose_parts, parse_command_line
+from agent_runtime.guardrails.permissions import UnsafePath, normalise_path
 
 DEFAULT_GATED_TOOLS = frozenset({"write_file", "create_directory", "execute_command", "delete_file", "move_file"})
 DEFAULT_READ_ONLY_COMMANDS = (
