@@ -11,7 +11,7 @@ block it:
   (it sees every event of the session, in order) and the relays are only drained;
 - every source goes through ``emit``, which drops a ``seq`` at or below the last one sent (or the resume cursor)
   and pushes the translated frame into the bounded ``OutboundBuffer``;
-- the **writer** drains the buffer to the socket, every frame that is waiting in one write.
+- the **writer** (the ``Channel``'s) drains the buffer to the socket, every frame that is waiting in one write.
 
 The dispatcher and the writer start with the first frame that needs them, and wake-ups are bare futures made while
 someone waits: an idle socket (an IDE left open) holds no task of its own and no ``asyncio.Event``/``Queue`` (their
@@ -23,27 +23,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
 from typing import Any
-
-import orjson
-import structlog
 
 from gateway.metrics import GatewayMetrics
 from gateway.runtime_client import Chunk, ChunkStream, RuntimeClient, RuntimeRefused, RuntimeUnavailable
-from gateway.ws.closes import CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN, Closing
+from gateway.ws.channel import Channel
+from gateway.ws.closes import CLOSE_POLICY, Closing
 from gateway.ws.dialects import Dialect, V2Dialect
 from gateway.ws.frames import Cancel, Hello, InboundFrame, Ping, Resume
-from gateway.ws.outbound import OutboundBuffer, Outgoing, SlowConsumer
+from gateway.ws.outbound import OutboundBuffer, Outgoing
 from gateway.ws.sink import FrameSink
 
-_log = structlog.get_logger(__name__)
-
 INBOUND_LIMIT = 256  # frames waiting for the runtime; more is a client not waiting for answers
-WRITE_BATCH = 64  # frames per write at most, so one write stays small and the relay latency is observed often
 
 
-class Connection:
+class Connection(Channel):
     """The state of one socket. ``session_id`` is None until a ``new_*`` socket learns its real id."""
 
     def __init__(
@@ -57,10 +51,8 @@ class Connection:
         subject: str | None,
         dialect: Dialect,
     ) -> None:
-        self.sink = sink
+        super().__init__(sink, metrics, buffer)
         self.runtime = runtime
-        self.metrics = metrics
-        self.buffer = buffer
         self.session_id = session_id
         self.subject = subject
         self.dialect = dialect
@@ -72,52 +64,11 @@ class Connection:
         self._inbound: list[InboundFrame] = []  # at most INBOUND_LIMIT; a list, as an empty deque weighs 0.75 KiB
         self._inbound_ready: asyncio.Future[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
         self._last_relay: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.closing: asyncio.Future[Closing] = asyncio.get_running_loop().create_future()
-        """Resolves when a task decided the connection must end (slow consumer, foreign session, socket gone)."""
 
-    # lifecycle -------------------------------------------------------------------------------------------------
-
-    async def wait_closing(self) -> Closing:
-        """Waits for ``closing``."""
-        return await asyncio.shield(self.closing)
-
-    def close_with(self, code: int, reason: str) -> None:
-        if not self.closing.done():
-            self.closing.set_result(Closing(code, reason))
-
-    async def stop(self) -> None:
-        """Cancel every task of the connection; the runtime's runs are not affected."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._guarded(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except Closing as exc:
-            self.close_with(exc.code, exc.reason)
-        except SlowConsumer as exc:
-            self.metrics.error("slow_consumer")
-            self.close_with(CLOSE_TRY_AGAIN, str(exc))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 -- a bug must end this socket only, with 1011, never the process
-            _log.exception("websocket task failed", session_id=self.session_id)
-            self.metrics.error("internal")
-            self.close_with(CLOSE_INTERNAL, "internal error")
+    def log_fields(self) -> dict[str, Any]:
+        return {"session_id": self.session_id}
 
     # inbound ---------------------------------------------------------------------------------------------------
 
@@ -165,11 +116,9 @@ class Connection:
             self._follower.cancel()
         self._follower = self.spawn(self._follow(self.session_id, self.last_seq))
 
-    def send_control(self, frame: dict[str, Any]) -> None:
+    def send_control(self, frame: dict[str, Any], kind: str | None = None) -> None:
         """A connection-level frame (no ``seq``)."""
-        self.buffer.put_control(Outgoing(frame, str(frame["type"])))
-        if self._writer is None:
-            self._writer = self.spawn(self._write_loop())
+        super().send_control(frame, kind or str(frame["type"]))
 
     def send_error(self, message: str) -> None:
         self.send_control({"type": "error", "content": message, "error": message})
@@ -294,11 +243,7 @@ class Connection:
             return
         kind = str(frame.get("type", ""))
         delta = kind == "assistant_message" and frame.get("is_final") is False
-        item = Outgoing(frame, kind, chunk.received_at, delta)
-        if self._writer is None:
-            self._writer = self.spawn(self._write_loop())
-        if not self.buffer.offer(item):
-            await self.buffer.put(item)
+        await self.send(Outgoing(frame, kind, chunk.received_at, delta))
 
     async def restore(self, calls: list[dict[str, Any]], hello_grace: float) -> None:
         """v1 reconnect: re-send the tool calls the IDE has not answered (approval-gated ones it restores itself
@@ -321,21 +266,3 @@ class Connection:
             chunk = {"type": "tool_call", "session_id": self.session_id, **call}
             chunk.pop("created_at", None)
             await self.emit(Chunk(chunk, None, time.perf_counter()))
-
-    # socket side -----------------------------------------------------------------------------------------------
-
-    async def _write_loop(self) -> None:
-        """Everything waiting goes out in one write (frames stay frames: a batch is only one syscall)."""
-        metrics = self.metrics
-        while True:
-            items = await self.buffer.get_batch(WRITE_BATCH)
-            payloads = [orjson.dumps(item.frame) for item in items]
-            try:
-                await self.sink.send_frames(payloads)
-            except Exception as exc:  # noqa: BLE001 -- the peer went away mid-send: nothing left to close politely
-                raise Closing(CLOSE_NORMAL, f"send failed: {type(exc).__name__}") from None
-            now = time.perf_counter()
-            for item in items:
-                metrics.frame_out(item.kind)
-                if item.received_at is not None:
-                    metrics.relayed(now - item.received_at)
