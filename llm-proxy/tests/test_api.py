@@ -30,16 +30,18 @@ async def test_the_internal_header_works_as_well_as_bearer(proxy_client):
     assert response.status_code == 200
 
 
-async def test_an_unknown_model_is_a_404_naming_it(proxy_client):
+async def test_an_unknown_model_is_a_404_naming_it_and_the_available_ones(proxy_client):
     async with proxy_client() as client:
         response = await client.post("/v1/chat/completions", json={**chat("x"), "model": "gpt-9"})
-    assert response.status_code == 404
+        retrieved = await client.get("/v1/models/gpt-9")
+    assert response.status_code == retrieved.status_code == 404
     assert response.json()["error"] == {
-        "message": "The model 'gpt-9' does not exist",
+        "message": "The model 'gpt-9' does not exist; available models: mock, mock-stable",
         "type": "not_found_error",
         "code": "model_not_found",
         "param": "model",
     }
+    assert retrieved.json() == response.json()
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ models:
     fallbacks: [local]
     rpm: 100
     tpm: 50000
+    first_byte_timeout: 900
   local:
     provider: ollama
     upstream_model: qwen2.5-coder:7b
@@ -40,7 +41,8 @@ def test_a_models_file_maps_names_to_deployments(tmp_path):
         128000,
         4096,
     )
-    assert (fast.fallbacks, fast.rpm, fast.tpm) == (("local",), 100, 50000)
+    assert (fast.fallbacks, fast.rpm, fast.tpm, fast.first_byte_timeout) == (("local",), 100, 50000, 900)
+    assert entries["local"].first_byte_timeout is None  # the proxy's FIRST_BYTE_TIMEOUT_S
     catalog = Catalog(entries, {"openai", "ollama"}, 8192)
     assert [e.name for e in catalog.chain(fast)] == ["fast", "local"]
 
@@ -52,6 +54,7 @@ def test_a_models_file_maps_names_to_deployments(tmp_path):
         ("models:\n  a:\n    provider: nope\n", ":2: a.provider: must be one of"),
         ("models:\n  a:\n    provider: openai\n    context_window: -5\n", ":2: a.context_window:"),
         ("models:\n  a:\n    provider: openai\n    colour: red\n", ":2: a.colour: Extra inputs"),
+        ("models:\n  a:\n    provider: openai\n    first_byte_timeout: 0\n", ":2: a.first_byte_timeout:"),
         ("models:\n  a:\n    provider: openai\n    fallbacks: [zzz]\n", ":2: a.fallbacks: unknown model 'zzz'"),
         ("models:\n  a:\n    provider: openai\n    fallbacks: [a]\n", "cannot fall back to itself"),
         ("other: 1\n", ":1: missing the 'models' key"),
@@ -78,3 +81,9 @@ def test_provider_slash_model_routes_only_to_configured_providers():
     assert (local.provider, local.upstream_model, local.context_window) == ("ollama", "llama3.2:1b", 4096)
     assert catalog.resolve("openai/gpt-4o") is None
     assert catalog.resolve("nothing") is None
+
+
+def test_the_available_names_list_the_table_and_the_open_providers():
+    catalog = Catalog(builtin_entries({"mock"}), {"mock", "ollama"}, 4096)
+    assert catalog.available() == "mock, mock-stable; or '<provider>/<model>' with provider ollama"
+    assert Catalog(builtin_entries({"mock"}), {"mock"}, 4096).available() == "mock, mock-stable"

@@ -46,6 +46,7 @@ def proxy_url(fake_openai_port: int) -> Iterator[str]:
         "LLM_PROXY__INTERNAL_API_KEY": KEY,
         "LLM_PROXY__MOCK_TOKEN_DELAY_MS": "1",
         "LLM_PROXY__MAX_RETRIES": "0",
+        "LLM_PROXY__HEARTBEAT_INTERVAL_S": "0.05",
         "LLM_PROXY__OPENAI_BASE_URL": f"http://127.0.0.1:{fake_openai_port}/v1",
         "LLM_PROXY__LOG_LEVEL": "WARNING",
     }
@@ -127,6 +128,23 @@ async def test_a_mid_stream_failure_raises_in_the_sdk_instead_of_ending_quietly(
         model="mock", messages=[{"role": "user", "content": "a b c d [[fault:midstream]]"}], stream=True
     )
     with pytest.raises(openai.APIError):
+        async for _ in stream:
+            pass
+
+
+async def test_heartbeats_while_the_model_thinks_are_invisible_to_the_sdk(sdk):
+    stream = await sdk.chat.completions.create(
+        model="mock", messages=[{"role": "user", "content": "slow thought [[ttft_ms:400]]"}], stream=True
+    )
+    text = "".join([choice.delta.content or "" async for chunk in stream for choice in chunk.choices])
+    assert text == "slow thought"
+
+
+async def test_a_failure_after_heartbeats_raises_in_the_sdk(sdk):
+    stream = await sdk.chat.completions.create(
+        model="mock", messages=[{"role": "user", "content": "[[ttft_ms:300]] [[fault:503]]"}], stream=True
+    )
+    with pytest.raises(openai.APIError, match="mock fault 503"):
         async for _ in stream:
             pass
 

@@ -1,4 +1,5 @@
-"""The raw ASGI SSE response: every item sent, the source always closed, a client leaving stops it at once."""
+"""The raw ASGI SSE response: every item sent, the source always closed, a client leaving stops it at once; heartbeats
+while it is silent, and an error status as long as nothing was sent."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from service_kit.asgi import send_event_stream, send_json
+from service_kit.asgi import EventStream, send_event_stream, send_json
+from service_kit.sse import HEARTBEAT
 
 
 class FakeClient:
@@ -104,3 +106,71 @@ async def test_a_json_response_carries_its_length_and_extra_headers():
     assert (b"content-length", b"12") in headers
     assert (b"retry-after", b"2") in headers
     assert client.body() == b'{"error":{}}'
+
+
+async def until(condition: Any, limit: float = 5.0) -> None:
+    """Wait (bounded) until ``condition()`` holds; the loop runs the timers meanwhile."""
+    async with asyncio.timeout(limit):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+def starts(client: FakeClient) -> list[dict[str, Any]]:
+    return [m for m in client.sent if m["type"] == "http.response.start"]
+
+
+async def test_a_silent_stream_sends_heartbeats_the_first_one_with_the_headers():
+    client = FakeClient()
+    async with EventStream(client.receive, client.send, heartbeat=0.01) as stream:
+        await until(lambda: client.body().count(HEARTBEAT) >= 2)
+        assert stream.started
+        await stream.write(b"data: 1\n\n")
+        await stream.end()
+    assert [m["status"] for m in starts(client)] == [200]
+    assert client.body().endswith(b"data: 1\n\n")
+    assert client.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def test_a_stream_that_writes_gets_no_heartbeat_until_it_falls_silent():
+    client = FakeClient()
+    async with EventStream(client.receive, client.send, heartbeat=3600) as stream:
+        await stream.write(b"data: 1\n\n")
+        stream._tick()  # an interval passed, with a write in it
+        await asyncio.sleep(0)
+        assert client.body() == b"data: 1\n\n"
+        stream._tick()  # an interval passed in silence
+        await until(lambda: client.body().endswith(HEARTBEAT))
+        await stream.end()
+
+
+async def test_an_error_before_anything_was_sent_is_a_json_answer_with_its_status():
+    client = FakeClient()
+    async with EventStream(client.receive, client.send, heartbeat=3600) as stream:
+        await stream.fail(429, b'{"error":{}}', {"Retry-After": "2"}, event=b"data: {}\n\n")
+    assert [m["status"] for m in starts(client)] == [429]
+    assert (b"retry-after", b"2") in client.sent[0]["headers"]
+    assert client.body() == b'{"error":{}}'
+
+
+async def test_an_error_after_a_heartbeat_is_the_last_event_of_the_stream():
+    client = FakeClient()
+    async with EventStream(client.receive, client.send, heartbeat=0.01) as stream:
+        await until(lambda: HEARTBEAT in client.body())
+        await stream.fail(504, b'{"error":{}}', None, event=b'data: {"error":{}}\n\n')
+    assert [m["status"] for m in starts(client)] == [200]
+    assert client.body().endswith(b'data: {"error":{}}\n\n')
+    assert client.sent[-1]["more_body"] is False
+
+
+async def test_a_client_leaving_before_the_first_byte_ends_the_wait_normally():
+    client = FakeClient()
+
+    async def respond() -> None:
+        async with EventStream(client.receive, client.send, heartbeat=0.01):
+            await asyncio.Event().wait()  # an upstream that never answers
+
+    responding = asyncio.create_task(respond())
+    await until(lambda: HEARTBEAT in client.body())
+    client.leave()
+    await asyncio.wait_for(responding, 5)
+    assert not responding.cancelled()

@@ -111,7 +111,7 @@ def _lifespan(
             await upgrade(engine)
         http = StreamClient(settings.llm_proxy_url, connect_timeout=settings.llm_connect_timeout)
         key = settings.internal_api_key.get_secret_value()
-        client = llm or LLMProxyClient(http, key)
+        client = llm or LLMProxyClient(http, key, stream_timeout=settings.llm_stream_timeout)
         models = windows or LLMProxyModels(http, key)
         _wire(app, settings, engine, client, models, clock)
         await app.state.runs.recover()

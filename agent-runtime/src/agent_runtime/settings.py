@@ -31,6 +31,12 @@ class Settings(ServiceSettings):
         16 * 1024 * 1024, gt=0, description="Largest body of POST /agent/message/stream (a tool result); 413 above."
     )
     llm_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the llm-proxy.")
+    llm_stream_timeout: float = Field(
+        45.0,
+        gt=0,
+        description="Seconds a model call may stay silent (the llm-proxy's heartbeats count) before the proxy is taken "
+        "for stuck and the turn ends with an error.",
+    )
     session_ttl_hours: float = Field(
         24.0 * 30, ge=0, description="Sessions idle longer than this are soft-deleted; 0 disables the cleanup."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,19 +20,35 @@ KEY = "fake-key-0123456789abcdef"
 @pytest.fixture
 async def proxy() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
+    released = asyncio.Event()  # holds the frozen answers until the server stops
 
     async def completions(request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
         seen.append({"headers": dict(request.headers), "body": body})
         if body["model"] == "missing":
             return web.json_response({"error": {"message": "no such model"}}, status=404)
+        if body["model"] == "frozen":  # a stopped process: the connection stays open, nothing comes back
+            await released.wait()
+            return web.Response()
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if body["model"] == "thinking":  # silent before its first token, but the heartbeats prove it alive
+            for _ in range(8):
+                await response.write(b": keep-alive\n\n")
+                await asyncio.sleep(0.05)
+        if body["model"] == "gave-up":
+            await response.write(b": keep-alive\n\n")
+            error = {"message": "mock sent nothing within its 600 s first-byte timeout", "type": "timeout_error"}
+            await response.write(b"data: " + orjson.dumps({"error": error}) + b"\n\n")
+            return response
         for token in ("Hel", "lo"):
             chunk = {"choices": [{"index": 0, "delta": {"content": token}}]}
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
         if body["model"] == "cut":
             request.transport.close()  # type: ignore[union-attr]
+            return response
+        if body["model"] == "stops":  # stopped mid-answer
+            await released.wait()
             return response
         if body["model"] == "broken":
             await response.write(b'data: {"error": {"message": "upstream died"}}\n\n')
@@ -52,10 +70,17 @@ async def proxy() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield f"http://127.0.0.1:{port}", seen
+    released.set()
     await runner.cleanup()
 
 
 async def collect(client: LLMProxyClient, model: str) -> list[dict[str, Any]]:
+    """Every chunk of one call (bounded: a hanging client fails the test instead of the suite)."""
+    async with asyncio.timeout(10):
+        return await _collect(client, model)
+
+
+async def _collect(client: LLMProxyClient, model: str) -> list[dict[str, Any]]:
     return [
         c async for c in client.stream_chat(model=model, messages=[{"role": "user", "content": "hi"}], session_id="s1")
     ]
@@ -122,3 +147,30 @@ async def test_an_unreachable_proxy_is_status_0_and_a_cut_stream_is_502(
     with pytest.raises(LLMError) as cut:
         await collect(LLMProxyClient(StreamClient(url), KEY), "cut")
     assert cut.value.status == 502
+
+
+@pytest.mark.parametrize("model", ["frozen", "stops"])
+async def test_a_proxy_that_stops_answering_is_a_504_within_the_stream_timeout(
+    proxy: tuple[str, list[dict[str, Any]]], model: str
+) -> None:
+    url, _ = proxy
+    started = time.monotonic()
+    with pytest.raises(LLMError) as caught:
+        await collect(LLMProxyClient(StreamClient(url), KEY, stream_timeout=0.3), model)
+    assert caught.value.status == 504
+    assert "stopped answering" in caught.value.message
+    assert time.monotonic() - started < 5
+
+
+async def test_heartbeats_keep_a_silent_model_call_alive(proxy: tuple[str, list[dict[str, Any]]]) -> None:
+    url, _ = proxy
+    chunks = await collect(LLMProxyClient(StreamClient(url), KEY, stream_timeout=0.3), "thinking")
+    assert [c["choices"][0]["delta"]["content"] for c in chunks] == ["Hel", "lo"]
+
+
+async def test_an_error_event_keeps_the_meaning_of_its_type(proxy: tuple[str, list[dict[str, Any]]]) -> None:
+    url, _ = proxy
+    with pytest.raises(LLMError) as caught:
+        await collect(LLMProxyClient(StreamClient(url), KEY), "gave-up")
+    assert caught.value.status == 504
+    assert "first-byte timeout" in caught.value.message

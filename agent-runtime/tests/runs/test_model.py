@@ -130,3 +130,16 @@ async def test_refusals_of_the_request_do_not_open_the_breaker() -> None:
     result, _ = await reply(caller)
 
     assert (result.text, streams.calls) == ("fixed", 4)
+
+
+async def test_a_timeout_is_not_sent_again_but_counts_against_the_breaker() -> None:
+    """504: the proxy waited out the model's first-byte limit, or stopped answering; a resend would wait again."""
+    breaker = CircuitBreaker(threshold=1, cooldown=60, clock=lambda: 0.0)
+    streams = FakeStreams([Upstream(504)], [text("never")])
+    caller = ModelCaller(streams, retries=2, backoff=0, breaker=breaker)
+
+    with pytest.raises(ModelFailed) as caught:
+        await reply(caller)
+
+    assert (caught.value.code, streams.calls) == ("llm_error", 1)
+    assert not breaker.allows()

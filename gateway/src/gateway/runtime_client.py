@@ -68,6 +68,8 @@ class ChunkStream:
                         continue
                     seq = int(event.id) if event.id is not None and event.id.isdigit() else None
                     yield Chunk(data, seq, time.perf_counter())
+        except ReadTimeout as exc:
+            raise RuntimeUnavailable(f"{PEER} stopped answering ({exc}, not even a heartbeat)", 504) from exc
         except HttpError as exc:
             raise RuntimeUnavailable(f"{PEER} stream interrupted: {exc}", 502) from exc
         except orjson.JSONDecodeError as exc:
@@ -152,7 +154,7 @@ class RuntimeClient:
                 method, path, headers=headers, body=body, read_timeout=self._stream_timeout
             )
         except ReadTimeout as exc:
-            raise RuntimeUnavailable(f"{PEER} did not answer in time", 504) from exc
+            raise RuntimeUnavailable(f"{PEER} did not answer in time ({exc})", 504) from exc
         except HttpError as exc:
             raise RuntimeUnavailable(f"{PEER} unavailable: {exc}", _connection_status(exc)) from exc
         if response.status != 200:

@@ -28,7 +28,10 @@ class Settings(ServiceSettings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind.")
     agent_url: str = Field("http://127.0.0.1:8001", description="Base URL of the agent runtime.")
     agent_stream_timeout: float = Field(
-        300.0, gt=0, description="Seconds a runtime stream may stay silent (heartbeats count) before it is abandoned."
+        45.0,
+        gt=0,
+        description="Seconds a runtime stream may stay silent (its heartbeats count) before the runtime is taken for "
+        "stuck and the client gets an error frame.",
     )
     agent_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the agent runtime.")
     agent_rest_timeout: float = Field(30.0, gt=0, description="Seconds a forwarded REST call may take (then 504).")

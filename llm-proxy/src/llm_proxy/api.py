@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llm_proxy.errors import ProxyError
+from llm_proxy.errors import ProxyError, unknown_model_error
 from llm_proxy.state import ProxyState
 
 router = APIRouter()
@@ -34,9 +34,10 @@ async def list_models(request: Request) -> dict[str, Any]:
 @router.get("/v1/models/{model_id:path}", response_model=None)
 async def retrieve_model(model_id: str, request: Request) -> Response:
     """One model in the OpenAI shape (also ``<provider>/<model>`` names of configured providers)."""
-    entry = _state(request).catalog.resolve(model_id)
+    catalog = _state(request).catalog
+    entry = catalog.resolve(model_id)
     if entry is None:
-        return error_response(ProxyError("not_found", f"The model '{model_id}' does not exist", param="model"))
+        return error_response(unknown_model_error(model_id, catalog.available()))
     body = {"id": entry.name, "object": "model", "created": 0, "owned_by": entry.provider}
     return Response(orjson.dumps(body), media_type="application/json")
 

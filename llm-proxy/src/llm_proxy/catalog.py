@@ -29,6 +29,7 @@ class ModelEntry:
     fallbacks: tuple[str, ...] = ()
     rpm: int | None = None
     tpm: int | None = None
+    first_byte_timeout: float | None = None  # seconds; None: the proxy's FIRST_BYTE_TIMEOUT_S
 
 
 class _EntrySpec(BaseModel):
@@ -41,6 +42,7 @@ class _EntrySpec(BaseModel):
     fallbacks: list[str] = []
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
+    first_byte_timeout: float | None = Field(None, gt=0)
 
 
 class ModelsFileError(ValueError):
@@ -131,6 +133,7 @@ def _entry(path: Path, line: int, name: str, raw: Any) -> ModelEntry:
         fallbacks=tuple(spec.fallbacks),
         rpm=spec.rpm,
         tpm=spec.tpm,
+        first_byte_timeout=spec.first_byte_timeout,
     )
 
 
@@ -159,6 +162,14 @@ class Catalog:
         if upstream and provider in self._configured and provider != "mock":
             return ModelEntry(name, provider, upstream, self._default_window)
         return None
+
+    def available(self) -> str:
+        """The names a request may use, for an error message."""
+        names = ", ".join(sorted(self.entries))
+        providers = sorted(self._configured - {"mock"})
+        if providers:
+            names += f"; or '<provider>/<model>' with provider {' or '.join(providers)}"
+        return names
 
     def chain(self, entry: ModelEntry) -> list[ModelEntry]:
         """The entry, then its fallbacks in order (one level: a fallback's own fallbacks are not followed)."""

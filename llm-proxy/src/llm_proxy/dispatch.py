@@ -152,12 +152,14 @@ class Dispatcher:
             self._budgets.spend(entry.name, prompt_tokens)
         started = time.perf_counter()
         stream = provider.stream(request, entry)
+        limit = entry.first_byte_timeout or self._policy.first_byte_timeout
         try:
-            async with asyncio.timeout(self._policy.first_byte_timeout):
+            async with asyncio.timeout(limit):
                 first = await anext(stream)
         except TimeoutError:
             await stream.aclose()
-            self._failed(entry, ProxyError("timeout", f"{entry.name} sent nothing within the first-byte timeout"))
+            message = f"{entry.name} sent nothing within its {limit:g} s first-byte timeout"
+            self._failed(entry, ProxyError("timeout", message))
         except StopAsyncIteration:
             self._failed(entry, ProxyError("truncated", f"{entry.name} ended its stream before any output"))
         except ProxyError as exc:

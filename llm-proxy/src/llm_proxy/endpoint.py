@@ -7,26 +7,31 @@ id, internal auth, error handlers) still wraps it, and its OpenAPI entry is adde
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
-from llm_proxy.chunks import CompletionIdentity, fold, sse_events
+from llm_proxy.catalog import ModelEntry
+from llm_proxy.chunks import CompletionIdentity, error_event, fold, sse_events
 from llm_proxy.completion import CompletionRun
-from llm_proxy.errors import ProxyError
+from llm_proxy.dispatch import OpenedStream
+from llm_proxy.errors import ProxyError, unknown_model_error
+from llm_proxy.providers.base import Batch
 from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.state import ProxyState
 from llm_proxy.tokens import estimate_prompt_tokens
-from service_kit.asgi import BodyTooLarge, read_body, send_event_stream, send_json
+from service_kit.asgi import BodyTooLarge, EventStream, read_body, send_json
 from service_kit.errors import validation_message
 from service_kit.middleware import header
 
 PATH = "/v1/chat/completions"
 DESCRIPTION = (
-    "Create a chat completion; with ``stream: true`` the answer is SSE ending in ``data: [DONE]``, or in one "
-    '``data: {"error": …}`` event (and no ``[DONE]``) when the upstream failed after the first byte.'
+    "Create a chat completion; with ``stream: true`` the answer is SSE ending in ``data: [DONE]``, with "
+    "``: keep-alive`` comments while the upstream is silent. A failure once the 200 is out (after the first byte "
+    'or the first heartbeat) is one ``data: {"error": …}`` event, and no ``[DONE]``.'
 )
 
 
@@ -65,32 +70,59 @@ class CompletionsEndpoint:
             name = body.model or state.settings.default_model
             entry = state.catalog.resolve(name)
             if entry is None:
-                raise ProxyError("not_found", f"The model '{name}' does not exist", param="model")
-            prompt_tokens = estimate_prompt_tokens(body)
-            opened = await state.dispatcher.open(body, entry, prompt_tokens)
+                raise unknown_model_error(name, state.catalog.available())
         except ProxyError as error:
             await send_error(send, error.scrub(state.secrets))
             return
-        session_id = header(scope, b"x-session-id")
-        run = CompletionRun(
-            opened,
-            metrics=state.metrics,
-            sessions=state.sessions,
-            session_id=session_id.decode("latin-1") if session_id is not None else None,
-            prompt_estimate=prompt_tokens,
-            secrets=state.secrets,
-        )
-        identity = CompletionIdentity(opened.entry.name)
+        prompt_tokens = estimate_prompt_tokens(body)
         if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            await send_event_stream(receive, send, sse_events(identity, run.batches(), include_usage=include_usage))
+            await _stream(state, scope, receive, send, body, entry, prompt_tokens)
             return
         try:
-            completion = await fold(identity, run.batches())
+            opened = await state.dispatcher.open(body, entry, prompt_tokens)
+            completion = await fold(CompletionIdentity(opened.entry.name), _run(state, scope, opened, prompt_tokens))
         except ProxyError as error:
-            await send_error(send, error)  # already scrubbed by the run
+            await send_error(send, error.scrub(state.secrets))
             return
         await send_json(send, 200, orjson.dumps(completion))
+
+
+async def _stream(
+    state: ProxyState,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    body: ChatCompletionRequest,
+    entry: ModelEntry,
+    prompt_tokens: int,
+) -> None:
+    """The SSE answer. Heartbeats go out while the upstream is silent, before its first byte too: the dispatcher
+    keeps retrying and falling back meanwhile, and a failure after the first heartbeat (the 200 is out) becomes
+    the stream's one error event."""
+    async with EventStream(receive, send, heartbeat=state.settings.heartbeat_interval_s) as stream:
+        try:
+            opened = await state.dispatcher.open(body, entry, prompt_tokens)
+        except ProxyError as error:
+            error.scrub(state.secrets)
+            await stream.fail(error.status, error.body(), error.headers(), event=error_event(error))
+            return
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        identity = CompletionIdentity(opened.entry.name)
+        batches = _run(state, scope, opened, prompt_tokens)
+        await stream.write_all(sse_events(identity, batches, include_usage=include_usage))
+
+
+def _run(state: ProxyState, scope: Scope, opened: OpenedStream, prompt_tokens: int) -> AsyncIterator[Batch]:
+    session_id = header(scope, b"x-session-id")
+    run = CompletionRun(
+        opened,
+        metrics=state.metrics,
+        sessions=state.sessions,
+        session_id=session_id.decode("latin-1") if session_id is not None else None,
+        prompt_estimate=prompt_tokens,
+        secrets=state.secrets,
+    )
+    return run.batches()
 
 
 def openapi_operation() -> dict[str, Any]:

@@ -140,3 +140,8 @@ def context_length_error(needed: int, available: int, model: str) -> ProxyError:
         param="messages",
         extra={"needed_tokens": needed, "available_tokens": available},
     )
+
+
+def unknown_model_error(name: str, available: str) -> ProxyError:
+    """The 404 for a model the table does not know, listing the ones it does (``Catalog.available``)."""
+    return ProxyError("not_found", f"The model '{name}' does not exist; available models: {available}", param="model")

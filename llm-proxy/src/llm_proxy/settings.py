@@ -29,7 +29,15 @@ class Settings(ServiceSettings):
     ollama_base_url: str = Field("", description="Base URL of an Ollama server, e.g. http://127.0.0.1:11434.")
 
     connect_timeout_s: float = Field(10.0, gt=0, description="Seconds to open a connection to an upstream.")
-    first_byte_timeout_s: float = Field(60.0, gt=0, description="Seconds from request to the first delta.")
+    first_byte_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds from request to the first delta, for models without 'first_byte_timeout' in the models "
+        "file (reasoning models may think for minutes).",
+    )
+    heartbeat_interval_s: float = Field(
+        15.0, gt=0, description="A streamed answer silent this long gets a ': keep-alive' comment (at most 2x apart)."
+    )
     inter_chunk_timeout_s: float = Field(60.0, gt=0, description="Longest silence allowed inside a stream.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries per deployment before the first byte.")
     retry_backoff_s: float = Field(0.25, ge=0, description="First backoff; doubles per retry, with jitter.")

@@ -12,6 +12,7 @@ else, including other methods on that path, takes the normal FastAPI route, and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_kit.errors import error_body
 from service_kit.middleware import header
+from service_kit.sse import HEARTBEAT
 
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -98,27 +100,115 @@ class _DisconnectWatch:
         self._watcher.cancel()
 
 
-async def send_event_stream(receive: Receive, send: Send, events: AsyncGenerator[bytes, None]) -> None:
-    """Send ``events`` as a ``text/event-stream`` body, one ASGI message per item; the generator is always closed.
+class EventStream:
+    """A ``text/event-stream`` response, used as ``async with``; its 200 goes out with the first write (or
+    ``start()``), so until then the caller may still answer an error status instead (``fail``).
 
-    Starlette's ``StreamingResponse`` builds a header object and an anyio task group per response: this sends the
-    same bytes with a pre-built header list and one plain task that waits for ``http.disconnect``."""
-    watch = _DisconnectWatch(receive)
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": list(_SSE_HEADERS)})
-        async for chunk in events:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        watch.finished = True  # a disconnect reported from here on is the normal end of the exchange
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if not watch.disconnected:
-            raise
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()  # the client left: a normal end for this request, not a cancelled server
-    finally:
-        watch.stop()
-        await events.aclose()
+    With ``heartbeat`` seconds, a ``: keep-alive`` comment goes out whenever nothing was written for one to two
+    intervals, the first one with the headers: the peer can tell a silent exchange (an upstream thinking, retries
+    before its first byte) from a dead one. Per write this costs a flag; one timer per response does the rest.
+    A client that leaves cancels the responding task wherever it waits, and leaving the block then ends the request
+    normally (Starlette's ``StreamingResponse`` would build a header object and an anyio task group for the same)."""
+
+    def __init__(self, receive: Receive, send: Send, *, heartbeat: float | None = None) -> None:
+        self._send = send
+        self.started = False
+        self._wrote = False
+        self._beat: asyncio.Task[None] | None = None
+        self._watch = _DisconnectWatch(receive)
+        self._loop = asyncio.get_running_loop()
+        self._interval = heartbeat
+        self._timer = self._loop.call_later(heartbeat, self._tick) if heartbeat else None
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        self._stop_beating()
+        if self._beat is not None:
+            self._beat.cancel()
+        self._watch.stop()
+        if kind is asyncio.CancelledError and self._watch.disconnected:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # the client left: a normal end for this request, not a cancelled server
+            return True
+        return False
+
+    async def start(self) -> None:
+        """Send the headers now (the caller's peer waits for them to know the request was accepted)."""
+        if self._beat is not None:
+            await self._beat  # never two sends at once
+        if not self.started:
+            self.started = True
+            await self._send({"type": "http.response.start", "status": 200, "headers": list(_SSE_HEADERS)})
+
+    async def write(self, data: bytes) -> None:
+        self._wrote = True
+        if self._beat is not None or not self.started:
+            await self.start()
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def write_all(self, events: AsyncGenerator[bytes, None]) -> None:
+        """Every item of ``events``, then the end of the body; ``events`` is always closed."""
+        try:
+            async for chunk in events:
+                await self.write(chunk)
+            await self.end()
+        finally:
+            await events.aclose()
+
+    async def end(self, data: bytes = b"") -> None:
+        """``data`` (e.g. an error event) and the end of the body."""
+        self._stop_beating()
+        if data:
+            await self.write(data)
+        await self.start()
+        self._watch.finished = True  # a disconnect reported from here on is the normal end of the exchange
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def fail(self, status: int, body: bytes, headers: Mapping[str, str] | None, *, event: bytes) -> None:
+        """End with an error: a JSON answer with ``status`` while nothing was sent, else ``event`` as the last one."""
+        self._stop_beating()
+        if self._beat is not None:
+            await self._beat
+        if self.started:
+            await self.end(event)
+        else:
+            self._watch.finished = True
+            await send_json(self._send, status, body, headers)
+
+    def _tick(self) -> None:
+        assert self._interval is not None
+        if self._wrote or self._beat is not None:
+            self._wrote = False
+        else:
+            self._beat = self._loop.create_task(self._heartbeat())
+        self._timer = self._loop.call_later(self._interval, self._tick)
+
+    async def _heartbeat(self) -> None:
+        try:
+            # A failed send means the client is gone: the disconnect watch ends the request.
+            with contextlib.suppress(Exception):
+                if not self.started:
+                    self.started = True
+                    await self._send({"type": "http.response.start", "status": 200, "headers": list(_SSE_HEADERS)})
+                await self._send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+        finally:
+            self._beat = None
+
+    def _stop_beating(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+async def send_event_stream(receive: Receive, send: Send, events: AsyncGenerator[bytes, None]) -> None:
+    """Send ``events`` as a ``text/event-stream`` body, headers first, one ASGI message per item; the generator is
+    always closed (see :class:`EventStream`)."""
+    async with EventStream(receive, send) as stream:
+        await stream.start()
+        await stream.write_all(events)
 
 
 class _ServerErrorGuard:

@@ -1,5 +1,9 @@
 """The llm-proxy over HTTP: streamed OpenAI chat completions, parsed once per chunk (``service_kit.stream_client``,
-the internal hops' client)."""
+the internal hops' client).
+
+Liveness: the proxy sends ``: keep-alive`` comments while the model is silent, so a completion that carries no byte
+for ``stream_timeout`` seconds is a proxy that stopped answering (a frozen or stopped process keeps its socket open);
+that ends the call with a 504 the model caller does not retry."""
 
 from __future__ import annotations
 
@@ -11,10 +15,17 @@ import orjson
 
 from service_kit.http import envelope_message, internal_headers
 from service_kit.sse import SSEDecoder
-from service_kit.stream_client import HttpError, StreamClient
+from service_kit.stream_client import HttpError, ReadTimeout, StreamClient
 
 _COMPLETIONS = "/v1/chat/completions"
 _MODELS_TIMEOUT = 10.0  # seconds of silence before the model list counts as unavailable
+# The HTTP status an error event in the stream stands for, from its OpenAI error type (502 for any other).
+_STREAM_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "timeout_error": 504,
+}
 
 
 class LLMError(Exception):
@@ -27,9 +38,12 @@ class LLMError(Exception):
 
 
 class LLMProxyClient:
-    def __init__(self, http: StreamClient, key: str) -> None:
+    """``stream_timeout``: the longest silence (heartbeats count) before the proxy is taken for stuck."""
+
+    def __init__(self, http: StreamClient, key: str, *, stream_timeout: float = 45.0) -> None:
         self._http = http
         self._key = key
+        self._stream_timeout = stream_timeout
 
     async def stream_chat(
         self,
@@ -56,7 +70,11 @@ class LLMProxyClient:
         if response_format is not None:
             body["response_format"] = response_format
         try:
-            response = await self._http.request("POST", _COMPLETIONS, headers=headers, body=orjson.dumps(body))
+            response = await self._http.request(
+                "POST", _COMPLETIONS, headers=headers, body=orjson.dumps(body), read_timeout=self._stream_timeout
+            )
+        except ReadTimeout as exc:
+            raise self._stuck() from exc
         except HttpError as exc:
             raise LLMError(0, f"llm-proxy unreachable: {exc}") from exc
         try:
@@ -70,13 +88,27 @@ class LLMProxyClient:
                         return
                     chunk = orjson.loads(event.data)
                     if "error" in chunk:
-                        raise LLMError(502, str(chunk["error"].get("message", "upstream error")))
+                        raise _stream_error(chunk["error"])
                     yield chunk
             raise LLMError(502, "the model stream ended before it was complete")
+        except ReadTimeout as exc:
+            raise self._stuck() from exc
         except HttpError as exc:
             raise LLMError(502, f"the llm-proxy stream broke: {exc}") from exc
         finally:
             response.close()
+
+    def _stuck(self) -> LLMError:
+        silence = f"{self._stream_timeout:g} s"
+        return LLMError(504, f"the llm-proxy stopped answering (nothing, not even a heartbeat, for {silence})")
+
+
+def _stream_error(error: Any) -> LLMError:
+    """The error event the proxy ends a stream with, as the error its HTTP answer would have been."""
+    if not isinstance(error, dict):
+        return LLMError(502, "upstream error")
+    status = _STREAM_ERROR_STATUS.get(str(error.get("type")), 502)
+    return LLMError(status, str(error.get("message") or "upstream error"))
 
 
 class LLMProxyModels:

@@ -18,8 +18,10 @@ from typing import Any
 
 from agent_runtime.application.ports import LLMClient
 
-# Statuses worth another attempt: unreachable (0), timeouts, rate limits and upstream failures.
-_RETRYABLE = frozenset({0, 408, 425, 429, 500, 502, 503, 504})
+# Statuses worth another attempt: unreachable (0), rate limits and upstream failures. Not 504: the proxy gave up
+# waiting (the model's first-byte limit) or stopped answering, and sending again would only pay for the wait again.
+_RETRYABLE = frozenset({0, 408, 425, 429, 500, 502, 503})
+_SERVICE_FAILURES = _RETRYABLE | {504}  # what counts against the breaker
 
 
 class ModelFailed(Exception):
@@ -128,7 +130,7 @@ class ModelCaller:
             except Exception as exc:  # every model failure is classified below
                 status = int(getattr(exc, "status", 0) or 0)
                 if assembly.relayed or status not in _RETRYABLE or attempt >= self._retries:
-                    if assembly.relayed or status in _RETRYABLE:
+                    if assembly.relayed or status in _SERVICE_FAILURES:
                         self._breaker.failed()
                     else:
                         self._breaker.succeeded()  # a refusal (404 model, 400) says the service is up
