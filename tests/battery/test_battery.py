@@ -20,6 +20,7 @@ def test_the_battery_has_fourteen_scripts() -> None:
     assert [path.stem[:3] for path in SCRIPTS] == [f"t{n:02d}" for n in range(1, 15)]
 
 
+@pytest.mark.timeout(TIMEOUT_S + 60)  # the subprocess's own limit ends it first
 @pytest.mark.parametrize("script", SCRIPTS, ids=[path.stem for path in SCRIPTS])
 def test_battery_script_meets_every_pass_mark(script: Path, tmp_path: Path) -> None:
     done = subprocess.run(
