@@ -53,25 +53,39 @@ async def test_the_audit_log_filters_by_session_and_type(client: httpx.AsyncClie
     assert typed["events"][0]["causation_id"] == "CreateSession"
 
 
+async def create_as(client: httpx.AsyncClient, subject: str) -> str:
+    """A session owned by ``subject``, with the id the runtime chose."""
+    response = await client.post("/sessions", headers={"X-Subject": subject})
+    assert response.status_code == 201
+    return str(response.json()["id"])
+
+
 async def test_audit_log_and_metrics_show_a_subject_only_its_own_sessions(client: httpx.AsyncClient) -> None:
     alice, bob = {"X-Subject": "alice"}, {"X-Subject": "bob"}
-    await client.post("/sessions", json={"id": "a"}, headers=alice)
-    await client.post("/sessions", json={"id": "b"}, headers=bob)
+    a, b = await create_as(client, "alice"), await create_as(client, "bob")
     audit = (await client.get("/events/audit-log", headers=alice)).json()
-    assert {e["session_id"] for e in audit["events"]} == {"a"}
+    assert {e["session_id"] for e in audit["events"]} == {a}
     listed = (await client.get("/events/metrics/sessions", headers=alice)).json()
-    assert [s["session_id"] for s in listed["sessions"]] == ["a"]
+    assert [s["session_id"] for s in listed["sessions"]] == [a]
     totals = (await client.get("/events/metrics", headers=alice)).json()
     assert (totals["sessions"]["total"], totals["total_events"]) == (1, 1)
-    foreign = [
-        await client.get("/events/audit-log", params={"session_id": "b"}, headers=alice),
-        await client.get("/events/metrics/session/b", headers=alice),
-    ]
-    assert [(r.status_code, r.json()["error"]["code"]) for r in foreign] == [(403, "forbidden")] * 2
-    own = await client.get("/events/audit-log", params={"session_id": "b"}, headers=bob)
-    assert [e["session_id"] for e in own.json()["events"]] == ["b"]
+    # Another subject's session answers exactly like a session that does not exist.
+    for session in (b, "no-such-session"):
+        foreign = await client.get("/events/metrics/session/" + session, headers=alice)
+        assert (foreign.status_code, foreign.json()["error"]["message"]) == (404, f"session {session} not found")
+        audit_of = await client.get("/events/audit-log", params={"session_id": session}, headers=alice)
+        assert (audit_of.status_code, audit_of.json()["events"]) == (200, [])
+    own = await client.get("/events/audit-log", params={"session_id": b}, headers=bob)
+    assert [e["session_id"] for e in own.json()["events"]] == [b]
     everyone = (await client.get("/events/audit-log")).json()
-    assert {e["session_id"] for e in everyone["events"]} == {"a", "b"}
+    assert {e["session_id"] for e in everyone["events"]} == {a, b}
+
+
+async def test_event_bus_statistics_are_for_operators_only(client: httpx.AsyncClient) -> None:
+    await create_as(client, "alice")
+    refused = await client.get("/events/stats", headers={"X-Subject": "alice"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+    assert "delivered" in (await client.get("/events/stats")).json()
 
 
 async def test_stats_show_subscribers_and_deliveries(client: httpx.AsyncClient) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
 from agent_runtime.application.commands import CreatePlan, CreateSession, IssueToolCall, SubtaskDraft
@@ -75,16 +77,56 @@ async def test_the_internal_key_is_required(client: httpx.AsyncClient) -> None:
 
 
 async def test_owned_sessions_are_private_to_their_subject(client: httpx.AsyncClient) -> None:
-    await client.post("/sessions", json={"id": "mine"}, headers={"X-Subject": "alice"})
-    await client.post("/sessions", json={"id": "yours"}, headers={"X-Subject": "bob"})
+    mine = (await client.post("/sessions", headers={"X-Subject": "alice"})).json()["id"]
+    await client.post("/sessions", headers={"X-Subject": "bob"})
     listed = (await client.get("/sessions", headers={"X-Subject": "alice"})).json()
-    assert [s["id"] for s in listed["sessions"]] == ["mine"]
-    for method, path in (("GET", "/sessions/mine"), ("PATCH", "/sessions/mine"), ("GET", "/sessions/mine/history")):
-        kwargs = {"json": {"title": "x"}} if method == "PATCH" else {}
-        response = await client.request(method, path, headers={"X-Subject": "bob"}, **kwargs)  # type: ignore[arg-type]
-        assert response.status_code == 403
-        assert response.json()["error"]["code"] == "forbidden"
-    assert (await client.get("/sessions/mine")).status_code == 200  # no subject: no owner checks
+    assert [s["id"] for s in listed["sessions"]] == [mine]
+    for session in (mine, "no-such-session"):  # another's session and a missing one: the same answer
+        for method, path in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/history")):
+            kwargs = {"json": {"title": "x"}} if method == "PATCH" else {}
+            response = await client.request(
+                method,
+                f"/sessions/{session}{path}",
+                headers={"X-Subject": "bob"},
+                **kwargs,  # type: ignore[arg-type]
+            )
+            assert response.status_code == 404
+            assert response.json()["error"] == {
+                "message": f"session {session} not found",
+                "type": "not_found_error",
+                "code": "not_found",
+                "param": None,
+            }
+    assert (await client.get(f"/sessions/{mine}")).status_code == 200  # no subject: no owner checks
+
+
+async def test_a_caller_with_a_subject_gets_an_unguessable_server_made_id(client: httpx.AsyncClient) -> None:
+    ids = [(await client.post("/sessions", headers={"X-Subject": "alice"})).json()["id"] for _ in range(3)]
+    assert len(set(ids)) == 3
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)  # 128 random bits, hex
+    chosen = await client.post("/sessions", json={"id": "demo"}, headers={"X-Subject": "alice"})
+    assert (chosen.status_code, chosen.json()["error"]["code"]) == (422, "session_id_not_allowed")
+    assert (await client.get("/sessions/demo")).status_code == 404
+
+
+async def test_any_valid_subject_is_carried_percent_encoded(client: httpx.AsyncClient) -> None:
+    for subject in ("用户", "a" * 300, "ü" * 512, "alice@example.com", "tab\there"):
+        headers = {"X-Subject": quote(subject, safe="")}
+        created = await client.post("/sessions", headers=headers)
+        assert created.status_code == 201, subject
+        listed = (await client.get("/sessions", headers=headers)).json()
+        assert [s["id"] for s in listed["sessions"]] == [created.json()["id"]]
+
+
+async def test_a_blank_oversized_or_undecodable_subject_is_refused(client: httpx.AsyncClient) -> None:
+    for raw in ("", "%20", "%09", "%20%09", quote("x" * 1025), "%FF%FE"):
+        for response in (
+            await client.post("/sessions", headers={"X-Subject": raw}),
+            await client.get("/sessions", headers={"X-Subject": raw}),
+        ):
+            assert response.status_code == 400, raw
+            assert response.json()["error"]["message"].startswith("X-Subject: ")
+    assert (await client.get("/sessions")).json()["total"] == 0
 
 
 async def test_history_is_openai_shaped(client: httpx.AsyncClient) -> None:

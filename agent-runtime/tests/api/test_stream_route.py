@@ -77,12 +77,30 @@ async def test_bad_frames_are_refused_before_any_event(client: httpx.AsyncClient
         assert response.json()["error"]["message"]
 
 
-async def test_a_foreign_subject_gets_403_before_streaming(client: httpx.AsyncClient) -> None:
-    await client.post("/sessions", json={"id": "mine"}, headers={"X-Subject": "alice"})
+async def test_a_foreign_subject_gets_404_before_streaming(client: httpx.AsyncClient) -> None:
+    mine = (await client.post("/sessions", headers={"X-Subject": "alice"})).json()["id"]
     response = await client.post(
-        "/agent/message/stream", json={"session_id": "mine", "message": user()}, headers={"X-Subject": "bob"}
+        "/agent/message/stream", json={"session_id": mine, "message": user()}, headers={"X-Subject": "bob"}
     )
-    assert response.status_code == 403
+    assert (response.status_code, response.json()["error"]["message"]) == (404, f"session {mine} not found")
+
+
+async def test_a_caller_with_a_subject_cannot_create_a_chosen_id(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/agent/message/stream", json={"session_id": "demo", "message": user()}, headers={"X-Subject": "alice"}
+    )
+    assert response.status_code == 404
+    assert (await client.get("/sessions/demo")).status_code == 404
+    anonymous = await client.post("/agent/message/stream", json={"session_id": "demo", "message": user()})
+    assert anonymous.status_code == 200  # without a subject (development, internal tools) ids may be chosen
+
+
+async def test_a_blank_or_undecodable_subject_is_refused_on_the_stream(client: httpx.AsyncClient) -> None:
+    for raw in ("", "%20%09", "%FF"):
+        response = await client.post(
+            "/agent/message/stream", json={"session_id": None, "message": user()}, headers={"X-Subject": raw}
+        )
+        assert (response.status_code, response.json()["error"]["param"]) == (400, "X-Subject"), raw
 
 
 async def test_a_model_failure_streams_error_then_done(client: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
@@ -119,7 +137,7 @@ async def test_a_body_that_is_not_json_or_a_subject_too_long_is_refused_with_400
     assert not_json.status_code == 400
     assert not_json.json()["error"]["code"] == "invalid_message"
     long_subject = await client.post(
-        "/agent/message/stream", json={"session_id": None, "message": user()}, headers={"X-Subject": "x" * 256}
+        "/agent/message/stream", json={"session_id": None, "message": user()}, headers={"X-Subject": "x" * 1025}
     )
     assert long_subject.status_code == 400
     assert long_subject.json()["error"]["param"] == "X-Subject"
@@ -149,7 +167,8 @@ async def test_a_deleted_session_is_404_although_it_was_used_just_before(client:
 
 
 async def test_a_remembered_session_still_refuses_a_foreign_subject(client: httpx.AsyncClient) -> None:
-    mine = {"session_id": "mine", "message": user()}
+    created = (await client.post("/sessions", headers={"X-Subject": "alice"})).json()["id"]
+    mine = {"session_id": created, "message": user()}
     assert (await client.post("/agent/message/stream", json=mine, headers={"X-Subject": "alice"})).is_success
     response = await client.post("/agent/message/stream", json=mine, headers={"X-Subject": "bob"})
-    assert response.status_code == 403
+    assert response.status_code == 404

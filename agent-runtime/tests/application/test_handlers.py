@@ -26,7 +26,7 @@ from agent_runtime.application.commands import (
 from agent_runtime.application.event_bus import Envelope, EventBus
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.domain.approval import ApprovalStatus, Decision
-from agent_runtime.domain.errors import Conflict, Forbidden, NotFound, RuleViolation
+from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
 from agent_runtime.domain.plan import PlanStatus, SubtaskStatus
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory
 
@@ -77,7 +77,7 @@ async def test_an_announced_session_logs_session_info_as_seq_one(h: Harness) -> 
 
 async def test_a_foreign_subject_cannot_rename(h: Harness) -> None:
     await h.bus.execute(CreateSession(session_id="s1", subject="alice"))
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         await h.bus.execute(RenameSession(session_id="s1", title="x", subject="bob"))
 
 

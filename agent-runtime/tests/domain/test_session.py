@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent_runtime.domain.errors import Forbidden, RuleViolation
+from agent_runtime.domain.errors import NotFound, RuleViolation
 from agent_runtime.domain.events import MessageAppended, SessionCreated, SessionDeleted, SessionRenamed
 from agent_runtime.domain.session import Session
 
@@ -71,11 +71,11 @@ def test_delete_is_soft_and_happens_once() -> None:
     assert [type(e) for e in session.pull_events()] == [SessionDeleted]
 
 
-def test_another_subject_is_forbidden_on_an_owned_session() -> None:
+def test_another_subjects_session_is_not_found_like_a_missing_one() -> None:
     session = new_session("alice")
     session.check_access("alice")
     session.check_access(None)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound, match=f"^session {session.id} not found$"):
         session.check_access("bob")
 
 

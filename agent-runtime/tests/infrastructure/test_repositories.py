@@ -45,6 +45,17 @@ async def test_a_session_round_trips_with_aware_timestamps(uows: SqlAlchemyUnitO
     assert session.created_at == NOW
 
 
+async def test_an_owner_holds_any_subject_up_to_1_kib_of_utf8(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    subjects = {"ascii": "a" * 1024, "wide": "用" * 341, "accents": "ü" * 512}  # each at most 1024 bytes of UTF-8
+    for session_id, owner in subjects.items():
+        await add_session(uows, session_id, owner=owner)
+    async with uows(write=False) as uow:
+        for session_id, owner in subjects.items():
+            page = await uow.sessions.page(owner=owner, active_only=False, limit=5, offset=0)
+            assert [s.id for s in page.sessions] == [session_id]
+            assert page.sessions[0].owner == owner
+
+
 async def test_leaving_without_commit_rolls_back(uows: SqlAlchemyUnitOfWorkFactory) -> None:
     async with uows() as uow:
         await uow.sessions.add(Session.create("s1", owner=None, now=NOW))

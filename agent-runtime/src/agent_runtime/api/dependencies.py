@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.settings import Settings
+from service_kit.subject import MAX_ENCODED_SUBJECT, InvalidSubject, decode_subject
 
 
 async def _commands(request: Request) -> CommandBus:
@@ -42,12 +43,17 @@ async def _request_id(request: Request) -> str | None:
     return str(value) if value else None
 
 
-MAX_SUBJECT = 255  # the longest X-Subject accepted (also by the frame stream route, api/stream.py)
-
-
-async def _subject(x_subject: Annotated[str | None, Header(max_length=MAX_SUBJECT)] = None) -> str | None:
-    """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md)."""
-    return x_subject or None
+async def _subject(
+    x_subject: Annotated[
+        str | None, Header(max_length=MAX_ENCODED_SUBJECT, description="The caller's subject, percent-encoded UTF-8")
+    ] = None,
+) -> str | None:
+    """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md). A blank one is 400,
+    never "no subject"."""
+    try:
+        return decode_subject(x_subject)
+    except InvalidSubject as exc:
+        raise HTTPException(400, f"X-Subject: {exc}") from None
 
 
 Commands = Annotated[CommandBus, Depends(_commands)]

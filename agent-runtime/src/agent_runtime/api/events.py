@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from agent_runtime.api.dependencies import Events, Subject, Uows
 from agent_runtime.application import queries
+from agent_runtime.domain.errors import Forbidden
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -46,6 +47,9 @@ async def audit_log(
 
 
 @router.get("/stats")
-async def stats(events: Events) -> dict[str, Any]:
-    """This process's event bus: subscribers, events published, deliveries and failures per subscriber."""
+async def stats(events: Events, subject: Subject) -> dict[str, Any]:
+    """This process's event bus: subscribers, events published, deliveries and failures per subscriber. For
+    operators only: process-wide figures are nobody's own, so a call on behalf of a user (``X-Subject``) is 403."""
+    if subject is not None:
+        raise Forbidden("the event bus statistics are for operators: call the runtime with the internal key")
     return events.stats()

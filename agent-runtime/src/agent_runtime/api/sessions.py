@@ -36,9 +36,14 @@ class SessionPatch(BaseModel):
 async def create_session(
     commands: Commands, subject: Subject, request_id: RequestId, body: Annotated[NewSession | None, Body()] = None
 ) -> dict[str, Any]:
-    """Create a session (the IDE posts no body). 409 if the chosen id exists. Answers the flat session."""
+    """Create a session (the IDE posts no body) with a random id; answers the flat session. Only a caller without
+    ``X-Subject`` (an internal tool, development) may choose the id (409 if it exists): a user could otherwise
+    squat a name another user's client will ask for."""
     body = body or NewSession()
-    command = CreateSession(session_id=body.id or body.session_id, title=body.title, subject=subject)
+    chosen = body.id or body.session_id
+    if chosen is not None and subject is not None:
+        raise RuleViolation("session ids are chosen by the server; post no id", code="session_id_not_allowed")
+    command = CreateSession(session_id=chosen, title=body.title, subject=subject)
     return session_view(await commands.execute(command, correlation_id=request_id))
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from agent_runtime.api.dependencies import MAX_SUBJECT
 from agent_runtime.api.errors import domain_status
 from agent_runtime.application.fanout import Follower, Item, SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
@@ -33,6 +32,7 @@ from agent_runtime.settings import Settings
 from service_kit.asgi import BodyTooLarge, read_body, send_error, send_event_stream
 from service_kit.middleware import header
 from service_kit.sse import HEARTBEAT, encode, with_heartbeats
+from service_kit.subject import MAX_ENCODED_SUBJECT, InvalidSubject, decode_subject
 
 _BEAT = -2  # the seq of a heartbeat item in the follower's queue (below -1, the fan-out's "stop")
 
@@ -140,12 +140,10 @@ def _parse(raw: bytes) -> tuple[str | None, Frame]:
 
 def _subject(scope: Scope) -> str | None:
     """The IDE user's subject, set by the gateway; absent = no owner checks (contracts.md)."""
-    raw = header(scope, b"x-subject")
-    if not raw:
-        return None
-    if len(raw) > MAX_SUBJECT:
-        raise InvalidFrame(f"'X-Subject' must be at most {MAX_SUBJECT} characters", "X-Subject")
-    return raw.decode("latin-1")
+    try:
+        return decode_subject(header(scope, b"x-subject"))
+    except InvalidSubject as exc:
+        raise InvalidFrame(f"X-Subject: {exc}", "X-Subject") from None
 
 
 async def message_stream(scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,7 +151,8 @@ async def message_stream(scope: Scope, receive: Receive, send: Send) -> None:
     ``plan_decision``, ``cancel``); a raw ASGI endpoint (``service_kit.asgi.HotPathApp``): every turn comes
     through here. The answer is ``text/event-stream``: ``id: <seq>`` + ``data: <chunk>``, heartbeats while the
     model thinks, ending with this frame's ``done``. A null ``session_id`` creates a session (first chunk
-    ``session_info``); an unknown id is created by a ``user_message`` and is 404 for other frames."""
+    ``session_info``); an unknown id is created by a ``user_message`` from a caller without ``X-Subject`` and is 404
+    otherwise."""
     state = scope["app"].state
     runs: RunEngine = state.runs
     fanout: SessionFanout = state.fanout
@@ -175,7 +174,8 @@ async def message_stream(scope: Scope, receive: Receive, send: Send) -> None:
     session_id = session_id or uuid.uuid4().hex
     follower = fanout.follow(session_id)
     try:
-        create = announce or isinstance(frame, UserMessage)
+        # A caller with a subject gets server-made ids only (a null session_id): a chosen id could squat a name.
+        create = announce or (isinstance(frame, UserMessage) and origin.subject is None)
         await runs.open_session(session_id, origin, announce=announce, create=create)
         ticket = await runs.submit(session_id, frame, origin)
     except (InvalidFrame, DomainError) as exc:
@@ -230,7 +230,13 @@ def openapi_operation() -> dict[str, Any]:
         "operationId": "message_stream_agent_message_stream_post",
         "tags": ["stream"],
         "parameters": [
-            {"name": "X-Subject", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
+            {
+                "name": "X-Subject",
+                "in": "header",
+                "required": False,
+                "description": "The caller's subject, percent-encoded UTF-8",
+                "schema": {"type": "string", "maxLength": MAX_ENCODED_SUBJECT},
+            }
         ],
         "requestBody": {"content": {"application/json": {"schema": _REQUEST}}, "required": True},
         "responses": responses,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from agent_runtime.application.ports import LoggedEvent, UnitOfWork, UnitOfWorkFactory
 from agent_runtime.application.views import (
     View,
@@ -37,7 +39,7 @@ async def get_session(uows: UnitOfWorkFactory, session_id: str, *, subject: str 
 
 
 async def check_session(uows: UnitOfWorkFactory, session_id: str, *, subject: str | None) -> Session | None:
-    """The session if it exists and the subject may use it; None if absent. Raises Forbidden for a foreign one."""
+    """The session if it exists and the subject may use it; None if absent. Raises NotFound for a foreign one."""
     async with uows(write=False) as uow:
         session = await uow.sessions.get(session_id)
     if session is not None:
@@ -74,10 +76,12 @@ async def pending_approvals(uows: UnitOfWorkFactory, session_id: str, *, subject
 
 
 async def outstanding_tool_calls(uows: UnitOfWorkFactory, session_id: str, *, subject: str | None) -> View:
+    """The calls waiting for the client, and the session's owner (the gateway's probe before a socket opens: a
+    socket without credentials acts as the owner of the session it names)."""
     async with uows(write=False) as uow:
-        await _owned(uow, session_id, subject)
+        session = await _owned(uow, session_id, subject)
         calls = [tool_call_view(c) for c in await uow.tool_calls.outstanding(session_id)]
-    return {"session_id": session_id, "tool_calls": calls}
+    return {"session_id": session_id, "owner": session.owner, "tool_calls": calls}
 
 
 async def current_agent(uows: UnitOfWorkFactory, session_id: str, *, subject: str | None) -> View:
@@ -119,14 +123,16 @@ async def session_metrics(uows: UnitOfWorkFactory, *, limit: int, subject: str |
 async def audit_log(
     uows: UnitOfWorkFactory, *, session_id: str | None, event_type: str | None, limit: int, subject: str | None
 ) -> View:
-    """The subject's audit entries (all without a subject); Forbidden when ``session_id`` is another's session."""
+    """The subject's audit entries (all without a subject). Another subject's session answers like a missing one:
+    no entries."""
     async with uows(write=False) as uow:
         owner = subject
         if session_id is not None:
             session = await uow.sessions.get(session_id)
-            if session is not None:
-                session.check_access(subject)
-                owner = None  # the session may be used by the subject (also when it has no owner)
+            with contextlib.suppress(NotFound):  # another's session: filtered by the subject, nothing is listed
+                if session is not None:
+                    session.check_access(subject)
+                    owner = None  # the session may be used by the subject (also when it has no owner)
         entries = await uow.records.audit(session_id=session_id, event_type=event_type, limit=limit, owner=owner)
     items = [
         {

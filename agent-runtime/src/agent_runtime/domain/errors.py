@@ -28,7 +28,7 @@ class Conflict(DomainError):
 
 
 class Forbidden(DomainError):
-    """The caller's subject does not own the session."""
+    """The caller may not do this at all (an operator-only route called on behalf of a user)."""
 
     code = "forbidden"
 

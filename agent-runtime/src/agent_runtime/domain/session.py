@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from agent_runtime.domain.errors import Forbidden, RuleViolation
+from agent_runtime.domain.errors import NotFound, RuleViolation
 from agent_runtime.domain.events import EventSource, MessageAppended, SessionCreated, SessionDeleted, SessionRenamed
 
 TITLE_LENGTH = 80
@@ -46,9 +46,10 @@ class Session(EventSource):
         return session
 
     def check_access(self, subject: str | None) -> None:
-        """Refuse a subject other than the owner; an absent subject or an unowned session means no check."""
+        """Refuse a subject other than the owner; an absent subject or an unowned session means no check. Another
+        subject's session is not found, exactly like a missing one, so ids reveal nothing."""
         if subject is not None and self.owner is not None and subject != self.owner:
-            raise Forbidden("this session belongs to another user")
+            raise NotFound(f"session {self.id} not found")
 
     def rename(self, title: str, now: datetime) -> None:
         title = title.strip()

@@ -29,7 +29,7 @@ sessions = Table(
     "sessions",
     metadata,
     Column("id", String(_ID), primary_key=True),
-    Column("owner", String(255), nullable=True),
+    Column("owner", String(1024), nullable=True),  # a subject: up to 1 KiB of UTF-8 (service_kit.subject)
     Column("title", String(200), nullable=True),
     Column("description", Text, nullable=True),
     Column("current_agent", String(64), nullable=False),
