@@ -19,6 +19,8 @@ export LLM_PROXY__INTERNAL_API_KEY="${LLM_PROXY__INTERNAL_API_KEY:-$KEY}"
 export AGENT_RUNTIME__INTERNAL_API_KEY="${AGENT_RUNTIME__INTERNAL_API_KEY:-$KEY}"
 export GATEWAY__INTERNAL_API_KEY="${GATEWAY__INTERNAL_API_KEY:-$KEY}"
 export AGENT_RUNTIME__DATA_DIR="${AGENT_RUNTIME__DATA_DIR:-$DATA}"
+# The key that signs the IDE's login tokens: kept across restarts, so a restart does not log the IDE out.
+export GATEWAY__SIGNING_KEY_FILE="${GATEWAY__SIGNING_KEY_FILE:-$DATA/gateway-signing-key.pem}"
 
 pids=()
 stop_all() {
@@ -60,7 +62,8 @@ wait_healthy gateway "http://127.0.0.1:${GATEWAY__PORT:-8000}/health"
 cat <<INFO
 
 CodeLab AI Service is up (SQLite in $AGENT_RUNTIME__DATA_DIR, model: the built-in mock).
-  IDE / WebSocket:  ws://127.0.0.1:${GATEWAY__PORT:-8000}/api/v1/ws/<session_id>   (add ?protocol=2 for token deltas)
+  IDE:              backend URL http://127.0.0.1:${GATEWAY__PORT:-8000}, log in with any username and password
+  WebSocket:        ws://127.0.0.1:${GATEWAY__PORT:-8000}/api/v1/ws/<session_id>   (add ?protocol=2 for token deltas)
   REST:             http://127.0.0.1:${GATEWAY__PORT:-8000}/api/v1/health
   Terminal client:  .venv/bin/codelab-chat
   Internal key:     export KEY=\$(cat $KEY_FILE)   (for curl against :8001 and :8002)

@@ -13,10 +13,10 @@ if TYPE_CHECKING:
 
 
 async def answer(runtime: FakeRuntime, request: web.Request) -> web.StreamResponse:
-    from fake_runtime import _error
+    from fake_runtime import _error, subject_of
 
     parts = [p for p in request.path.split("/") if p]
-    subject = request.headers.get("X-Subject")
+    subject = subject_of(request)
     body = await request.read()
     runtime.forwarded.append(
         {"method": request.method, "path": request.path, "query": request.rel_url.raw_query_string, "subject": subject}

@@ -18,6 +18,8 @@ import orjson
 from aiohttp import web
 from fake_agent import FakeAgent, Turn
 
+from service_kit.subject import decode_subject
+
 KEY = "internal-key-for-tests-0123456789"
 
 
@@ -63,6 +65,11 @@ class FakeSession:
             "description": None,
             "is_active": True,
         }
+
+
+def subject_of(request: web.Request) -> str | None:
+    """``X-Subject`` decoded as the runtime decodes it (percent-encoded UTF-8)."""
+    return decode_subject(request.headers.get("X-Subject"))
 
 
 def _error(status: int, message: str, code: str) -> web.Response:
@@ -123,9 +130,9 @@ class FakeRuntime:
         session = self.sessions.get(session_id)
         if session is None:
             return _error(404, f"session {session_id} not found", "not_found")
-        subject = request.headers.get("X-Subject")
+        subject = subject_of(request)
         if subject is not None and session.owner is not None and subject != session.owner:
-            return _error(403, "session belongs to another user", "forbidden")
+            return _error(404, f"session {session_id} not found", "not_found")  # as the runtime: like a missing one
         return session
 
     # the chunk stream
@@ -133,7 +140,7 @@ class FakeRuntime:
     async def message_stream(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
         message = body.get("message") or {}
-        subject = request.headers.get("X-Subject")
+        subject = subject_of(request)
         self.received.append({"session_id": body.get("session_id"), "message": message, "subject": subject})
         if message.get("type") not in self.agent.accepted_types:
             return _error(400, f"unknown message type {message.get('type')!r}", "invalid_message")
@@ -197,7 +204,8 @@ class FakeRuntime:
         found = self._owned(request, request.match_info["id"])
         if isinstance(found, web.Response):
             return found
-        return web.json_response({"session_id": found.id, "tool_calls": list(found.outstanding.values())})
+        calls = list(found.outstanding.values())
+        return web.json_response({"session_id": found.id, "owner": found.owner, "tool_calls": calls})
 
     # REST
 

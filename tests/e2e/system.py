@@ -108,6 +108,7 @@ def start_system(workdir: Path, key: str, extra_env: dict[str, str] | None = Non
             "GATEWAY__INTERNAL_API_KEY": key,
             "GATEWAY__AGENT_URL": f"http://127.0.0.1:{ports['agent-runtime']}",
             "GATEWAY__LOG_LEVEL": "DEBUG",
+            "GATEWAY__SIGNING_KEY_FILE": str(workdir / "gateway-signing-key.pem"),  # as scripts/dev.sh does
         }
     )
     base.update(extra_env or {})

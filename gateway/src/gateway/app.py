@@ -14,6 +14,8 @@ from starlette.routing import WebSocketRoute
 from gateway import __version__
 from gateway.auth import Authenticator, JwtAuth, OpenAuth, TokenAuth
 from gateway.context import GatewayContext
+from gateway.identity.assembly import Identity, build_identity
+from gateway.identity.endpoint import identity_router
 from gateway.jwks import JwksKeys
 from gateway.metrics import GatewayMetrics
 from gateway.rest import rest_router
@@ -31,8 +33,9 @@ _log = structlog.get_logger(__name__)
 SHUTDOWN_CLOSE_TIMEOUT = 5.0
 
 
-def build_authenticator(settings: Settings, http: aiohttp.ClientSession) -> Authenticator:
-    """The authenticator for ``GATEWAY__AUTH_MODE``."""
+def build_authenticator(settings: Settings, http: aiohttp.ClientSession, identity: Identity | None) -> Authenticator:
+    """The authenticator for ``GATEWAY__AUTH_MODE``; ``identity`` is the gateway's own issuer in the modes that
+    have one."""
     if settings.auth_mode == "token":
         return TokenAuth(settings.token_table())
     if settings.auth_mode == "jwt":
@@ -49,7 +52,8 @@ def build_authenticator(settings: Settings, http: aiohttp.ClientSession) -> Auth
             algorithms=settings.jwt_algorithms,
             leeway=settings.jwt_leeway,
         )
-    return OpenAuth()
+    assert identity is not None
+    return OpenAuth(identity.tokens)
 
 
 def _announce_auth(settings: Settings) -> None:
@@ -73,13 +77,24 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         key = settings.internal_api_key.get_secret_value()
         runtime = RuntimeClient(hop, key, settings.agent_stream_timeout, settings.agent_rest_timeout)
         live = LiveSockets()
-        app.state.gateway = GatewayContext(settings, runtime, build_authenticator(settings, http), metrics, live)
+        identity = build_identity(settings) if settings.issues_tokens else None
+        app.state.gateway = GatewayContext(
+            settings,
+            runtime,
+            build_authenticator(settings, http, identity),
+            metrics,
+            live,
+            issuer=identity.issuer if identity else None,
+            keys=identity.keys if identity else None,
+        )
         try:
             yield
         finally:
             await live.close_all(SHUTDOWN_CLOSE_TIMEOUT)
             await hop.aclose()
             await http.close()
+            if identity is not None:
+                await identity.aclose()
 
     # FastAPI's native OpenTelemetry is off: nothing here configures a provider, so it only ever checked for one,
     # reading os.environ on every request and socket (4% of the gateway's samples under load).
@@ -93,6 +108,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app.state.registry = registry
     app.router.routes.extend(service_routes("gateway", __version__, registry, ("/health", "/api/v1/health")))
     app.include_router(rest_router())
+    if settings.issues_tokens:
+        app.include_router(identity_router())
     app.router.routes.append(WebSocketRoute("/api/v1/ws/{session_id}", websocket_endpoint))
     app.router.routes.append(WebSocketRoute("/ws/{session_id}", websocket_endpoint))
     install_error_handlers(app)

@@ -1,7 +1,9 @@
-"""Who is calling: the three auth modes behind one ``Authenticator`` and where credentials are found.
+"""Who is calling: the auth modes behind one ``Authenticator`` and where credentials are found.
 
-A principal's ``subject`` is passed to the runtime as ``X-Subject``; the runtime owns sessions per subject.
-``none`` yields no subject, so the runtime applies no ownership checks (development only).
+A principal's ``subject`` is passed to the runtime as ``X-Subject``; the runtime owns sessions per subject. A
+caller without credentials in mode ``none`` has no subject, so the runtime applies no ownership checks
+(development only). Every protocol (the IDE's REST and WebSocket, ACP's ``authenticate``) hands the credential it
+found to the same ``Authenticator``: a Bearer header, the ``bearer`` WebSocket sub-protocol, or a token given later.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from typing import Protocol
 
 import jwt
 
+from gateway.identity.directory import Directory
+from gateway.identity.store import TokenStore
+from gateway.identity.tokens import AccessTokens, InvalidToken
 from gateway.jwks import JwksKeys, JwksUnavailable
+from service_kit.subject import InvalidSubject, check_subject
 
 BEARER_SUBPROTOCOL = "bearer"
 
@@ -36,10 +42,40 @@ class Authenticator(Protocol):
 
 
 class OpenAuth:
-    """Mode ``none``: everyone is the anonymous principal."""
+    """Mode ``none``: a caller without credentials is anonymous; one that presents a token (from this gateway's
+    ``/oauth/token``, where any username logs in) is its subject, so two people on a dev stack have their own
+    sessions. A presented token that is not valid is refused, so a client knows to log in again."""
+
+    def __init__(self, issued: Authenticator) -> None:
+        self._issued = issued
 
     async def authenticate(self, credential: str | None) -> Principal:
-        return Principal(None)
+        if credential is None:
+            return Principal(None)
+        return await self._issued.authenticate(credential)
+
+
+class IssuedTokenAuth:
+    """The access tokens this gateway issued (modes ``none`` and ``local``): signature and expiry, then whether the
+    login still holds (not revoked, and issued under the user's current password)."""
+
+    def __init__(self, access: AccessTokens, store: TokenStore, directory: Directory) -> None:
+        self._access = access
+        self._store = store
+        self._directory = directory
+
+    async def authenticate(self, credential: str | None) -> Principal:
+        if not credential:
+            raise AuthFailed("missing credentials")
+        try:
+            claims = self._access.verify(credential)
+        except InvalidToken as exc:
+            raise AuthFailed(str(exc)) from None
+        if self._directory.version_of(claims.subject) != claims.user_version:
+            raise AuthFailed("token revoked")
+        if not await self._store.is_active(claims.family):
+            raise AuthFailed("token revoked")
+        return Principal(claims.subject)
 
 
 class TokenAuth:
@@ -72,7 +108,7 @@ class JwtAuth:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
-        self._algorithms = [a for a in algorithms if a.startswith(("RS", "ES", "PS"))]  # never HS or none
+        self._algorithms = [a for a in algorithms if a.startswith(("RS", "ES", "PS")) or a == "EdDSA"]  # never HS
         self._leeway = leeway
 
     async def authenticate(self, credential: str | None) -> Principal:
@@ -94,13 +130,16 @@ class JwtAuth:
                 leeway=self._leeway,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
+            subject = check_subject(claims["sub"])  # a blank subject would switch off every ownership check
         except JwksUnavailable as exc:
             raise AuthFailed("token keys unavailable") from exc
         except jwt.ExpiredSignatureError as exc:
             raise AuthFailed("token expired") from exc
-        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+        except InvalidSubject as exc:
+            raise AuthFailed(f"invalid token: {exc}") from None
+        except (jwt.PyJWTError, TypeError, ValueError, AttributeError) as exc:
             raise AuthFailed("invalid token") from exc
-        return Principal(str(claims["sub"]))
+        return Principal(subject)
 
 
 def bearer_token(authorization: str | None) -> str | None:

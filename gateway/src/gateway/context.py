@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.auth import Authenticator
+from gateway.identity.issuer import TokenIssuer
+from gateway.identity.keys import SigningKeys
 from gateway.metrics import GatewayMetrics
 from gateway.runtime_client import RuntimeClient
 from gateway.settings import Settings
@@ -18,3 +20,5 @@ class GatewayContext:
     authenticator: Authenticator
     metrics: GatewayMetrics
     live: LiveSockets
+    issuer: TokenIssuer | None = None  # modes that issue tokens (none, local)
+    keys: SigningKeys | None = None

@@ -19,6 +19,7 @@ import orjson
 from service_kit.http import envelope_message, internal_headers
 from service_kit.sse import SSEDecoder
 from service_kit.stream_client import ConnectFailed, HttpError, ReadTimeout, StreamClient, StreamResponse
+from service_kit.subject import SUBJECT_HEADER, encode_subject
 
 PEER = "agent runtime"
 # The ownership probe runs inside the WebSocket handshake, which the IDE gives 5 s in all.
@@ -82,6 +83,14 @@ class ChunkStream:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionProbe:
+    """What the gateway learns before a socket opens on a known session."""
+
+    owner: str | None
+    outstanding_calls: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class Forwarded:
     """A REST answer of the runtime, passed on as it came."""
 
@@ -102,7 +111,7 @@ class RuntimeClient:
     def _headers(self, subject: str | None, accept: str = "application/json") -> dict[str, str]:
         headers = internal_headers(self._key, accept=accept)
         if subject is not None:
-            headers["X-Subject"] = subject
+            headers[SUBJECT_HEADER] = encode_subject(subject)
         return headers
 
     async def open_message(self, session_id: str | None, message: dict[str, Any], subject: str | None) -> ChunkStream:
@@ -117,17 +126,20 @@ class RuntimeClient:
         path = f"/sessions/{quote(session_id, safe='')}/events?after={after}"
         return await self._open("GET", path, headers)
 
-    async def outstanding_tool_calls(self, session_id: str, subject: str | None) -> list[dict[str, Any]]:
-        """Tool calls the runtime handed to the IDE that still wait for a result."""
+    async def probe_session(self, session_id: str, subject: str | None) -> SessionProbe:
+        """The session's owner and the tool calls handed to the IDE that still wait for a result; 404 (as
+        ``RuntimeRefused``) when the session does not exist for ``subject``."""
         path = f"/sessions/{quote(session_id, safe='')}/outstanding-tool-calls"
         answer = await self.forward("GET", path, "", b"", subject, limit=PROBE_TIMEOUT)
         if answer.status != 200:
             raise RuntimeRefused(f"{PEER} answered HTTP {answer.status}", answer.status)
         try:
-            calls = orjson.loads(answer.body).get("tool_calls") or []
+            body = orjson.loads(answer.body)
+            calls = body.get("tool_calls") or []
+            owner = body.get("owner")
         except (orjson.JSONDecodeError, AttributeError) as exc:
             raise RuntimeUnavailable(f"{PEER} sent a malformed answer", 502) from exc
-        return [call for call in calls if isinstance(call, dict)]
+        return SessionProbe(owner if isinstance(owner, str) else None, [c for c in calls if isinstance(c, dict)])
 
     async def forward(
         self, method: str, path: str, query: str, body: bytes, subject: str | None, *, limit: float | None = None

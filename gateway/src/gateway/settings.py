@@ -45,6 +45,32 @@ class Settings(ServiceSettings):
     ws_anonymous: bool = Field(
         False, description="Let WebSockets without credentials in (the IDE sends none); they get no subject."
     )
+    signing_key_file: str = Field(
+        "",
+        description="none/local modes: PEM file of the ES256 key that signs access tokens; created (mode 0600) if "
+        "missing. Empty in mode none: a new key at every start.",
+    )
+    signing_keys_previous: CommaList = Field(
+        [], description="PEM files of earlier signing keys: their tokens still verify and they stay in the JWKS."
+    )
+    token_issuer: str = Field("codelab-gateway", description="'iss' of the access tokens this gateway issues.")
+    token_audience: str = Field("codelab", description="'aud' of the access tokens this gateway issues.")
+    access_token_seconds: int = Field(
+        900,
+        ge=60,
+        le=86_400,
+        description="Lifetime of an issued access token. The IDE refreshes when less than 300 s remain, so keep it "
+        "well above 300.",
+    )
+    refresh_token_seconds: int = Field(
+        30 * 86_400, ge=300, description="A login ends when its refresh token is not used for this long."
+    )
+    token_store_url: SecretStr = Field(
+        SecretStr(""),
+        description="Where logins and failed-login counters live: empty = this process (one gateway); "
+        "redis://host:6379/0 = shared by every replica.",
+    )
+    token_store_prefix: str = Field("codelab:gateway:", description="Prefix of the gateway's keys in the store.")
     jwt_jwks_url: str = Field("", description="jwt mode: the JWKS URL of the OAuth server.")
     jwt_issuer: str = Field("", description="jwt mode: required 'iss'.")
     jwt_audience: str = Field("", description="jwt mode: required 'aud'.")
@@ -70,7 +96,7 @@ class Settings(ServiceSettings):
         0.3, ge=0, description="On reconnect, how long a v1 tool-call restore waits for a first 'hello' frame."
     )
 
-    @field_validator("jwt_algorithms", "ws_allowed_origins", mode="before")
+    @field_validator("jwt_algorithms", "ws_allowed_origins", "signing_keys_previous", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_commas(value)
@@ -83,11 +109,18 @@ class Settings(ServiceSettings):
             )
         if self.auth_mode == "token" and not self.token_table():
             raise ValueError("GATEWAY__AUTH_MODE=token needs GATEWAY__AUTH_TOKENS")
+        if any(not subject.strip() for subject in self.token_table().values()):
+            raise ValueError("GATEWAY__AUTH_TOKENS: a subject before ':' must not be blank")
         if self.auth_mode == "jwt" and not (self.jwt_jwks_url and self.jwt_issuer and self.jwt_audience):
             raise ValueError(
                 "GATEWAY__AUTH_MODE=jwt needs GATEWAY__JWT_JWKS_URL, GATEWAY__JWT_ISSUER and GATEWAY__JWT_AUDIENCE"
             )
         return self
+
+    @property
+    def issues_tokens(self) -> bool:
+        """Whether ``/oauth/token`` is served (the modes where the gateway is its own identity provider)."""
+        return self.auth_mode == "none"
 
     def token_table(self) -> dict[str, str]:
         """token → subject for token mode; a bare token's subject is ``token-<n>``."""

@@ -7,17 +7,14 @@ with their code (1003 binary, 1009 too big, 1008 flood); a bad JSON frame only g
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from starlette.websockets import WebSocket
 
 from gateway.context import GatewayContext
-from gateway.ws.closes import CLOSE_POLICY
 from gateway.ws.connection import Connection
 from gateway.ws.dialects import Dialect, V1Dialect, V2Dialect
 from gateway.ws.frames import BadFrame, parse_frame
-from gateway.ws.handshake import Refused, admit, outstanding_calls
+from gateway.ws.handshake import Refused, admit
 from gateway.ws.outbound import OutboundBuffer
 from gateway.ws.reader import TextHandler, close_socket, serve
 from gateway.ws.sink import frame_sink
@@ -32,15 +29,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     context: GatewayContext = websocket.app.state.gateway
     path_id = websocket.path_params["session_id"]
     session_id = None if path_id.startswith(NEW_SESSION_PREFIX) else path_id
-    calls: list[dict[str, Any]] = []
     try:
-        admission = await admit(websocket, context.settings, context.authenticator)
-        if session_id is not None:
-            calls = await outstanding_calls(context.runtime, context.metrics, session_id, admission.principal.subject)
+        admission = await admit(
+            websocket, context.settings, context.authenticator, context.runtime, context.metrics, session_id
+        )
     except Refused as exc:
         # Accepted only to be closed: the client learns the reason and the code (a refused handshake shows neither).
         await websocket.accept()
-        await close_socket(websocket, context, CLOSE_POLICY, str(exc))
+        await close_socket(websocket, context, exc.code, str(exc))
         return
     await websocket.accept(subprotocol=admission.subprotocol)
     settings = context.settings
@@ -55,8 +51,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     )
     context.live.add(connection)
     context.metrics.active.inc()
-    if calls:
-        connection.spawn(connection.restore(calls, context.settings.ws_hello_grace_seconds))
+    if admission.outstanding_calls:
+        connection.spawn(connection.restore(admission.outstanding_calls, context.settings.ws_hello_grace_seconds))
     try:
         closing = await serve(websocket, connection, context, _deliver(connection, context), binary_closes=True)
     finally:
