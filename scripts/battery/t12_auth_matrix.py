@@ -2,9 +2,9 @@
 used as a user token, and one user touching another user's session, over HTTP and WebSocket.
 
 The gateway runs in token mode (two users, one allowed Origin); a second gateway in jwt mode uses a JWKS served by
-this script. Pass mark: every attack rejected (401/403, or the socket closed with 1008) and every control (the right
-credentials) accepted, so the matrix cannot pass by rejecting everything. Short and long are the same matrix; the
-long version repeats it 5 times.
+this script. Pass mark: every attack rejected (401/403, 404 for another user's session, or the socket closed with
+1008) and every control (the right credentials) accepted, so the matrix cannot pass by rejecting everything. Short
+and long are the same matrix; the long version repeats it 5 times.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ async def ws_outcome(url: str, headers: dict[str, str] | None = None, subprotoco
 
 
 def expect(tally: Tally, case: str, outcome: str, accepted: bool) -> None:
-    rejected = outcome in {"401", "403", "1008", "http 401", "http 403"}
+    rejected = outcome in {"401", "403", "404", "1008", "http 401", "http 403"}
     ok = outcome in {"200", "201", "open"} if accepted else rejected
     kind = "control" if accepted else "attack"
     tally.add(f"{kind}s")
@@ -236,7 +236,7 @@ async def auth_matrix(tally: Tally) -> None:
     scan_logs(tally, logs, [ALICE, BOB])
     if tally.get("tracebacks_in_logs"):
         tally.note(first_traceback(logs))
-    tally.mark("every attack rejected (401/403/1008): 0 auth bypass", tally.get("auth_bypass") == 0)
+    tally.mark("every attack rejected (401/403/404/1008): 0 auth bypass", tally.get("auth_bypass") == 0)
     tally.mark("every control accepted", tally.get("control_refused") == 0 and tally.get("controls") > 0)
     tally.mark("0 tracebacks in the logs", tally.get("tracebacks_in_logs") == 0)
     tally.mark("0 tokens or keys in the logs", tally.get("leaked_secrets") == 0, f"key {PLANTED_KEY[:18]}…")
