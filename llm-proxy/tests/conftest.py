@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio
+from redis.exceptions import RedisError
 
 from llm_proxy.app import create_app
 from llm_proxy.settings import Settings
@@ -14,6 +18,8 @@ from tests.fakes import FakeUpstream
 
 KEY = "test-internal-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+REDIS_URL = os.environ.get("CODELAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("CODELAB_REQUIRE_REDIS") == "1"
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -53,3 +59,33 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The real Redis (``CODELAB_TEST_REDIS_URL``); skipped when it does not answer, failed under
+    ``CODELAB_REQUIRE_REDIS=1`` (CI)."""
+    client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        if REQUIRE_REDIS:
+            pytest.fail(f"Redis unreachable at {REDIS_URL} and CODELAB_REQUIRE_REDIS=1: {exc}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    finally:
+        await client.aclose()
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

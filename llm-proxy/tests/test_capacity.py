@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from llm_proxy.capacity import Cooldowns, RateBudgets
+import pytest
+
+from llm_proxy.capacity import BudgetExhausted, Cooldowns, RateBudgets
 
 
 class FakeClock:
@@ -45,3 +47,32 @@ def test_budgets_count_requests_and_tokens_per_minute():
     assert budgets.wait("a", rpm=2, tpm=None, tokens=1) == 30.0
     clock.now += 30
     assert budgets.wait("a", rpm=2, tpm=1000, tokens=200) == 0.0
+
+
+def test_a_cooldown_heard_from_another_replica_extends_never_shortens():
+    clock = FakeClock()
+    cooldowns = Cooldowns(5.0, 3, clock)
+    cooldowns.extend("a", 10.0)
+    cooldowns.extend("a", 2.0)
+    assert cooldowns.remaining("a") == 10.0
+    assert cooldowns.cooling() == {"a": 10.0}
+    clock.now += 10
+    assert cooldowns.cooling() == {}
+
+
+async def test_take_spends_within_the_budget_and_refuses_beyond_it():
+    clock = FakeClock()
+    budgets = RateBudgets(clock)
+    await budgets.take("a", 1, None, 10)
+    with pytest.raises(BudgetExhausted) as refused:
+        await budgets.take("a", 1, None, 10)
+    assert (refused.value.status, refused.value.retry_after, refused.value.retryable) == (429, 60.0, False)
+
+
+def test_a_mirrored_window_counts_what_the_other_replicas_spent():
+    clock = FakeClock()
+    budgets = RateBudgets(clock)
+    budgets.mirror("a", requests=9, tokens=500, seconds_left=20.0)
+    assert budgets.wait("a", rpm=10, tpm=None, tokens=1) == 0.0
+    budgets.spend("a", 1)
+    assert budgets.wait("a", rpm=10, tpm=None, tokens=1) == 20.0

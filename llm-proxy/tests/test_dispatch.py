@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llm_proxy.capacity import Cooldowns, RateBudgets
+from llm_proxy.capacity import BudgetExhausted, Cooldowns, RateBudgets
 from llm_proxy.catalog import Catalog, ModelEntry
 from llm_proxy.dispatch import Dispatcher, RetryPolicy
 from llm_proxy.errors import ProxyError
@@ -209,3 +209,28 @@ async def test_the_rpm_budget_sends_overflow_to_the_fallback_then_refuses():
     assert caught.value.retry_after == pytest.approx(60.0)
     harness.clock.now += 60
     assert await harness.served_by("a") == "a"
+
+
+class RacedBudgets(RateBudgets):
+    """Budgets another replica used up after this one looked: ``wait`` says yes, ``take`` refuses (``names``)."""
+
+    def __init__(self, clock: FakeClock, names: set[str]) -> None:
+        super().__init__(clock)
+        self.names = names
+
+    async def take(self, name: str, rpm: int | None, tpm: int | None, tokens: int) -> None:
+        if name in self.names:
+            raise BudgetExhausted(name, 42.0)
+        await super().take(name, rpm, tpm, tokens)
+
+
+async def test_a_budget_refused_at_the_last_moment_falls_back_or_answers_429_without_retrying():
+    harness = Harness([entry("a", "b", rpm=5), entry("b", rpm=5)])
+    harness.dispatcher._budgets = RacedBudgets(harness.clock, {"a"})
+    assert await harness.served_by("a") == "b"
+    harness.dispatcher._budgets = RacedBudgets(harness.clock, {"a", "b"})
+    with pytest.raises(ProxyError) as caught:
+        await harness.served_by("a")
+    assert (caught.value.status, caught.value.retry_after) == (429, 42.0)
+    assert harness.provider.calls == ["b"]  # a refused budget never reaches the provider
+    assert harness.sleeps == []  # nor waits for a retry

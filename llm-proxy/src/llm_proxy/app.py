@@ -22,6 +22,7 @@ from llm_proxy.providers.openai import OpenAIProvider
 from llm_proxy.providers.transport import new_session
 from llm_proxy.schemas import openapi_components
 from llm_proxy.settings import Settings
+from llm_proxy.shared_capacity import SharedCapacity
 from llm_proxy.state import ProxyState
 from llm_proxy.usage import SessionUsage
 from service_kit.asgi import HotPathApp
@@ -81,8 +82,11 @@ def create_app(settings: Settings) -> FastAPI:
             backoff_max=settings.retry_backoff_max_s,
             max_retry_after=settings.max_retry_after_s,
         )
-        cooldowns = Cooldowns(settings.cooldown_s, settings.failure_threshold)
-        dispatcher = Dispatcher(catalog, providers, cooldowns, RateBudgets(), metrics, policy)
+        # With a Redis URL, cooldowns and budgets are shared with the other replicas.
+        shared = await SharedCapacity.start(settings, metrics) if settings.redis_url.get_secret_value() else None
+        cooldowns = shared.cooldowns if shared else Cooldowns(settings.cooldown_s, settings.failure_threshold)
+        budgets = shared.budgets if shared else RateBudgets()
+        dispatcher = Dispatcher(catalog, providers, cooldowns, budgets, metrics, policy)
         sessions = SessionUsage(settings.session_usage_limit)
         secrets = tuple(settings.secrets())
         app.state.proxy = ProxyState(settings, catalog, providers, dispatcher, metrics, sessions, secrets)
@@ -91,6 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             for provider in providers.values():
                 await provider.aclose()
+            if shared:
+                await shared.aclose()
 
     # FastAPI's OpenTelemetry hooks are off: the proxy exports Prometheus metrics, and the hooks' per-request
     # check of the global OTel providers was measurable on the hot route.

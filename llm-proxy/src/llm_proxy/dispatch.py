@@ -149,7 +149,7 @@ class Dispatcher:
         if provider is None or not provider.configured:
             raise ProxyError("unavailable", f"the provider '{entry.provider}' of {entry.name} is not configured")
         if entry.rpm is not None or entry.tpm is not None:
-            self._budgets.spend(entry.name, prompt_tokens)
+            await self._budgets.take(entry.name, entry.rpm, entry.tpm, prompt_tokens)
         started = time.perf_counter()
         stream = provider.stream(request, entry)
         limit = entry.first_byte_timeout or self._policy.first_byte_timeout

@@ -6,7 +6,7 @@ import bisect
 import itertools
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
@@ -62,6 +62,12 @@ class Metrics:
         )
         self.cooldowns = Counter("llm_proxy_cooldowns", "Cooldowns started", labels, registry=registry)
         self.retries = Counter("llm_proxy_retries", "Retries on the same deployment", labels, registry=registry)
+        self.shared_state_up = Gauge(
+            "llm_proxy_shared_state_up", "1 while cooldowns and budgets are shared through Redis", registry=registry
+        )
+        self.shared_state_outages = Counter(
+            "llm_proxy_shared_state_outages", "Times Redis became unreachable (limits per process)", registry=registry
+        )
         self._series: dict[tuple[str, str], ModelSeries] = {}
 
     def model(self, name: str, provider: str) -> str:

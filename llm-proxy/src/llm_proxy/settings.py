@@ -50,6 +50,19 @@ class Settings(ServiceSettings):
     default_context_window: int = Field(8192, ge=256, description="Window of '<provider>/<model>' names.")
     max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     session_usage_limit: int = Field(10_000, ge=0, description="Sessions whose usage is kept (LRU).")
+    redis_url: SecretStr = Field(
+        SecretStr(""),
+        description="Redis shared by the proxy's replicas for cooldowns and rpm/tpm budgets, e.g. "
+        "redis://redis:6379/0; empty: each process counts on its own.",
+    )
+    redis_prefix: str = Field("codelab:llm-proxy:", description="Prefix of every Redis key and channel the proxy uses.")
+    redis_timeout_s: float = Field(
+        0.25,
+        gt=0,
+        le=10,
+        description="Longest wait for Redis on a request (event-loop lag included); slower or down: per-process "
+        "limits until it answers again.",
+    )
 
     def configured_providers(self) -> set[str]:
         """Providers with what they need to be called; the mock always is."""
