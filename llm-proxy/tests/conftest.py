@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,6 +18,11 @@ from redis.exceptions import RedisError
 from llm_proxy.app import create_app
 from llm_proxy.settings import Settings
 from tests.fakes import FakeUpstream
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "bench"))
+import chaos_relay  # the repository's fault relay, scripts/bench/chaos_relay.py
+
+RelayProcess = chaos_relay.RelayProcess
 
 KEY = "test-internal-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -89,3 +97,11 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def redis_relay(redis_url: str) -> AsyncIterator[RelayProcess]:
+    """The fault relay as a process in front of the real Redis (``redis://127.0.0.1:<relay.port>/0``)."""
+    target = urlsplit(redis_url)
+    async with chaos_relay.spawn(f"{target.hostname}:{target.port or 6379}") as relay:
+        yield relay

@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from tests.conftest import AUTH, KEY
-from tests.relay import start_relay
+from tests.conftest import AUTH, KEY, RelayProcess
 
 MODELS = """\
 models:
@@ -149,13 +148,13 @@ async def test_two_proxies_share_one_rpm_budget_and_their_cooldowns(
 
 
 async def test_redis_lost_mid_way_means_per_process_limits_and_no_errors(
-    tmp_path: Path, redis_url: str, redis_prefix: str
+    tmp_path: Path, redis_relay: RelayProcess, redis_prefix: str
 ) -> None:
-    async with start_relay(redis_url) as relay, client() as http:
-        with proxies(tmp_path, relay.redis_url, redis_prefix, redis_timeout=0.5) as (a, b):
+    async with client() as http:
+        with proxies(tmp_path, f"redis://127.0.0.1:{redis_relay.port}/0", redis_prefix, redis_timeout=0.5) as (a, b):
             assert [(await complete(http, p, "limited")).status_code for p in (a, b)] == [200, 200]
 
-            await relay.set_mode("blackhole")
+            await redis_relay.set_mode("blackhole")
             slowest = 0.0
             statuses: dict[str, list[int]] = {a.url: [], b.url: []}
             for proxy in (a, b) * 12:
@@ -173,7 +172,7 @@ async def test_redis_lost_mid_way_means_per_process_limits_and_no_errors(
                 assert "llm_proxy_shared_state_up 0.0" in metrics
                 assert "llm_proxy_shared_state_outages_total 1.0" in metrics
 
-            await relay.set_mode("pass")
+            await redis_relay.set_mode("pass")
             await eventually(lambda: shared_state_up(http, a))
             await eventually(lambda: shared_state_up(http, b))
             assert (await complete(http, a, "limited")).status_code == 200

@@ -16,8 +16,7 @@ from llm_proxy.capacity import BudgetExhausted, RateBudgets
 from llm_proxy.metrics import Metrics
 from llm_proxy.shared_capacity import SharedCapacity
 from service_kit.service import new_registry
-from tests.conftest import make_settings
-from tests.relay import FaultRelay, start_relay
+from tests.conftest import RelayProcess, make_settings
 
 Replica = Callable[..., AbstractAsyncContextManager[SharedCapacity]]
 
@@ -125,21 +124,15 @@ async def test_an_unreachable_redis_means_per_process_limits_one_log_line_and_a_
     assert warnings[0]["log_level"] == "warning"
 
 
-@pytest.fixture
-async def relay(redis_url: str) -> AsyncIterator[FaultRelay]:
-    async with start_relay(redis_url) as running:
-        yield running
-
-
 async def test_redis_lost_mid_way_degrades_within_the_timeout_and_comes_back(
-    replica: Replica, relay: FaultRelay
+    replica: Replica, redis_relay: RelayProcess
 ) -> None:
     with capture_logs() as logs:
-        async with replica(url=relay.redis_url, redis_timeout_s=0.25) as a, replica() as b:
+        async with replica(url=f"redis://127.0.0.1:{redis_relay.port}/0", redis_timeout_s=0.25) as a, replica() as b:
             await a.budgets.take("m", 3, None, 1)
             await a.budgets.take("m", 3, None, 1)  # 2 of 3 spent in the shared window
 
-            await relay.set_mode("blackhole")  # Redis stops answering; its connections stay open
+            await redis_relay.set_mode("blackhole")  # Redis stops answering; its connections stay open
             started = time.perf_counter()
             await a.budgets.take("m", 3, None, 1)  # answered per process after at most the timeout
             lost = time.perf_counter() - started
@@ -155,7 +148,7 @@ async def test_redis_lost_mid_way_degrades_within_the_timeout_and_comes_back(
             assert b.link.up
             assert b.cooldowns.remaining("gpt") == 0.0
 
-            await relay.set_mode("pass")
+            await redis_relay.set_mode("pass")
             assert await a.link.wait_up(10.0)
             assert gauge(a) == 1
             # Back: the cooldown started while apart reached Redis and the other replica.
@@ -167,13 +160,13 @@ async def test_redis_lost_mid_way_degrades_within_the_timeout_and_comes_back(
     assert [entry["event"] for entry in logs].count("shared_state_reachable") == 3  # a, b, then a again
 
 
-async def test_a_redis_that_resets_every_connection_is_survived(replica: Replica, relay: FaultRelay) -> None:
-    async with replica(url=relay.redis_url, redis_timeout_s=0.25) as a:
-        await relay.set_mode("reset")
+async def test_a_redis_that_resets_every_connection_is_survived(replica: Replica, redis_relay: RelayProcess) -> None:
+    async with replica(url=f"redis://127.0.0.1:{redis_relay.port}/0", redis_timeout_s=0.25) as a:
+        await redis_relay.set_mode("reset")
         results = [await taken(a.budgets, "m", 100, None, 1) for _ in range(5)]
         assert results == [True] * 5
         assert not a.link.up
         assert outages(a) == 1
-        await relay.set_mode("pass")
+        await redis_relay.set_mode("pass")
         assert await a.link.wait_up(10.0)
         assert outages(a) == 1

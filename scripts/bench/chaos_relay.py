@@ -8,6 +8,8 @@ are closed right after accept; open ones carry on).
 Switch at run time with the control endpoint — ``GET /mode`` (current mode and counters),
 ``POST /mode?set=delay&delay_ms=50`` — or with signals: SIGUSR1 resets every open connection once (mode unchanged),
 SIGUSR2 toggles between ``pass`` and ``blackhole``. Prints ``{"port": N, "control_port": M}`` once listening.
+Tests start it as a process with ``spawn`` (``async with spawn("127.0.0.1:6379") as relay: await
+relay.set_mode("blackhole")``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import signal
 import socket
 import struct
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -155,6 +158,41 @@ async def start(
     server = await asyncio.start_server(relay.accept, host, port, backlog=4096)
     control = await asyncio.start_server(relay.control, host, control_port)
     return server, control
+
+
+@dataclass
+class RelayProcess:
+    """A relay started by ``spawn``: relayed traffic on ``port``; ``set_mode`` switches it."""
+
+    port: int
+    control_port: int
+
+    async def set_mode(self, mode: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.control_port)
+        try:
+            writer.write(f"POST /mode?set={mode} HTTP/1.1\r\nhost: relay\r\n\r\n".encode())
+            await writer.drain()
+            status = (await reader.readline()).decode("latin-1")
+        finally:
+            writer.close()
+        if " 200 " not in status:
+            raise RuntimeError(f"the relay refused mode {mode!r}: {status.strip()}")
+
+
+@contextlib.asynccontextmanager
+async def spawn(target: str, mode: str = "pass") -> AsyncIterator[RelayProcess]:
+    """This relay as its own process in front of ``target`` (host:port), for tests of other processes' faults."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--target", target, "--mode", mode, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(30):
+            ports = orjson.loads(await process.stdout.readline())
+        yield RelayProcess(ports["port"], ports["control_port"])
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 async def _main(args: argparse.Namespace) -> None:
