@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
+from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -23,6 +27,32 @@ from fake_runtime import KEY, FakeRuntime
 from gateway.app import create_app
 from gateway.server import GatewayServer, server_config
 from gateway.settings import Settings
+
+REDIS_URL = os.environ.get("CODELAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("CODELAB_REQUIRE_REDIS") == "1"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the real Redis (``CODELAB_TEST_REDIS_URL``), its keys deleted afterwards;
+    skipped when Redis does not answer, failed under ``CODELAB_REQUIRE_REDIS=1`` (CI). Synchronous, so a fixture
+    may ask for it by name (``request.getfixturevalue``)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except (RedisError, OSError) as exc:
+        client.close()
+        if REQUIRE_REDIS:
+            pytest.fail(f"Redis unreachable at {REDIS_URL} and CODELAB_REQUIRE_REDIS=1: {exc}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    try:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -2,7 +2,11 @@
 given to the services at DEBUG; then traffic that uses every one of them and gives each a chance to leak: turns
 through the openai and anthropic providers (to the fake LLM, so the provider keys really go upstream), upstream
 faults, tool calls, near-miss keys (the real key plus one character) in headers, the user token in a WebSocket query
-string and in a subprotocol, bad frames, REST calls, 401s.
+string and in a subprotocol, bad frames, REST calls, 401s. A second gateway in mode local (a user made by
+``python -m gateway users add`` with a planted password) adds logins, wrong passwords, refreshes, a reused refresh
+token and REST and WebSocket calls with the access tokens: the password, every refresh and access token it issued
+and its signing key are planted secrets too (the token endpoint's own answers, which must hold the tokens, are not
+scanned).
 
 Pass mark: 0 occurrences of any planted secret (whole, or its random part) in the service logs, the database files
 (SQLite file and WAL), the frames every client received and the HTTP answers; and the controls hold (the fake
@@ -14,33 +18,49 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import subprocess
 from pathlib import Path
 
 import httpx
 import websockets
 from turns import create_session
 
-from harness import BENCH, PLANTED_KEY, PYTHON, System, Tally, battery, running_system, spawn_json_process, stop_process
+from harness import (
+    BENCH,
+    PLANTED_KEY,
+    PYTHON,
+    Service,
+    System,
+    Tally,
+    battery,
+    free_port,
+    running_system,
+    spawn_json_process,
+    stop_process,
+)
 
 OPENAI_KEY = "sk-planted-openai-" + secrets.token_hex(16)
 ANTHROPIC_KEY = "sk-ant-planted-" + secrets.token_hex(16)
 USER_TOKEN = "planted-user-token-" + secrets.token_hex(16)
 OTHER_TOKEN = "planted-other-token-" + secrets.token_hex(16)
+PASSWORD = "planted-password-" + secrets.token_hex(16)
 SECRETS = {"internal key": PLANTED_KEY, "openai key": OPENAI_KEY, "anthropic key": ANTHROPIC_KEY,
-           "user token": USER_TOKEN, "other user token": OTHER_TOKEN}  # fmt: skip
+           "user token": USER_TOKEN, "other user token": OTHER_TOKEN, "password": PASSWORD}  # fmt: skip
+CLIENT = "codelab-flutter-app"
 
 
-def needles() -> dict[str, str]:
-    """Each secret whole and its random tail alone (a partial mask still leaks the tail)."""
+def needles(issued: dict[str, str]) -> dict[str, str]:
+    """Each secret (planted, or issued during the run) whole and its random tail alone (a partial mask still leaks
+    the tail)."""
     found = {}
-    for name, value in SECRETS.items():
+    for name, value in {**SECRETS, **issued}.items():
         found[name] = value
         found[f"{name} (tail)"] = value[-24:]
     return found
 
 
-def count_in(tally: Tally, channel: str, blob: bytes) -> None:
-    for name, needle in needles().items():
+def count_in(tally: Tally, channel: str, blob: bytes, issued: dict[str, str]) -> None:
+    for name, needle in needles(issued).items():
         hits = blob.count(needle.encode())
         if hits:
             tally.add(f"leaks in {channel}", hits)
@@ -102,10 +122,10 @@ async def probes(system_urls: dict[str, str], ws_base: str, seen: list[bytes], t
         tally.add("ws probes")
 
 
-def scan_database(tally: Tally, data: Path) -> None:
+def scan_database(tally: Tally, data: Path, issued: dict[str, str]) -> None:
     for path in sorted(data.rglob("*")) if data.exists() else []:
         if path.is_file():
-            count_in(tally, "database files", path.read_bytes())
+            count_in(tally, "database files", path.read_bytes(), issued)
             tally.add("database files scanned")
 
 
@@ -131,6 +151,60 @@ def leaky_env(tally: Tally, fake: str) -> dict[str, str]:
     }
 
 
+def local_gateway(system: System) -> Service:
+    """A gateway in mode local next to the system, with one user made by the CLI (the password on stdin)."""
+    users = system.workdir / "users.json"
+    subprocess.run(
+        [PYTHON, "-m", "gateway", "users", "add", "planted-user", "--file", str(users)],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    env = {
+        **system.gateway.env,
+        "GATEWAY__PORT": str(free_port()),
+        "GATEWAY__AUTH_MODE": "local",
+        "GATEWAY__USERS_FILE": str(users),
+    }
+    gateway = Service("gateway-local", "gateway", int(env["GATEWAY__PORT"]), system.workdir / "gateway-local.log", env)
+    system.services["gateway-local"] = gateway
+    gateway.start()
+    gateway.wait_healthy()
+    return gateway
+
+
+async def login_traffic(gateway: Service, seen: list[bytes], tally: Tally) -> dict[str, str]:
+    """Logins, refreshes and token use on the local gateway; returns every token it issued and its signing key."""
+    issued: dict[str, str] = {}
+    login = {"grant_type": "password", "username": "planted-user", "password": PASSWORD, "client_id": CLIENT}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+        seen.append((await client.post("/oauth/token", data={**login, "password": PASSWORD + "x"})).content)
+        seen.append((await client.post("/oauth/token", data={**login, "username": PASSWORD})).content)
+        grant = (await client.post("/oauth/token", data=login)).json()
+        renew = {"grant_type": "refresh_token", "refresh_token": grant["refresh_token"], "client_id": CLIENT}
+        renewed = (await client.post("/oauth/token", data=renew)).json()
+        seen.append((await client.post("/oauth/token", data=renew)).content)  # a reuse: refused, login revoked
+        for token in (grant["access_token"], renewed["access_token"]):
+            seen.append((await client.get("/api/v1/sessions", headers={"Authorization": f"Bearer {token}"})).content)
+        fresh = (await client.post("/oauth/token", data=login)).json()
+        tally.add("logins", 3)
+    ws = gateway.url.replace("http", "ws", 1) + "/api/v1/ws/new_planted?protocol=2"
+    async with websockets.connect(ws, additional_headers={"Authorization": f"Bearer {fresh['access_token']}"}) as sock:
+        await sock.send('{"type": "user_message", "content": "hello from a local user"}')
+        async with asyncio.timeout(30):
+            while json.loads(raw := await sock.recv()).get("type") != "done":
+                seen.append(raw.encode() if isinstance(raw, str) else raw)
+    for n, grant_ in enumerate((grant, renewed, fresh)):
+        issued[f"refresh token {n}"] = grant_["refresh_token"]
+        issued[f"access token {n} (signature)"] = grant_["access_token"].rsplit(".", 1)[-1]
+    key = Path(gateway.env["GATEWAY__SIGNING_KEY_FILE"]).read_text()
+    body = "".join(line for line in key.splitlines() if "-----" not in line)
+    issued.update({"signing key (start)": body[:48], "signing key (end)": body[-48:]})
+    return issued
+
+
 async def traffic(tally: Tally, system: System, turns: int, seen: list[bytes]) -> None:
     user = {"Authorization": f"Bearer {USER_TOKEN}"}
     session_id = await create_session(system, user)
@@ -151,16 +225,17 @@ async def planted_secrets(tally: Tally) -> None:
     try:
         with running_system(tally, leaky_env(tally, fake)) as system:
             await traffic(tally, system, turns, seen)
+            issued = await login_traffic(local_gateway(system), seen, tally)
             data = Path(system.workdir) / "data"
-            scan_database(tally, data)  # while running: the WAL is still there
+            scan_database(tally, data, issued)  # while running: the WAL is still there
             logs = system.logs()
-        scan_database(tally, data)  # after shutdown: what was checkpointed into the file
+        scan_database(tally, data, issued)  # after shutdown: what was checkpointed into the file
         async with httpx.AsyncClient(timeout=10) as client:
             tally.set("fake_requests", (await client.get(f"{fake}/fake/stats")).json()["requests"])
     finally:
         await stop_process(fake_process)
-    count_in(tally, "logs", logs.encode())
-    count_in(tally, "frames and answers", b"\n".join(seen))
+    count_in(tally, "logs", logs.encode(), issued)
+    count_in(tally, "frames and answers", b"\n".join(seen), issued)
     tally.set("log_lines", logs.count("\n"))
     leaks = sum(v for k, v in tally.counters.items() if k.startswith("leaks in"))
     tally.mark("the provider keys were used upstream (the fake got requests)", tally.get("fake_requests") > 0)
@@ -169,6 +244,7 @@ async def planted_secrets(tally: Tally) -> None:
         tally.get("log_lines") > 50 and tally.get("database files scanned") > 0,
     )
     tally.mark("turns ran", tally.get("turns") == turns)
+    tally.mark("logins, refreshes and token use ran on the local gateway", tally.get("logins") == 3)
     tally.mark("0 planted secrets in logs, database files, frames and answers", leaks == 0)
 
 

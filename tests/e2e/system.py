@@ -89,6 +89,38 @@ class System:
             service.stop()
 
 
+REDIS_URL = os.environ.get("CODELAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_url() -> str:
+    """The real Redis for tests that share state between processes; skipped when it does not answer, failed under
+    ``CODELAB_REQUIRE_REDIS=1`` (CI)."""
+    import pytest
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        if os.environ.get("CODELAB_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis unreachable at {REDIS_URL} and CODELAB_REQUIRE_REDIS=1: {exc}")
+        pytest.skip(f"Redis unreachable at {REDIS_URL}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+def start_gateway(system: System, name: str, extra_env: dict[str, str]) -> Service:
+    """One more gateway process in front of the system's runtime (its own port and log, the given settings)."""
+    port = free_port()
+    env = {**system.gateway.env, "GATEWAY__PORT": str(port), **extra_env}
+    service = Service(name, "gateway", port, system.workdir / f"{name}.log", env)
+    system.services[name] = service
+    service.start()
+    service.wait_healthy()
+    return service
+
+
 def start_system(workdir: Path, key: str, extra_env: dict[str, str] | None = None) -> System:
     """Start llm-proxy, agent-runtime and gateway (in that order), each on a free port, all at DEBUG."""
     ports = {name: free_port() for name in ("llm-proxy", "agent-runtime", "gateway")}

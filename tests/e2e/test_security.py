@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 import websockets
 
 from tests.e2e.conftest import PLANTED_KEY
+from tests.e2e.ide import CLIENT_ID
 from tests.e2e.system import System
 
 PROTECTED = [
@@ -67,9 +69,36 @@ async def test_the_planted_key_never_reaches_any_log(system: System) -> None:
     async with websockets.connect(system.ws_url("leak-check", f"?token={PLANTED_KEY}")) as ws:
         await ws.send('{"type": "user_message", "content": "hi"}')
         await ws.recv()
+    identity = await planted_login_secrets(system)
     logs = system.logs()
     assert "request" in logs  # the services did log those requests
     assert PLANTED_KEY not in logs
+    for secret in identity:
+        assert secret not in logs
+
+
+async def planted_login_secrets(system: System) -> list[str]:
+    """Log in (mode none takes any password) with a planted password, refresh, reuse a refresh token and use the
+    tokens on REST and the socket; returns every secret that went by: the password, the tokens, the signing key."""
+    password = "planted-password-" + secrets.token_hex(8)
+    form = {
+        "grant_type": "password",
+        "username": "leak-check",
+        "password": password,
+        "client_id": "codelab-flutter-app",
+    }
+    async with httpx.AsyncClient(base_url=system.gateway.url, timeout=10) as client:
+        first = (await client.post("/oauth/token", data=form)).json()
+        renew = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": "x"}
+        await client.post("/oauth/token", data={**renew, "client_id": CLIENT_ID})
+        await client.post("/oauth/token", data=renew)  # a reuse (and another client): refused
+        await client.get("/api/v1/sessions", headers={"Authorization": f"Bearer {first['access_token']}"})
+    async with websockets.connect(system.ws_url("new_1", f"?access_token={first['access_token']}")) as ws:
+        await ws.send('{"type": "ping"}')
+        await ws.recv()
+    key = (system.workdir / "gateway-signing-key.pem").read_text()
+    body = "".join(line for line in key.splitlines() if "-----" not in line)
+    return [password, first["refresh_token"], first["access_token"], body[:40], body[40:80], body[-40:]]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Protocol
 import jwt
 
 from gateway.identity.directory import Directory
-from gateway.identity.store import TokenStore
+from gateway.identity.store import TokenStore, TokenStoreUnavailable
 from gateway.identity.tokens import AccessTokens, InvalidToken
 from gateway.jwks import JwksKeys, JwksUnavailable
 from service_kit.subject import InvalidSubject, check_subject
@@ -33,6 +33,11 @@ class Principal:
 
 class AuthFailed(Exception):
     """Credentials missing or invalid; the message is safe to show (it never contains the credential)."""
+
+
+class AuthUnavailable(Exception):
+    """The credential cannot be checked now (the shared token store is down): answer 503 / close 1013, never a
+    401 that would make a client throw its tokens away."""
 
 
 class Authenticator(Protocol):
@@ -73,7 +78,11 @@ class IssuedTokenAuth:
             raise AuthFailed(str(exc)) from None
         if self._directory.version_of(claims.subject) != claims.user_version:
             raise AuthFailed("token revoked")
-        if not await self._store.is_active(claims.family):
+        try:
+            active = await self._store.is_active(claims.family)
+        except TokenStoreUnavailable as exc:
+            raise AuthUnavailable(str(exc)) from None
+        if not active:
             raise AuthFailed("token revoked")
         return Principal(claims.subject)
 

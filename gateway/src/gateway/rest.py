@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.auth import AuthFailed, bearer_token
+from gateway.auth import AuthFailed, AuthUnavailable, bearer_token
 from gateway.context import GatewayContext
 from gateway.runtime_client import RuntimeRefused, RuntimeUnavailable
 from service_kit.errors import error_response
@@ -30,6 +30,8 @@ async def forward(request: Request) -> Response:
         principal = await context.authenticator.authenticate(bearer_token(request.headers.get("authorization")))
     except AuthFailed as exc:
         return error_response(401, str(exc), code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    except AuthUnavailable:
+        return error_response(503, "credentials cannot be checked right now; try again", code="auth_unavailable")
     body = await request.body()
     if len(body) > _MAX_BODY:
         return error_response(413, f"request body larger than {_MAX_BODY} bytes")

@@ -101,7 +101,13 @@ def _close_frame(code: int) -> bytes:
 def server_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
     """The options of ``service_kit.service.serve`` (uvloop, httptools, wsproto, no deflate) plus the frame limit and
     the close-code fix above."""
-    options = server_options(settings, ws=GatewayWSProtocol, ws_max_size=settings.ws_max_frame_bytes, **overrides)
+    options = server_options(
+        settings,
+        ws=GatewayWSProtocol,
+        ws_max_size=settings.ws_max_frame_bytes,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        **overrides,
+    )
     return uvicorn.Config(app, **options)
 
 

@@ -10,7 +10,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from service_kit.settings import ServiceSettings
 
-AuthMode = Literal["none", "token", "jwt"]
+AuthMode = Literal["none", "token", "jwt", "local"]
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -36,7 +36,9 @@ class Settings(ServiceSettings):
     agent_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the agent runtime.")
     agent_rest_timeout: float = Field(30.0, gt=0, description="Seconds a forwarded REST call may take (then 504).")
 
-    auth_mode: AuthMode = Field("none", description="none (development, loopback only), token, or jwt.")
+    auth_mode: AuthMode = Field(
+        "none", description="none (development, loopback only), local (users file), token, or jwt."
+    )
     auth_none_force: bool = Field(False, description="Allow auth_mode=none on a non-loopback address.")
     auth_tokens: SecretStr = Field(
         SecretStr(""), description="token mode: comma-separated 'subject:token' pairs (or bare tokens)."
@@ -44,6 +46,22 @@ class Settings(ServiceSettings):
     ws_query_token: bool = Field(False, description="Accept ?access_token=… on the WebSocket (never logged).")
     ws_anonymous: bool = Field(
         False, description="Let WebSockets without credentials in (the IDE sends none); they get no subject."
+    )
+    users_file: str = Field(
+        "", description="local mode: the users file, managed with 'python -m gateway users add|passwd|remove|list'."
+    )
+    login_failures_per_user: int = Field(
+        5, ge=1, description="local mode: failed logins per username in a window before logins wait (429)."
+    )
+    login_failures_per_address: int = Field(
+        30, ge=1, description="local mode: failed logins per client address in a window before logins wait (429)."
+    )
+    login_failure_window_seconds: float = Field(
+        900.0, gt=0, description="local mode: how long failed logins are counted (and a throttled login waits)."
+    )
+    forwarded_allow_ips: CommaList = Field(
+        ["127.0.0.1"],
+        description="Proxies whose X-Forwarded-For names the client (its address counts failed logins); '*' = any.",
     )
     signing_key_file: str = Field(
         "",
@@ -96,7 +114,9 @@ class Settings(ServiceSettings):
         0.3, ge=0, description="On reconnect, how long a v1 tool-call restore waits for a first 'hello' frame."
     )
 
-    @field_validator("jwt_algorithms", "ws_allowed_origins", "signing_keys_previous", mode="before")
+    @field_validator(
+        "jwt_algorithms", "ws_allowed_origins", "signing_keys_previous", "forwarded_allow_ips", mode="before"
+    )
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_commas(value)
@@ -109,6 +129,8 @@ class Settings(ServiceSettings):
             )
         if self.auth_mode == "token" and not self.token_table():
             raise ValueError("GATEWAY__AUTH_MODE=token needs GATEWAY__AUTH_TOKENS")
+        if self.auth_mode == "local" and not (self.users_file and self.signing_key_file):
+            raise ValueError("GATEWAY__AUTH_MODE=local needs GATEWAY__USERS_FILE and GATEWAY__SIGNING_KEY_FILE")
         if any(not subject.strip() for subject in self.token_table().values()):
             raise ValueError("GATEWAY__AUTH_TOKENS: a subject before ':' must not be blank")
         if self.auth_mode == "jwt" and not (self.jwt_jwks_url and self.jwt_issuer and self.jwt_audience):
@@ -120,7 +142,7 @@ class Settings(ServiceSettings):
     @property
     def issues_tokens(self) -> bool:
         """Whether ``/oauth/token`` is served (the modes where the gateway is its own identity provider)."""
-        return self.auth_mode == "none"
+        return self.auth_mode in ("none", "local")
 
     def token_table(self) -> dict[str, str]:
         """token → subject for token mode; a bare token's subject is ``token-<n>``."""

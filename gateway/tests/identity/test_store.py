@@ -6,16 +6,22 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as redis
 
-from gateway.identity.store import Family, MemoryTokenStore, Rotation, TokenStore
+from conftest import REDIS_URL
+from gateway.identity.redis_store import RedisTokenStore
+from gateway.identity.store import Family, MemoryTokenStore, Rotation, TokenStore, TokenStoreUnavailable
 
 ALICE = Family("alice", "codelab-flutter-app", "v1")
 DAY = 86_400.0
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[TokenStore]:
-    made: TokenStore = MemoryTokenStore()
+    if request.param == "memory":
+        made: TokenStore = MemoryTokenStore()
+    else:
+        made = RedisTokenStore(REDIS_URL, request.getfixturevalue("redis_prefix"))
     yield made
     await made.aclose()
 
@@ -89,3 +95,34 @@ async def test_families_and_windows_expire_in_the_memory_store() -> None:
     assert await store.is_active("fam-1")
     clock.now += 2
     assert await store.rotate("fam-1", "d2", "d3", 100) == (Rotation.UNKNOWN, None)
+
+
+async def test_redis_families_and_windows_carry_their_expiry(redis_prefix: str) -> None:
+    store = RedisTokenStore(REDIS_URL, redis_prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        await store.open_family("fam-1", ALICE, "d1", 100)
+        await store.add_failure("k", 50)
+        family_ttl = await client.pttl(f"{redis_prefix}family:fam-1")
+        window_ttl = await client.pttl(f"{redis_prefix}k")
+        assert 90_000 < family_ttl <= 100_000
+        assert 40_000 < window_ttl <= 50_000
+        await store.rotate("fam-1", "d1", "d2", 1000)
+        assert await client.pttl(f"{redis_prefix}family:fam-1") > 900_000  # a use extends the login
+        await store.revoke("gone")  # revoking an unknown family creates nothing
+        assert await client.exists(f"{redis_prefix}family:gone") == 0
+        stored = await client.hgetall(f"{redis_prefix}family:fam-1")
+        assert b"d2" in stored.values()  # digests only: the store never sees a token
+    finally:
+        await client.aclose()
+        await store.aclose()
+
+
+async def test_an_unreachable_redis_is_unavailable_not_a_refusal() -> None:
+    store = RedisTokenStore("redis://127.0.0.1:9/0", "x:")
+    try:
+        for call in (store.is_active("f"), store.rotate("f", "a", "b", 10), store.failures("k")):
+            with pytest.raises(TokenStoreUnavailable):
+                await call
+    finally:
+        await store.aclose()

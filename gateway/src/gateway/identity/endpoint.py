@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from gateway.context import GatewayContext
 from gateway.identity.issuer import Grant, OAuthError, TokenIssuer
+from gateway.identity.store import TokenStoreUnavailable
 from service_kit.asgi import BodyTooLarge, read_body
 
 MAX_FORM_BYTES = 16_384
@@ -39,6 +40,8 @@ async def token(request: Request) -> Response:
         grant = await _grant(context.issuer, form, request.client.host if request.client else "")
     except OAuthError as exc:
         return _json(exc.status, exc.body(), exc.headers())
+    except TokenStoreUnavailable:
+        return _json(503, {"error": "temporarily_unavailable", "error_description": "try again shortly"})
     return _json(200, grant.body())
 
 

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+class TokenStoreUnavailable(Exception):
+    """The shared store cannot be reached: no token can be issued or checked (the caller answers 503, never a
+    login failure, so a client keeps its tokens and tries again)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     """What a login was granted to: the subject, the OAuth client, the version of the user's password."""

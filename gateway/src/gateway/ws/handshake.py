@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from gateway.auth import Authenticator, AuthFailed, Principal, bearer_token, subprotocol_token
+from gateway.auth import Authenticator, AuthFailed, AuthUnavailable, Principal, bearer_token, subprotocol_token
 from gateway.metrics import GatewayMetrics
 from gateway.runtime_client import RuntimeClient, RuntimeRefused, RuntimeUnavailable
 from gateway.settings import Settings
@@ -72,6 +72,8 @@ async def admit(
             principal = await authenticator.authenticate(credential)
         except AuthFailed as exc:
             raise Refused(str(exc)) from None
+        except AuthUnavailable:
+            raise Refused("credentials cannot be checked right now; try again", CLOSE_TRY_AGAIN) from None
     elif settings.auth_mode == "none" or settings.ws_anonymous:
         principal = Principal(None)
     else:
