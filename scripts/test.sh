@@ -15,12 +15,12 @@ echo "==> ruff"
 "$VENV/bin/ruff" format --check .
 
 echo "==> mypy"
-for pkg in service-kit gateway agent-runtime llm-proxy terminal-client; do
+for pkg in service-kit gateway agent-runtime llm-proxy terminal-client acp-bridge; do
   "$VENV/bin/mypy" --config-file mypy.ini "$pkg/src"
 done
 
 failed=0
-for suite in service-kit/tests llm-proxy/tests agent-runtime/tests gateway/tests terminal-client/tests \
+for suite in service-kit/tests llm-proxy/tests agent-runtime/tests gateway/tests terminal-client/tests acp-bridge/tests \
   scripts/bench/test_bench_tools.py tests; do
   echo "==> pytest $suite"
   (cd "$(dirname "$suite")" && "$PY" -m pytest "$(basename "$suite")" -p no:cacheprovider "$@") || failed=1

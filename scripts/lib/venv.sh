@@ -1,4 +1,4 @@
-# Sourced by scripts/*.sh: make sure .venv exists and holds the four packages (editable) and the dev tools.
+# Sourced by scripts/*.sh: make sure .venv exists and holds the packages (editable) and the dev tools.
 # Re-installs only when a pyproject.toml changed since the last install, so repeated runs start fast.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,7 +20,7 @@ ensure_venv() {
     local sfx=""
     [ -n "$extras" ] && sfx="[$extras]"
     local packages=()
-    for pkg in service-kit llm-proxy agent-runtime gateway terminal-client; do
+    for pkg in service-kit llm-proxy agent-runtime gateway terminal-client acp-bridge; do
       [ -f "$ROOT/$pkg/pyproject.toml" ] && packages+=(-e "$ROOT/$pkg$sfx")
     done
     "$PY" -m pip install -q "${packages[@]}"

@@ -9,9 +9,11 @@ import aiohttp
 import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 
 from gateway import __version__
+from gateway.acp.endpoint import PATHS as ACP_PATHS
+from gateway.acp.endpoint import acp_http, acp_websocket
 from gateway.auth import Authenticator, JwtAuth, OpenAuth, TokenAuth
 from gateway.context import GatewayContext
 from gateway.identity.assembly import Identity, build_identity
@@ -112,6 +114,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         app.include_router(identity_router())
     app.router.routes.append(WebSocketRoute("/api/v1/ws/{session_id}", websocket_endpoint))
     app.router.routes.append(WebSocketRoute("/ws/{session_id}", websocket_endpoint))
+    for path in ACP_PATHS:
+        app.router.routes.append(WebSocketRoute(path, acp_websocket))
+        app.router.routes.append(Route(path, acp_http, methods=["GET", "POST", "DELETE"], include_in_schema=False))
     install_error_handlers(app)
     # The IDE-facing surface is guarded by the user auth mode; only operator routes need the internal key.
     app.add_middleware(

@@ -66,7 +66,7 @@ async def admit(
     """Check Origin, credentials and the session (``None``: a new one); raise ``Refused`` otherwise."""
     if not origin_allowed(websocket.headers.get("origin"), settings.ws_allowed_origins):
         raise Refused("origin not allowed")
-    credential, subprotocol = _credential(websocket, settings)
+    credential, subprotocol = presented_credential(websocket, settings)
     if credential is not None:
         try:
             principal = await authenticator.authenticate(credential)
@@ -94,8 +94,9 @@ async def admit(
     return Admission(principal, subprotocol, probe.outstanding_calls)
 
 
-def _credential(websocket: WebSocket, settings: Settings) -> tuple[str | None, str | None]:
-    """The token presented (header, sub-protocol, or query when enabled) and the sub-protocol to accept."""
+def presented_credential(websocket: WebSocket, settings: Settings) -> tuple[str | None, str | None]:
+    """The token presented (header, sub-protocol, or query when enabled) and the sub-protocol to accept; every
+    WebSocket protocol of the gateway finds it here (the IDE socket and ACP)."""
     credential = bearer_token(websocket.headers.get("authorization"))
     if credential is not None:
         return credential, None
