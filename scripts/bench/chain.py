@@ -6,7 +6,7 @@ installed) as processes on free loopback ports, then runs, interleaved round by 
   A  client → fake (OpenAI SSE)                       B  client → llm-proxy → fake
   R  client → chaos relay → fake                      F  client → bare relay → bare relay → bare relay → fake
   C  client → agent-runtime → llm-proxy → fake        D  WebSocket v2 → gateway → runtime → proxy → fake
-  L  client → LiteLLM proxy → fake (same fake, same client)
+  P  ACP WebSocket → gateway → runtime → proxy → fake L  client → LiteLLM proxy → fake (same fake, same client)
 
 R and F carry A's bytes through Python hops that only relay: F's three ``bare_relay.py`` hops are the floor under
 the three services' hops on this machine.
@@ -41,6 +41,7 @@ CONFIGS = {
     "B": ("proxy", "llm-proxy"),
     "C": ("runtime", "agent-runtime"),
     "D": ("ws", "gateway"),
+    "P": ("acp", "gateway"),
     "L": ("openai", "litellm"),
 }
 
@@ -78,7 +79,7 @@ def latency_phase(
 ) -> dict[str, Any]:
     """Interleaved rounds of every configuration; ``steady``: stream starts spread over one reply's duration and
     each stream's first request left out, so the figures hold ``streams`` concurrently active streams."""
-    configs = [c for c in "ARFBCDL" if CONFIGS[c][1] in cluster.procs]
+    configs = [c for c in "ARFBCDPL" if CONFIGS[c][1] in cluster.procs]
     rounds: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     client_args = [
         "--streams", str(streams), "--requests", str(requests), "--tokens", str(args.tokens),

@@ -15,6 +15,7 @@ HOP_SERVICES = {
     "B": ("llm-proxy",),
     "C": ("llm-proxy", "agent-runtime"),
     "D": ("llm-proxy", "agent-runtime", "gateway"),
+    "P": ("llm-proxy", "agent-runtime", "gateway"),
     "L": ("litellm",),
 }
 NAMES = {
@@ -24,6 +25,7 @@ NAMES = {
     "B": "B llm-proxy",
     "C": "C runtime",
     "D": "D gateway ws",
+    "P": "P gateway acp",
     "L": "L LiteLLM",
 }
 
@@ -78,6 +80,7 @@ def _hop_rows(rounds: dict[str, list[dict[str, Any]]]) -> list[str]:
         ("C-B runtime", "C", "B"),
         ("D-C gateway", "D", "C"),
         ("D-A chain", "D", "A"),
+        ("P-D acp vs v2", "P", "D"),
         ("L-A LiteLLM", "L", "A"),
     ):
         if high in rounds and low in rounds:
@@ -139,6 +142,13 @@ def latency_lines(result: dict[str, Any], args: argparse.Namespace) -> list[str]
                 f"target ≤ 150 ms CPU per 1k tokens: {_f(chain, 0, 1)} ms → {_mark(chain <= 150)}"
                 + _floor(rounds, "cpu")
             )
+    if "P" in rounds and "D" in rounds:
+        v2, acp = cpu_per_1k(rounds["D"], ("gateway",)), cpu_per_1k(rounds["P"], ("gateway",))
+        chain = cpu_per_1k(rounds["P"], HOP_SERVICES["P"])
+        lines.append(
+            f"gateway CPU per 1k tokens, ACP (P) vs v2 (D): {_f(acp, 0, 1)} vs {_f(v2, 0, 1)} ms"
+            f" = {_f(acp / v2 if v2 else math.nan, 0, 2)}x; whole chain over ACP (P): {_f(chain, 0, 1)} ms"
+        )
     if "A" in rounds:
         lines.append(f"fake LLM's own CPU per 1k tokens (A): {_f(cpu_per_1k(rounds['A'], ('fake',)), 0, 1)} ms")
     if "L" in rounds and "B" in rounds:

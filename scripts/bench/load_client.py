@@ -5,6 +5,7 @@ Targets:
   proxy           the llm-proxy's ``/v1/chat/completions`` with ``X-Internal-Auth``
   runtime         the agent runtime's ``POST {url}/agent/message/stream`` with ``X-Internal-Auth``
   ws              the gateway's WebSocket ``{url}/api/v1/ws/new_<id>`` in dialect 1 (IDE) or 2 (``?protocol=2``)
+  acp             the gateway's ACP WebSocket ``{url}/acp``: initialize, session/new, then session/prompt turns
   idle            open ``--streams`` idle gateway WebSockets, print ``{"open": K}``, hold until stdin closes
 
 The fake's knobs travel inside the prompt as ``[fake tokens=… interval_ms=… ttft_ms=…]`` so they survive every hop.
@@ -29,7 +30,7 @@ import aiohttp
 import orjson
 import websockets
 from stats import fmt_ms, run, summarize
-from streams import StreamRecord, sse_openai, sse_runtime, ws_turn
+from streams import StreamRecord, acp_open, acp_turn, sse_openai, sse_runtime, ws_turn
 from websockets.asyncio.client import connect
 
 Driver = Callable[[int, list[StreamRecord]], Coroutine[Any, Any, None]]
@@ -81,6 +82,22 @@ def _driver(args: argparse.Namespace, session: aiohttp.ClientSession) -> Driver:
                 session_id = await _guard(task, record, args.timeout) or session_id
 
         return runtime
+
+    if args.target == "acp":
+
+        async def acp(stream: int, records: list[StreamRecord]) -> None:
+            url = base.replace("http", "ws", 1) + "/acp"
+            try:
+                async with connect(url, max_size=None, compression=None, ping_interval=None, open_timeout=30) as sock:
+                    session_id = await acp_open(sock)
+                    for request in range(args.requests):
+                        records.append(record := StreamRecord(stream, request))
+                        turn = acp_turn(sock, session_id, request + 2, prompt(args), record)
+                        await _guard(turn, record, args.timeout)
+            except (OSError, websockets.WebSocketException, TimeoutError, KeyError) as exc:
+                records.append(StreamRecord(stream, errors=[f"connect: {type(exc).__name__}: {exc}"[:160]]))
+
+        return acp
 
     async def ws(stream: int, records: list[StreamRecord]) -> None:
         url = base.replace("http", "ws", 1) + f"/api/v1/ws/new_{uuid.uuid4().hex}"
@@ -199,7 +216,7 @@ async def hold_idle(args: argparse.Namespace) -> None:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", choices=("fake", "openai", "proxy", "runtime", "ws", "idle"), required=True)
+    parser.add_argument("--target", choices=("fake", "openai", "proxy", "runtime", "ws", "acp", "idle"), required=True)
     parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8000")
     parser.add_argument("--key", default="", help="internal key (proxy/runtime) or Bearer key (openai)")
     parser.add_argument("--model", default="fake-model")

@@ -3,7 +3,8 @@
 A ``StreamRecord`` holds the send time, every content token's arrival time (CLOCK_MONOTONIC ns, comparable with
 the emit time the fake writes into each token), errors and whether the stream ended normally. Content frames
 are: OpenAI chunks with non-empty ``delta.content``; runtime/gateway ``assistant_message`` deltas (``token``);
-for the v1 WebSocket dialect, which has no deltas, the final ``assistant_message``.
+for the v1 WebSocket dialect, which has no deltas, the final ``assistant_message``; ACP ``agent_message_chunk``
+updates.
 """
 
 from __future__ import annotations
@@ -166,3 +167,34 @@ async def ws_turn(ws: ClientConnection, dialect: int, content: str, record: Stre
         if _runtime_frame(record, now, chunk, dialect):
             break
     record.end_ns = time.monotonic_ns()
+
+
+async def acp_turn(ws: ClientConnection, session_id: str, request_id: int, content: str, record: StreamRecord) -> None:
+    """One ``session/prompt`` on an initialized ACP WebSocket; its ``agent_message_chunk`` updates are the content
+    frames, its answer the end."""
+    prompt = {"sessionId": session_id, "prompt": [{"type": "text", "text": content}]}
+    record.send_ns = time.monotonic_ns()
+    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "session/prompt", "params": prompt}))
+    async for message in ws:
+        now = time.monotonic_ns()
+        data = orjson.loads(message)
+        record.frames += 1
+        if data.get("id") == request_id:
+            if "error" in data:
+                record.errors.append(f"error: {str(data['error'].get('message'))[:120]}")
+            record.completed = (data.get("result") or {}).get("stopReason") == "end_turn"
+            break
+        update = (data.get("params") or {}).get("update") or {}
+        if update.get("sessionUpdate") == "agent_message_chunk":
+            record.content(now, (update.get("content") or {}).get("text"))
+    record.end_ns = time.monotonic_ns()
+
+
+async def acp_open(ws: ClientConnection) -> str:
+    """``initialize`` and ``session/new`` (request ids 0 and 1); the new session's id."""
+    initialize = {"protocolVersion": 1, "clientCapabilities": {}}
+    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize}))
+    orjson.loads(await ws.recv())
+    new = {"cwd": "/tmp", "mcpServers": []}
+    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "session/new", "params": new}))
+    return str(orjson.loads(await ws.recv())["result"]["sessionId"])

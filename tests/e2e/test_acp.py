@@ -234,7 +234,9 @@ async def test_an_unknown_mode_is_invalid_params(editor: Editor) -> None:
     assert "modeId" in str(raised.value)
 
 
-async def test_a_plan_is_shown_and_approved_through_a_permission_request(editor: Editor) -> None:
+async def test_a_plan_is_shown_approved_through_a_permission_request_and_replayed(
+    editor: Editor, system: System, tmp_path: Path, transport: str
+) -> None:
     plan = {
         "goal": "Add a login screen",
         "subtasks": [
@@ -250,7 +252,17 @@ async def test_a_plan_is_shown_and_approved_through_a_permission_request(editor:
     assert options == ["allow_once", "reject_once"]
     plans = [u for _s, u in editor.client.updates if u.session_update == "plan"]
     assert [e.content for e in plans[0].entries] == ["Build the form (coder)", "Wire it up (coder)"]
+    assert [e.status for e in plans[1].entries] == ["in_progress", "pending"]
     assert [e.status for e in plans[-1].entries] == ["completed", "completed"]
+    second = WorkspaceClient(tmp_path)
+    async with asyncio.timeout(LIMIT), connected(transport, system.gateway.port, second) as connection:
+        await initialized(connection)
+        await connection.load_session(session_id=editor.session_id, cwd=str(tmp_path), mcp_servers=[])
+    replayed = [u for _s, u in second.updates if u.session_update == "plan"]
+    assert [e.content for e in replayed[0].entries] == ["Build the form (coder)", "Wire it up (coder)"]
+    assert [e.status for e in replayed[-1].entries] == ["completed", "completed"]
+    thoughts = [u.content.text for _s, u in second.updates if u.session_update == "agent_thought_chunk"]
+    assert [t.split("]")[0] for t in thoughts] == ["[Plan step 1/2", "[Plan step 2/2"]
 
 
 async def test_load_replays_the_whole_history_on_a_second_connection(

@@ -96,7 +96,7 @@ class Translator:
         subtasks = as_list(as_object(chunk.get("plan_summary")).get("subtasks"))
         self._plan_id = str(chunk.get("plan_id") or "")
         self._plan = [
-            {"id": str(s.get("id", n)), "content": _subtask_text(s), "priority": "medium", "status": "pending"}
+            {"id": str(s.get("id", n)), "content": subtask_text(s), "priority": "medium", "status": "pending"}
             for n, s in enumerate(subtasks)
             if isinstance(s, dict)
         ]
@@ -134,7 +134,7 @@ def _call(chunk: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return str(chunk.get("call_id") or ""), str(chunk.get("tool_name") or "tool"), as_object(chunk.get("arguments"))
 
 
-def _subtask_text(subtask: dict[str, Any]) -> str:
+def subtask_text(subtask: dict[str, Any]) -> str:
     title = subtask.get("title") or subtask.get("description") or subtask.get("id") or "step"
     agent = subtask.get("agent")
     return f"{title} ({agent})" if agent else str(title)
