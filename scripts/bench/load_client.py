@@ -89,7 +89,7 @@ def _driver(args: argparse.Namespace, session: aiohttp.ClientSession) -> Driver:
             url = base.replace("http", "ws", 1) + "/acp"
             try:
                 async with connect(url, max_size=None, compression=None, ping_interval=None, open_timeout=30) as sock:
-                    session_id = await acp_open(sock)
+                    session_id = await asyncio.wait_for(acp_open(sock), 30)
                     for request in range(args.requests):
                         records.append(record := StreamRecord(stream, request))
                         turn = acp_turn(sock, session_id, request + 2, prompt(args), record)

@@ -174,7 +174,9 @@ async def acp_turn(ws: ClientConnection, session_id: str, request_id: int, conte
     frames, its answer the end."""
     prompt = {"sessionId": session_id, "prompt": [{"type": "text", "text": content}]}
     record.send_ns = time.monotonic_ns()
-    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "session/prompt", "params": prompt}))
+    await ws.send(
+        orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "session/prompt", "params": prompt}).decode()
+    )
     async for message in ws:
         now = time.monotonic_ns()
         data = orjson.loads(message)
@@ -191,10 +193,10 @@ async def acp_turn(ws: ClientConnection, session_id: str, request_id: int, conte
 
 
 async def acp_open(ws: ClientConnection) -> str:
-    """``initialize`` and ``session/new`` (request ids 0 and 1); the new session's id."""
+    """``initialize`` and ``session/new`` (request ids 0 and 1, text frames: ACP ignores binary ones); the id."""
     initialize = {"protocolVersion": 1, "clientCapabilities": {}}
-    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize}))
+    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize}).decode())
     orjson.loads(await ws.recv())
     new = {"cwd": "/tmp", "mcpServers": []}
-    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "session/new", "params": new}))
+    await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "session/new", "params": new}).decode())
     return str(orjson.loads(await ws.recv())["result"]["sessionId"])

@@ -58,6 +58,23 @@ async def test_a_first_hello_frame_selects_v2_and_ping_answers_pong_without_seq(
     assert all("seq" in f for f in frames)
 
 
+async def test_the_tools_a_hello_declares_go_to_the_runtime_with_every_frame(
+    gateway: RunningGateway, runtime: FakeRuntime
+) -> None:
+    hello = {"type": "hello", "protocol": 2, "client_tools": ["read_file"], "client_tools_options": {"x": True}}
+    async with connect(gateway.ws("/ws/new_t")) as ws:
+        await ws.send(orjson.dumps(hello).decode())
+        assert await recv(ws) == {"type": "hello", "protocol": 2}
+        await ws.send('{"type":"user_message","content":"hi"}')
+        await until_done(ws)
+    async with connect(gateway.ws("/ws/new_u?protocol=2")) as ws:
+        await ws.send('{"type":"user_message","content":"hi"}')
+        await until_done(ws)
+    declared, legacy = (r["message"] for r in runtime.received)
+    assert (declared["client_tools"], declared["client_tools_options"]) == (["read_file"], {"x": True})
+    assert "client_tools" not in legacy  # no hello with tools: the runtime assumes the IDE's six
+
+
 async def test_hello_after_other_frames_is_refused_and_the_dialect_stays_v1(gateway: RunningGateway) -> None:
     async with connect(gateway.ws("/ws/new_c")) as ws:
         await ws.send('{"type":"ping"}')

@@ -27,7 +27,7 @@ from gateway.context import GatewayContext
 from gateway.ws.closes import CLOSE_POLICY
 from gateway.ws.handshake import origin_allowed, presented_credential
 from gateway.ws.outbound import OutboundBuffer
-from gateway.ws.reader import close_socket, serve
+from gateway.ws.reader import close_socket, run_channel
 from gateway.ws.sink import frame_sink
 
 _log = structlog.get_logger(__name__)
@@ -60,16 +60,7 @@ async def acp_websocket(websocket: WebSocket) -> None:
         principal=principal,
         connection_id=connection_id,
     )
-    context.live.add(connection)
-    context.metrics.active.inc()
-    try:
-        closing = await serve(websocket, connection, context, connection.receive, binary_closes=False)
-    finally:
-        await connection.stop()
-        context.live.discard(connection)
-        context.metrics.active.dec()
-    if closing is not None:
-        await close_socket(websocket, context, closing.code, closing.reason)
+    closing = await run_channel(websocket, connection, context, connection.receive, binary_closes=False)
     _log.info("acp websocket closed", acp_connection=connection_id, code=closing.code if closing else None)
 
 

@@ -16,6 +16,9 @@ from typing import Any
 
 import orjson
 
+from gateway.acp import tool_calls
+from gateway.acp.json_values import as_list, as_object
+
 ALLOW_ONCE = "allow_once"
 ALLOW_ALWAYS = "allow_always"
 REJECT_ONCE = "reject_once"
@@ -62,6 +65,27 @@ def options(call_scope: Scope | None) -> list[dict[str, str]]:
         reject,
         {"optionId": REJECT_ALWAYS, "name": "Always reject", "kind": REJECT_ALWAYS},
     ]
+
+
+PLAN_OPTIONS = [
+    {"optionId": ALLOW_ONCE, "name": "Approve the plan", "kind": ALLOW_ONCE},
+    {"optionId": REJECT_ONCE, "name": "Reject the plan", "kind": REJECT_ONCE},
+]
+
+
+def plan_question(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan shown in a permission request (a ``plan_approval_required`` chunk): its goal and numbered steps."""
+    summary = as_object(plan.get("plan_summary"))
+    subtasks = [s for s in as_list(summary.get("subtasks")) if isinstance(s, dict)]
+    lines = [f"{n}. {s.get('title') or s.get('description') or s.get('id')}" for n, s in enumerate(subtasks, 1)]
+    text = "\n".join(lines) or "(no steps)"
+    return {
+        "toolCallId": f"plan-{plan.get('plan_id') or 'pending'}",
+        "title": f"Plan: {summary.get('goal') or 'approve the plan'}",
+        "kind": "think",
+        "status": "pending",
+        "content": [tool_calls.text(text)],
+    }
 
 
 def chosen(answer: Any) -> str | None:

@@ -20,8 +20,7 @@ import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-
-import orjson
+from urllib.parse import quote
 
 from gateway.acp import permissions, tool_calls
 from gateway.acp.json_values import as_list, as_object
@@ -199,22 +198,13 @@ class Turn:
         return calls[0] if calls else None
 
     async def _pending_plan(self) -> dict[str, Any] | None:
-        link = self.session.link
-        path = f"/sessions/{self.session.id}/pending-approvals"
-        answer = await link.runtime.forward("GET", path, "", b"", link.subject)
-        try:
-            pending = orjson.loads(answer.body).get("pending_approvals") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            return None
-        for item in pending:
+        """The plan awaiting approval, shaped like ``plan_approval_required`` (from the pending approvals)."""
+        answer = await self.session.link.rest("GET", f"/sessions/{quote(self.session.id, safe='')}/pending-approvals")
+        for item in as_list(answer.get("pending_approvals")):
             if isinstance(item, dict) and item.get("kind") == "plan":
                 arguments = as_object(item.get("arguments"))
-                summary = {"goal": arguments.get("goal", ""), "subtasks": arguments.get("subtasks") or []}
-                return {
-                    "approval_request_id": item.get("approval_request_id"),
-                    "plan_id": item.get("plan_id"),
-                    "plan_summary": summary,
-                }
+                summary = {"goal": arguments.get("goal", ""), "subtasks": as_list(arguments.get("subtasks"))}
+                return {**item, "plan_summary": summary}
         return None
 
     async def _answer_call(self, call: dict[str, Any]) -> dict[str, Any]:
@@ -266,14 +256,8 @@ class Turn:
         remembered = session.link.rules.decided(session.id, scope)
         if remembered is not None:
             return remembered
-        shown: dict[str, Any] = {
-            "toolCallId": call_id,
-            "title": tool_calls.title(name, arguments),
-            "kind": tool_calls.kind(name),
-            "status": "pending",
-            "rawInput": arguments,
-            "locations": tool_calls.locations(name, arguments, session.workspace),
-        }
+        shown = tool_calls.started(call_id, name, arguments, session.workspace)
+        del shown["sessionUpdate"]
         if diff:
             shown["content"] = diff
         option = await self._permission(shown, permissions.options(scope))
@@ -282,21 +266,7 @@ class Turn:
         return option
 
     async def _decide_plan(self, plan: dict[str, Any]) -> dict[str, Any]:
-        summary = as_object(plan.get("plan_summary"))
-        subtasks = [s for s in as_list(summary.get("subtasks")) if isinstance(s, dict)]
-        lines = [f"{n}. {s.get('title') or s.get('description') or s.get('id')}" for n, s in enumerate(subtasks, 1)]
-        shown = {
-            "toolCallId": f"plan-{plan.get('plan_id') or 'pending'}",
-            "title": f"Plan: {summary.get('goal') or 'approve the plan'}",
-            "kind": "think",
-            "status": "pending",
-            "content": [tool_calls.text("\n".join(lines) or "(no steps)")],
-        }
-        choices = [
-            {"optionId": permissions.ALLOW_ONCE, "name": "Approve the plan", "kind": permissions.ALLOW_ONCE},
-            {"optionId": permissions.REJECT_ONCE, "name": "Reject the plan", "kind": permissions.REJECT_ONCE},
-        ]
-        option = await self._permission(shown, choices)
+        option = await self._permission(permissions.plan_question(plan), permissions.PLAN_OPTIONS)
         return {
             "type": "plan_decision",
             "approval_request_id": str(plan.get("approval_request_id") or ""),

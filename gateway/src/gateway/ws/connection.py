@@ -58,6 +58,7 @@ class Connection(Channel):
         self.dialect = dialect
         self.last_seq = 0
         self.frames_read = 0
+        self.client_tools: dict[str, Any] = {}  # client_tools (+ options) a v2 hello declared, sent on every frame
         self._first_seen = False
         self._first_frame: asyncio.Future[None] | None = None  # only while ``restore`` waits for it
         self._session_known: asyncio.Future[None] | None = None  # only while the dispatcher waits for it
@@ -102,6 +103,10 @@ class Connection(Channel):
                 self.send_error("hello must be the first frame")
                 return
             self.dialect = V2Dialect()
+        if frame.client_tools is not None:
+            self.client_tools = {"client_tools": frame.client_tools}
+            if frame.client_tools_options is not None:
+                self.client_tools["client_tools_options"] = frame.client_tools_options
         answer: dict[str, Any] = {"type": "hello", "protocol": 2}
         if self.session_id is not None:
             answer["session_id"] = self.session_id
@@ -152,7 +157,8 @@ class Connection(Channel):
             self.send_error("nothing to cancel: this socket has no session yet")
             return None
         try:
-            return await self.runtime.open_message(self.session_id, frame.for_runtime(), self.subject)
+            message = frame.for_runtime() | self.client_tools
+            return await self.runtime.open_message(self.session_id, message, self.subject)
         except RuntimeRefused as exc:
             if exc.status == 403:
                 raise Closing(CLOSE_POLICY, "session belongs to another subject") from None

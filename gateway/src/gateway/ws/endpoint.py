@@ -16,7 +16,7 @@ from gateway.ws.dialects import Dialect, V1Dialect, V2Dialect
 from gateway.ws.frames import BadFrame, parse_frame
 from gateway.ws.handshake import Refused, admit
 from gateway.ws.outbound import OutboundBuffer
-from gateway.ws.reader import TextHandler, close_socket, serve
+from gateway.ws.reader import TextHandler, close_socket, run_channel
 from gateway.ws.sink import frame_sink
 
 _log = structlog.get_logger(__name__)
@@ -49,18 +49,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         subject=admission.principal.subject,
         dialect=_dialect(websocket, session_id),
     )
-    context.live.add(connection)
-    context.metrics.active.inc()
     if admission.outstanding_calls:
         connection.spawn(connection.restore(admission.outstanding_calls, context.settings.ws_hello_grace_seconds))
-    try:
-        closing = await serve(websocket, connection, context, _deliver(connection, context), binary_closes=True)
-    finally:
-        await connection.stop()
-        context.live.discard(connection)
-        context.metrics.active.dec()
-    if closing is not None:
-        await close_socket(websocket, context, closing.code, closing.reason)
+    closing = await run_channel(websocket, connection, context, _deliver(connection, context), binary_closes=True)
     _log.info("websocket closed", session_id=connection.session_id, code=closing.code if closing else None)
 
 

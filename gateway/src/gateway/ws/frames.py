@@ -86,6 +86,9 @@ class Ping(_Frame):
 class Hello(_Frame):
     type: Literal["hello"]
     protocol: int = 2
+    # The client-executed tools this client runs (contracts.md); absent: the IDE's six.
+    client_tools: list[str] | None = None
+    client_tools_options: dict[str, Any] | None = None
 
 
 InboundFrame = Annotated[

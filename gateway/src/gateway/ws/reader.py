@@ -28,6 +28,24 @@ TextHandler = Callable[[str], None]
 """Takes one text frame; never blocks (the reader must keep reading)."""
 
 
+async def run_channel(
+    websocket: WebSocket, channel: Channel, context: GatewayContext, deliver: TextHandler, *, binary_closes: bool
+) -> Closing | None:
+    """An accepted socket's whole life: counted as open, read until either side ends it, its tasks stopped, closed
+    with the deciding code (None: the client left)."""
+    context.live.add(channel)
+    context.metrics.active.inc()
+    try:
+        closing = await serve(websocket, channel, context, deliver, binary_closes=binary_closes)
+    finally:
+        await channel.stop()
+        context.live.discard(channel)
+        context.metrics.active.dec()
+    if closing is not None:
+        await close_socket(websocket, context, closing.code, closing.reason)
+    return closing
+
+
 async def serve(
     websocket: WebSocket, channel: Channel, context: GatewayContext, deliver: TextHandler, *, binary_closes: bool
 ) -> Closing | None:
