@@ -15,7 +15,7 @@ import structlog
 from gateway.acp import jsonrpc
 from gateway.acp.client_tools import Capabilities
 from gateway.acp.methods import METHODS, NOTIFICATIONS, OPEN_METHODS
-from gateway.acp.peer import ClientPeer
+from gateway.acp.peer import ClientGone, ClientPeer
 from gateway.acp.permissions import SessionRules
 from gateway.acp.session import AcpSession, Link
 from gateway.auth import Authenticator, Principal
@@ -23,7 +23,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.runtime_client import RuntimeClient, RuntimeRefused, RuntimeUnavailable
 from gateway.ws.channel import Channel
 from gateway.ws.closes import Closing
-from gateway.ws.outbound import OutboundBuffer
+from gateway.ws.outbound import OutboundBuffer, SlowConsumer
 from gateway.ws.sink import FrameSink
 
 _log = structlog.get_logger(__name__)
@@ -118,8 +118,10 @@ class AcpConnection(Channel):
         except RuntimeUnavailable as exc:
             self.metrics.error("runtime_unavailable")
             self.send_message(jsonrpc.error(request.id, jsonrpc.INTERNAL_ERROR, exc.message))
-        except Closing:
-            raise
+        except (Closing, SlowConsumer):
+            raise  # the connection ends (the channel closes it with the code)
+        except ClientGone:
+            pass  # the client left while we waited for it: nobody to answer
         except Exception:  # noqa: BLE001 -- a bug answers this request with -32603; the connection goes on
             _log.exception("acp request failed", method=request.method, **self.log_fields())
             self.metrics.error("internal")
@@ -151,8 +153,8 @@ class AcpConnection(Channel):
     # lifecycle -------------------------------------------------------------------------------------------------
 
     async def stop(self) -> None:
+        await super().stop()  # the tasks first: a request waiting for the client is cancelled, not failed
         self.peer.close()
-        await super().stop()
 
 
 def _refused_code(status: int) -> int:
