@@ -6,10 +6,11 @@
 Three processes: a fake runtime (aiohttp, speaking the chunk-stream contract, each token carrying its emit time),
 the gateway (``python -m gateway``), and this client. It prints
 
-- CPU of the gateway process (utime+stime from /proc) per token delivered, for v2 (every delta is a frame) and v1
-  (deltas are read and dropped, one final frame per reply), with all sockets streaming at once;
-- per-token latency, runtime emit → client receive, through the gateway (WebSocket) and directly from the fake's
-  SSE, interleaved A B A B … over ``--rounds`` rounds of paced tokens; the difference is what the gateway adds;
+- CPU of the gateway process (utime+stime from /proc) per token delivered, for v2 (every delta is a frame), ACP
+  (every delta a ``session/update``) and v1 (deltas are read and dropped, one final frame per reply), with all
+  sockets streaming at once;
+- per-token latency, runtime emit → client receive, through the gateway (WebSocket v2, ACP) and directly from the
+  fake's SSE, interleaved over ``--rounds`` rounds of paced tokens; the difference is what the gateway adds;
 - the gateway's RSS growth per idle socket (``--idle`` sockets held open after the load; ``--idle-fresh`` sockets
   on the fresh gateway before anything else, as the chain benchmark's idle phase sees it).
 
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -73,10 +75,20 @@ async def fake_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def fake_session(request: web.Request) -> web.Response:
+    return web.json_response({"id": secrets.token_hex(8), "current_agent": "universal"})
+
+
+async def fake_agents(request: web.Request) -> web.Response:
+    return web.json_response({"agents": [{"id": "universal", "name": "Universal"}], "count": 1})
+
+
 def run_fake_runtime(port: int) -> None:
     app = web.Application()
     app["seqs"] = {}
     app.router.add_post("/agent/message/stream", fake_stream)
+    app.router.add_post("/sessions", fake_session)  # what ACP's session/new asks
+    app.router.add_get("/agents", fake_agents)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -108,6 +120,37 @@ async def ws_turns(url: str, turns: int, tokens: int, latencies: list[float] | N
     return received
 
 
+async def acp_turns(url: str, turns: int, tokens: int, latencies: list[float] | None, pause: float) -> int:
+    """One ACP connection (initialize, session/new), ``turns`` prompts; returns the tokens it received."""
+    received = 0
+    async with connect(url, max_size=None, compression=None) as ws:
+
+        async def call(request_id: int, method: str, params: dict[str, object]) -> Any:
+            await ws.send(
+                orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}).decode()
+            )
+            while True:
+                message = orjson.loads(await ws.recv())
+                if message.get("id") == request_id:
+                    return message
+                update = message["params"]["update"]
+                if update["sessionUpdate"] == "agent_message_chunk":
+                    nonlocal received
+                    received += 1
+                    if latencies is not None:
+                        latencies.append((time.time_ns() - int(update["content"]["text"])) / 1e6)
+
+        await call(0, "initialize", {"protocolVersion": 1})
+        session = (await call(1, "session/new", {"cwd": "/bench", "mcpServers": []}))["result"]["sessionId"]
+        for turn in range(turns):
+            await call(
+                turn + 2,
+                "session/prompt",
+                {"sessionId": session, "prompt": [{"type": "text", "text": f"{tokens}/{pause}"}]},
+            )
+    return received
+
+
 async def sse_turn(http: aiohttp.ClientSession, url: str, tokens: int, pause: float, latencies: list[float]) -> None:
     body = orjson.dumps({"session_id": None, "message": {"type": "user_message", "content": f"{tokens}/{pause}"}})
     async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
@@ -122,11 +165,14 @@ async def sse_turn(http: aiohttp.ClientSession, url: str, tokens: int, pause: fl
 
 
 async def cpu_per_token(gateway_pid: int, ws_base: str, args: argparse.Namespace, protocol: str) -> tuple[float, int]:
+    """``protocol``: ``?protocol=2``, ``""`` (v1) or ``acp``."""
     pause = args.interval_ms / 1000
     started = cpu_seconds(gateway_pid)
     counts = await asyncio.gather(
         *(
-            ws_turns(f"{ws_base}/ws/new_{n}{protocol}", args.turns, args.tokens, None, pause)
+            acp_turns(f"{ws_base}/acp", args.turns, args.tokens, None, pause)
+            if protocol == "acp"
+            else ws_turns(f"{ws_base}/ws/new_{n}{protocol}", args.turns, args.tokens, None, pause)
             for n in range(args.sockets)
         )
     )
@@ -134,23 +180,30 @@ async def cpu_per_token(gateway_pid: int, ws_base: str, args: argparse.Namespace
     return spent / sum(counts) * 1e6, sum(counts)
 
 
-async def latency_rounds(ws_base: str, runtime_url: str, args: argparse.Namespace) -> tuple[list[float], list[float]]:
+async def latency_rounds(
+    ws_base: str, runtime_url: str, args: argparse.Namespace
+) -> tuple[list[float], list[float], list[float]]:
+    """Interleaved rounds: v2 through the gateway, ACP through the gateway, the fake's SSE directly."""
     via_gateway: list[float] = []
+    via_acp: list[float] = []
     direct: list[float] = []
-    gw_medians, direct_medians = [], []
+    medians: dict[str, list[float]] = {"v2": [], "acp": [], "sse": []}
     async with aiohttp.ClientSession() as http:
         for _ in range(args.rounds):
             gw: list[float] = []
             await ws_turns(f"{ws_base}/ws/new_lat?protocol=2", 1, 100, gw, 0.005)
+            acp: list[float] = []
+            await acp_turns(f"{ws_base}/acp", 1, 100, acp, 0.005)
             sse: list[float] = []
             await sse_turn(http, f"{runtime_url}/agent/message/stream", 100, 0.005, sse)
-            gw_medians.append(statistics.median(gw))
-            direct_medians.append(statistics.median(sse))
+            for name, values in (("v2", gw), ("acp", acp), ("sse", sse)):
+                medians[name].append(statistics.median(values))
             via_gateway += gw
+            via_acp += acp
             direct += sse
-    print(f"  per-round medians via gateway (ms): {[round(m, 3) for m in gw_medians]}")
-    print(f"  per-round medians direct SSE  (ms): {[round(m, 3) for m in direct_medians]}")
-    return via_gateway, direct
+    for name, values in medians.items():
+        print(f"  per-round medians {name:<4}(ms): {[round(m, 3) for m in values]}")
+    return via_gateway, via_acp, direct
 
 
 def rss_kib(pid: int) -> int:
@@ -190,7 +243,11 @@ async def measure(args: argparse.Namespace, gateway_pid: int, gateway_port: int,
         await idle_memory(gateway_pid, ws_base, args.idle_fresh, "fresh gateway")
     await ws_turns(f"{ws_base}/ws/new_warm?protocol=2", 2, 50, None, 0)  # warm up imports and connections
     if "cpu" in phases:
-        for name, protocol in (("v2 (every delta a frame)", "?protocol=2"), ("v1 (one frame per reply)", "")):
+        for name, protocol in (
+            ("v2 (every delta a frame)", "?protocol=2"),
+            ("ACP (every delta a session/update)", "acp"),
+            ("v1 (one frame per reply)", ""),
+        ):
             per_token, total = await cpu_per_token(gateway_pid, ws_base, args, protocol)
             print(
                 f"gateway CPU per token, {name}: {per_token:.1f} µs ({total} tokens, {args.sockets} sockets at once, "
@@ -198,11 +255,12 @@ async def measure(args: argparse.Namespace, gateway_pid: int, gateway_port: int,
             )
     if "latency" in phases:
         print(f"per-token latency, fake runtime emit → client, 100 tokens at 5 ms, {args.rounds} interleaved rounds:")
-        via_gateway, direct = await latency_rounds(ws_base, f"http://127.0.0.1:{runtime_port}", args)
-        added = statistics.median(via_gateway) - statistics.median(direct)
-        print(f"  via gateway: median {statistics.median(via_gateway):.3f} ms, p99 {p99(via_gateway):.3f} ms")
-        print(f"  direct SSE:  median {statistics.median(direct):.3f} ms, p99 {p99(direct):.3f} ms")
-        print(f"  added by the gateway hop: median {added:.3f} ms")
+        via_gateway, via_acp, direct = await latency_rounds(ws_base, f"http://127.0.0.1:{runtime_port}", args)
+        for name, values in (("via gateway v2", via_gateway), ("via gateway ACP", via_acp), ("direct SSE", direct)):
+            print(f"  {name:<16} median {statistics.median(values):.3f} ms, p99 {p99(values):.3f} ms")
+        for name, values in (("v2", via_gateway), ("ACP", via_acp)):
+            added = statistics.median(values) - statistics.median(direct)
+            print(f"  added by the gateway hop, {name}: median {added:.3f} ms")
     if "idle" in phases and args.idle:
         await idle_memory(gateway_pid, ws_base, args.idle, "after the load")
 
@@ -238,7 +296,7 @@ def main() -> None:
     gateway = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=subprocess.DEVNULL)
     try:
         for port in (runtime_port, gateway_port):
-            for _ in range(100):
+            for _ in range(600):  # a loaded machine starts the gateway slowly
                 with socket.socket() as probe:
                     if probe.connect_ex(("127.0.0.1", port)) == 0:
                         break

@@ -3,7 +3,6 @@ what it needs from the connection (the runtime, the client, the socket)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,14 +83,26 @@ class AcpSession:
 
     async def relay(self, data: dict[str, Any], seq: int | None, received_at: float | None = None) -> bool:
         """Translate one runtime chunk and send its updates; False when its seq was already relayed. A ``status``
-        is news, not history: it never moves the cursor (see ``ws.connection.Connection.emit``)."""
-        if seq is not None and data.get("type") != "status":
+        is news, not history: it never moves the cursor (see ``ws.connection.Connection.emit``).
+
+        A token delta (one per token: the hot path) goes out as one dict literal, without the translator's list."""
+        kind = data.get("type")
+        if seq is not None and kind != "status":
             if seq <= self.last_seq:
                 return False
             self.last_seq = seq
+        if kind == "assistant_message" and data.get("is_final") is False:
+            token = self.translator.delta(data.get("token"))
+            if token is not None:
+                params: dict[str, Any] = {
+                    "sessionId": self.id,
+                    "update": {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": token}},
+                }
+                if seq is not None and self.link.with_seq:
+                    params["_meta"] = {SEQ_META: seq}
+                message = {"jsonrpc": "2.0", "method": "session/update", "params": params}
+                await self.link.send(Outgoing(message, "agent_message_chunk", received_at))
+            return True
         for update in self.translator.updates(data):
             await self.notify(update, seq, received_at)
         return True
-
-    async def replay_text(self, kind: str, text: str) -> None:
-        await self.notify({"sessionUpdate": kind, "content": {"type": "text", "text": text}}, None, time.perf_counter())

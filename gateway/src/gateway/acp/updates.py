@@ -55,13 +55,17 @@ class Translator:
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         return handler(self, chunk) if handler is not None else []
 
+    def delta(self, token: Any) -> str | None:
+        """A token delta: the text to send (noted as streamed), or None for an empty one."""
+        if not isinstance(token, str) or not token:
+            return None
+        self._streamed.append(token)
+        return token
+
     def _message(self, chunk: dict[str, Any]) -> list[Update]:
         if chunk.get("is_final") is False:
-            token = chunk.get("token")
-            if not isinstance(token, str) or not token:
-                return []
-            self._streamed.append(token)
-            return [{"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": token}}]
+            token = self.delta(chunk.get("token"))
+            return [text_chunk("agent_message_chunk", token)] if token is not None else []
         content = chunk.get("content")
         streamed = "".join(self._streamed)
         self._streamed.clear()
