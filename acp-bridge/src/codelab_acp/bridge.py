@@ -28,6 +28,11 @@ OWN_IDS = "codelab-acp/"
 QUEUED_NOTIFICATIONS = 1000
 
 WriteLine = Callable[[bytes], Awaitable[None]]
+CLOSE_POLICY = 1008  # the gateway refused us (credentials, Origin, another subject's session): retrying cannot help
+
+
+class Refused(Exception):
+    """The gateway closed with 1008; the reason is safe to show (it never holds the credential)."""
 
 
 class Bridge:
@@ -77,9 +82,11 @@ class Bridge:
     # gateway side ----------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect, relay, reconnect; until the editor closes its side."""
+        """Connect, relay, reconnect; until the editor closes its side. ``Refused`` when the gateway refuses us:
+        the editor's waiting requests are answered with the reason first."""
         backoff = 0.5
         while not self._editor_gone.is_set():
+            socket: ClientConnection | None = None
             try:
                 async with connect(self.url, additional_headers=self.headers, max_size=None) as socket:
                     self.connection += 1
@@ -97,11 +104,20 @@ class Bridge:
                     if not waiter.done():
                         waiter.set_exception(ConnectionError("connection lost"))
                 self._waiting.clear()
+            if socket is not None and socket.close_code == CLOSE_POLICY:
+                await self._refused(socket.close_reason or "refused")
             if self._editor_gone.is_set():
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._editor_gone.wait(), backoff)
             backoff = min(MAX_BACKOFF, backoff * 2)
+
+    async def _refused(self, reason: str) -> None:
+        error = {"code": -32000, "message": f"the CodeLab gateway refused the connection: {reason}"}
+        for request_id in list(self.ledger.pending):
+            await self._to_editor({"jsonrpc": "2.0", "id": request_id, "error": error})
+        self.ledger.pending.clear()
+        raise Refused(reason)
 
     async def _serve(self, socket: ClientConnection) -> None:
         """Until the socket closes or the editor leaves; the introduction races the reader (a socket that dies

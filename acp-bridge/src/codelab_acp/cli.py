@@ -3,7 +3,8 @@
     codelab-acp --url wss://codelab.example.com [--token TOKEN]
 
 stdout carries only protocol messages; everything else goes to stderr. Exit codes: 0 when the editor closed stdin,
-2 for bad usage.
+1 when the gateway refused the connection (close 1008: credentials, Origin; the editor's waiting requests are
+answered with the reason first), 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from codelab_acp import __version__
-from codelab_acp.bridge import Bridge
+from codelab_acp.bridge import Bridge, Refused
 
 LINE_LIMIT = 64 * 1024 * 1024  # one message per line; embedded files make long lines
 DEFAULT_URL = "ws://127.0.0.1:8000"
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_relay(url, headers))
     except KeyboardInterrupt:
         return 130
+    except Refused as exc:
+        print(f"codelab-acp: the gateway refused the connection: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -77,11 +81,19 @@ async def _relay(url: str, headers: dict[str, str]) -> None:
         await writer.drain()
 
     bridge = Bridge(url, headers, write)
-    relay = asyncio.create_task(bridge.run())
-    try:
+
+    async def read_editor() -> None:
         while line := await reader.readline():
             if line.strip():
                 await bridge.from_editor(line)
-    finally:
         bridge.editor_closed()
-        await relay
+
+    relay, editor = asyncio.create_task(bridge.run()), asyncio.create_task(read_editor())
+    try:
+        await asyncio.wait({relay, editor}, return_when=asyncio.FIRST_COMPLETED)
+        if editor.done():
+            editor.result()
+        await relay  # the editor left: the relay ends; or it ended first (Refused)
+    finally:
+        editor.cancel()
+        bridge.editor_closed()
