@@ -193,8 +193,11 @@ class Turn:
     # waits -----------------------------------------------------------------------------------------------------
 
     async def _outstanding_call(self) -> dict[str, Any] | None:
-        link = self.session.link
-        calls = await link.runtime.outstanding_tool_calls(self.session.id, link.subject)
+        """The tool call the runtime waits for (calls go out one at a time), if any."""
+        answer = await self.session.link.rest(
+            "GET", f"/sessions/{quote(self.session.id, safe='')}/outstanding-tool-calls"
+        )
+        calls = [call for call in as_list(answer.get("tool_calls")) if isinstance(call, dict)]
         return calls[0] if calls else None
 
     async def _pending_plan(self) -> dict[str, Any] | None:
