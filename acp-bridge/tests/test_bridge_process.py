@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,10 +19,13 @@ async def gateway(handler: object) -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{port}"
 
 
-async def bridge(url: str) -> asyncio.subprocess.Process:
+async def bridge(url: str, token: str | None = None) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k not in ("CODELAB_TOKEN", "CODELAB_URL")}
+    if token is not None:
+        env["CODELAB_TOKEN"] = token  # as an editor's settings pass it: kept out of the command line
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "codelab_acp", "--url", url,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
 
 
@@ -59,21 +63,25 @@ async def test_a_refusing_gateway_answers_the_editor_and_ends_the_bridge() -> No
     assert b"refused the connection: invalid credentials" in await process.stderr.read()
 
 
-async def test_messages_pass_through_and_the_bridge_asks_for_seqs() -> None:
+async def test_messages_pass_through_with_the_token_and_the_bridge_asks_for_seqs() -> None:
     seen: list[dict[str, object]] = []
+    authorization: list[str | None] = []
 
     async def echo(socket: ServerConnection) -> None:
+        assert socket.request is not None
+        authorization.append(socket.request.headers.get("Authorization"))
         async for frame in socket:
             message = orjson.loads(frame)
             seen.append(message)
             await socket.send(orjson.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {"ok": True}}).decode())
 
     async with gateway(echo) as url:
-        process = await bridge(url)
+        process = await bridge(url, token="tok-0123456789")
         await say(process, INITIALIZE)
         assert await heard(process) == {"jsonrpc": "2.0", "id": 1, "result": {"ok": True}}
         assert process.stdin is not None
         process.stdin.close()
         assert await asyncio.wait_for(process.wait(), 20) == 0
+    assert authorization == ["Bearer tok-0123456789"]
     capabilities = seen[0]["params"]["clientCapabilities"]  # type: ignore[index]
     assert capabilities["_meta"] == {"codelab.dev": {"seq": True}}
