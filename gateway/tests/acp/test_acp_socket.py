@@ -192,3 +192,21 @@ async def test_a_frame_over_the_limit_closes_with_1009(token_gateway: RunningGat
         with pytest.raises(ConnectionClosed):
             await peer.next()
         assert peer.ws.close_code == 1009
+
+
+async def test_a_foreign_origin_is_refused_with_1008(token_gateway: RunningGateway) -> None:
+    async with raw(token_gateway, origin="https://evil.example") as peer:  # type: ignore[arg-type]
+        with pytest.raises(ConnectionClosed):
+            await peer.initialize()
+        assert (peer.ws.close_code, peer.ws.close_reason) == (1008, "origin not allowed")
+
+
+async def test_a_flood_closes_with_1008(runtime: FakeRuntime) -> None:
+    settings = make_settings(runtime.url, ws_rate_per_second=1, ws_rate_burst=5)
+    async with serving(settings) as gateway, raw(gateway) as peer:
+        with contextlib.suppress(ConnectionClosed):  # the close may come while we still send
+            for n in range(50):
+                await peer.send({"jsonrpc": "2.0", "method": "_noise", "params": {"n": n}})
+        with pytest.raises(ConnectionClosed):
+            await peer.next()
+        assert (peer.ws.close_code, peer.ws.close_reason) == (1008, "too many frames")
