@@ -189,3 +189,25 @@ async def test_resuming_on_a_new_connection_follows_the_log_after_the_last_seq(
         await second.close()
     assert answer == {"stopReason": "end_turn"}  # the finished turn, followed in its log, ends the same way
     assert later.text() == client.text() == "Echo: tell me something"
+
+
+async def test_a_resumed_prompt_that_waits_on_the_log_is_cancelled_at_once(
+    acp: tuple[ScriptedClient, ClientSideConnection, str], gateway: RunningGateway, runtime: FakeRuntime
+) -> None:
+    _client, connection, session = acp
+    assert await prompt(connection, session, "tell me something") == "end_turn"
+    last = runtime.sessions[session].next_seq - 1  # nothing after it: the follower only waits
+    second = connect_to_agent(ScriptedClient(), await create_websocket_stream(gateway.ws("/acp")))
+    try:
+        async with asyncio.timeout(30):
+            await second.initialize(protocol_version=PROTOCOL_VERSION)
+            await second.resume_session(session_id=session, cwd=CWD)
+            waiting = asyncio.create_task(
+                second.ext_method("codelab/prompt_resume", {"sessionId": session, "lastSeq": last})
+            )
+            while not waiting.done():  # a cancel that arrives before the prompt is ignored, as ACP says: send again
+                await second.cancel(session_id=session)
+                await asyncio.wait({waiting}, timeout=0.05)
+            assert waiting.result() == {"stopReason": "cancelled"}
+    finally:
+        await second.close()

@@ -130,8 +130,15 @@ class Turn:
         session.last_seq = max(session.last_seq, after)
         stream = await session.link.runtime.open_events(session.id, after, session.link.subject)
         stretch = Stretch()
+        chunks = stream.chunks()
         try:
-            async for chunk in stream.chunks():
+            while True:
+                try:  # the log stays open after the turn: a cancel must not wait for a chunk that may never come
+                    chunk = await self._unless_cancelled(anext(chunks))
+                except TurnCancelled:
+                    return "cancelled"
+                except StopAsyncIteration:
+                    break
                 if not await session.relay(chunk.data, chunk.seq, chunk.received_at):
                     continue
                 stretch.note(chunk.data)
