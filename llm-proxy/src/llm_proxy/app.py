@@ -13,6 +13,8 @@ from llm_proxy.api import router
 from llm_proxy.capacity import Cooldowns, RateBudgets
 from llm_proxy.catalog import Catalog, ModelEntry, ModelsFileError, builtin_entries, load_models_file
 from llm_proxy.dispatch import Dispatcher, RetryPolicy
+from llm_proxy.doors import responses
+from llm_proxy.doors.response_store import ResponseStore
 from llm_proxy.metrics import Metrics
 from llm_proxy.providers.anthropic import AnthropicProvider
 from llm_proxy.providers.base import Provider
@@ -89,7 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
         dispatcher = Dispatcher(catalog, providers, cooldowns, budgets, metrics, policy)
         sessions = SessionUsage(settings.session_usage_limit)
         secrets = tuple(settings.secrets())
-        app.state.proxy = ProxyState(settings, catalog, providers, dispatcher, metrics, sessions, secrets)
+        responses = ResponseStore(settings.responses_store_limit, settings.responses_store_ttl_s)
+        app.state.proxy = ProxyState(settings, catalog, providers, dispatcher, metrics, sessions, secrets, responses)
         try:
             yield
         finally:
@@ -109,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry=telemetry,
     )
     app.add_hot_route(endpoint.PATH, completions, openapi=endpoint.openapi_operation(), schemas=openapi_components())
+    app.add_hot_route(responses.PATH, responses.ResponsesEndpoint(), openapi=responses.openapi_operation())
     app.state.settings = settings
     app.state.registry = registry
     app.router.routes.extend(service_routes("llm-proxy", __version__, registry))

@@ -7,7 +7,7 @@ else an estimate) and where the per-request metrics and session usage are record
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import structlog
 
@@ -42,7 +42,7 @@ class CompletionRun:
         self._prompt_estimate = prompt_estimate
         self._secrets = secrets
 
-    async def batches(self) -> AsyncIterator[Batch]:
+    async def batches(self) -> AsyncGenerator[Batch, None]:
         """The provider's batches without ``Usage``, then one batch holding the settled ``Usage``."""
         entry = self.opened.entry
         gap = self._started()

@@ -7,7 +7,6 @@ id, internal auth, error handlers) still wraps it, and its OpenAPI entry is adde
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -16,16 +15,13 @@ from starlette.types import Receive, Scope, Send
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.chunks import CompletionIdentity, error_event, fold, sse_events
-from llm_proxy.completion import CompletionRun
-from llm_proxy.dispatch import OpenedStream
-from llm_proxy.errors import ProxyError, unknown_model_error
-from llm_proxy.providers.base import Batch
+from llm_proxy.doors.common import completion_batches, read_request, resolve_model
+from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.state import ProxyState
 from llm_proxy.tokens import estimate_prompt_tokens
-from service_kit.asgi import BodyTooLarge, EventStream, read_body, send_json
+from service_kit.asgi import EventStream, send_json
 from service_kit.errors import validation_message
-from service_kit.middleware import header
 
 PATH = "/v1/chat/completions"
 DESCRIPTION = (
@@ -60,17 +56,11 @@ class CompletionsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: ProxyState = scope["app"].state.proxy
         try:
-            try:
-                raw = await read_body(scope, receive, state.settings.max_request_bytes)
-            except BodyTooLarge as exc:
-                raise ProxyError("too_large", str(exc)) from None
+            raw = await read_request(state, scope, receive)
             if raw is None:
                 return  # the client is gone; there is no one to answer
             body = parse_request(raw)
-            name = body.model or state.settings.default_model
-            entry = state.catalog.resolve(name)
-            if entry is None:
-                raise unknown_model_error(name, state.catalog.available())
+            entry = resolve_model(state, body.model)
         except ProxyError as error:
             await send_error(send, error.scrub(state.secrets))
             return
@@ -80,7 +70,8 @@ class CompletionsEndpoint:
             return
         try:
             opened = await state.dispatcher.open(body, entry, prompt_tokens)
-            completion = await fold(CompletionIdentity(opened.entry.name), _run(state, scope, opened, prompt_tokens))
+            batches = completion_batches(state, scope, opened, prompt_tokens)
+            completion = await fold(CompletionIdentity(opened.entry.name), batches)
         except ProxyError as error:
             await send_error(send, error.scrub(state.secrets))
             return
@@ -108,21 +99,8 @@ async def _stream(
             return
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         identity = CompletionIdentity(opened.entry.name)
-        batches = _run(state, scope, opened, prompt_tokens)
+        batches = completion_batches(state, scope, opened, prompt_tokens)
         await stream.write_all(sse_events(identity, batches, include_usage=include_usage))
-
-
-def _run(state: ProxyState, scope: Scope, opened: OpenedStream, prompt_tokens: int) -> AsyncIterator[Batch]:
-    session_id = header(scope, b"x-session-id")
-    run = CompletionRun(
-        opened,
-        metrics=state.metrics,
-        sessions=state.sessions,
-        session_id=session_id.decode("latin-1") if session_id is not None else None,
-        prompt_estimate=prompt_tokens,
-        secrets=state.secrets,
-    )
-    return run.batches()
 
 
 def openapi_operation() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -50,6 +51,15 @@ class Settings(ServiceSettings):
     default_context_window: int = Field(8192, ge=256, description="Window of '<provider>/<model>' names.")
     max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     session_usage_limit: int = Field(10_000, ge=0, description="Sessions whose usage is kept (LRU).")
+    responses_store_limit: int = Field(
+        1000, ge=0, description="Responses kept per caller for previous_response_id (least recent dropped); 0: none."
+    )
+    responses_store_ttl_s: float = Field(3600.0, gt=0, description="How long a stored response can be continued.")
+    responses_unsupported_tools: Literal["refuse", "ignore"] = Field(
+        "refuse",
+        description="Tools of /v1/responses other than function tools (web_search, custom, ...): 'refuse' answers "
+        "400 naming them; 'ignore' leaves them out and lets the model work with the function tools.",
+    )
     redis_url: SecretStr = Field(
         SecretStr(""),
         description="Redis shared by the proxy's replicas for cooldowns and rpm/tpm budgets, e.g. "
