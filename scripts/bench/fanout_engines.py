@@ -68,6 +68,7 @@ async def subscribe(engine: str, channels: list[str], expected: int, timeout: fl
                     received(message["data"])
 
         print("ready", flush=True)
+        ready = time.process_time()
         task = asyncio.create_task(pump())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout)
@@ -84,10 +85,11 @@ async def subscribe(engine: str, channels: list[str], expected: int, timeout: fl
         backends = [connection.get_server_pid()]
         print(json.dumps({"backends": backends}), flush=True)
         print("ready", flush=True)
+        ready = time.process_time()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout)
         await connection.close()
-    return {"received": len(latencies), "latency_ms": summarize(latencies), "cpu_s": time.process_time()}
+    return {"received": len(latencies), "latency_ms": summarize(latencies), "cpu_s": time.process_time() - ready}
 
 
 # --- publisher (this process) -----------------------------------------------------------------------------------
@@ -231,42 +233,17 @@ async def publish(engine: str, streams: int, deltas: int, interval: float, timeo
         "deltas_per_batch": sent / max(publisher.batches, 1),
         "latency_ms": sub["latency_ms"],
         "publisher_cpu_us_per_delta": own / sent * 1e6,
-        "subscriber_cpu_s": sub["cpu_s"],  # the child's whole life; main() subtracts its start-up
+        "subscriber_cpu_s": sub["cpu_s"],  # from its "ready" on
         "engine_cpu_us_per_delta": (engine_after - engine_before) / sent * 1e6,
     }
-
-
-async def idle_subscriber_cpu(engine: str) -> float:
-    """CPU of a subscriber that receives nothing (start-up and imports), subtracted from the measured ones."""
-    child = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--role",
-            "sub",
-            "--engines",
-            engine,
-            "--channels",
-            "bench_idle",
-            "--expected",
-            "1",
-            "--timeout",
-            "0.2",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(json.loads(child.stdout.strip().splitlines()[-1])["cpu_s"])
 
 
 async def main(args: argparse.Namespace) -> None:
     results = []
     for engine in args.engines.split(","):
-        idle = await idle_subscriber_cpu(engine)
         for streams in (int(s) for s in args.streams.split(",")):
             result = await publish(engine, streams, args.deltas, args.interval_ms / 1000, args.timeout)
-            result["subscriber_cpu_us_per_delta"] = (result.pop("subscriber_cpu_s") - idle) / result["sent"] * 1e6
+            result["subscriber_cpu_us_per_delta"] = result.pop("subscriber_cpu_s") / result["sent"] * 1e6
             results.append(result)
             lat = result["latency_ms"]
             print(
