@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +30,8 @@ class ModelEntry:
     rpm: int | None = None
     tpm: int | None = None
     first_byte_timeout: float | None = None  # seconds; None: the proxy's FIRST_BYTE_TIMEOUT_S
+    reasoning: bool = False  # thinks on request: a thinking budget is forwarded in the upstream's own terms
+    cache: str | None = None  # "auto": Anthropic cache breakpoints on the stable prefix when the client set none
 
 
 class _EntrySpec(BaseModel):
@@ -43,6 +45,8 @@ class _EntrySpec(BaseModel):
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
     first_byte_timeout: float | None = Field(None, gt=0)
+    reasoning: bool = False
+    cache: Literal["auto"] | None = None
 
 
 class ModelsFileError(ValueError):
@@ -58,6 +62,7 @@ _OPENAI = {
     "o3-mini": (200000, 100000),
     "o4-mini": (200000, 100000),
 }
+_REASONING = {"o3-mini", "o4-mini", "claude-sonnet-4-5", "claude-opus-4-1"}
 _ANTHROPIC = {
     "claude-sonnet-4-5": (200000, 64000),
     "claude-opus-4-1": (200000, 32000),
@@ -73,7 +78,7 @@ def builtin_entries(configured: set[str]) -> dict[str, ModelEntry]:
     for provider, table in tables.items():
         if provider in configured:
             for name, (window, output) in table.items():
-                entries[name] = ModelEntry(name, provider, name, window, output)
+                entries[name] = ModelEntry(name, provider, name, window, output, reasoning=name in _REASONING)
     return entries
 
 
@@ -134,6 +139,8 @@ def _entry(path: Path, line: int, name: str, raw: Any) -> ModelEntry:
         rpm=spec.rpm,
         tpm=spec.tpm,
         first_byte_timeout=spec.first_byte_timeout,
+        reasoning=spec.reasoning,
+        cache=spec.cache,
     )
 
 

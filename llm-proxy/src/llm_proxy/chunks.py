@@ -19,7 +19,18 @@ from typing import Any
 import orjson
 
 from llm_proxy.errors import ProxyError
-from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from llm_proxy.providers.base import (
+    Batch,
+    Delta,
+    Finish,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from llm_proxy.reasoning import ReasoningFold
 
 DONE = b"data: [DONE]\n\n"
 _TEXT_END = b'},"finish_reason":null}]}\n\n'
@@ -90,6 +101,12 @@ def _event(identity: CompletionIdentity, delta: Delta, include_usage: bool) -> b
         return identity.event([{"index": 0, "delta": {}, "finish_reason": delta.reason}])
     if type(delta) is ReasoningDelta:
         return identity.event([{"index": 0, "delta": {"reasoning_content": delta.text}, "finish_reason": None}])
+    if type(delta) is ReasoningSignature:
+        block = {"type": "thinking", "thinking": "", "signature": delta.signature}
+        return identity.event([{"index": 0, "delta": {"thinking_blocks": [block]}, "finish_reason": None}])
+    if type(delta) is RedactedReasoning:
+        block = {"type": "redacted_thinking", "data": delta.data}
+        return identity.event([{"index": 0, "delta": {"thinking_blocks": [block]}, "finish_reason": None}])
     if type(delta) is Usage and include_usage:
         return identity.event([], usage=usage_dict(delta))
     return b""
@@ -123,7 +140,7 @@ class _Fold:
 
     def __init__(self) -> None:
         self.content: list[str] = []
-        self.reasoning: list[str] = []
+        self.reasoning = ReasoningFold()
         self.calls: dict[int, dict[str, Any]] = {}
         self.arguments: dict[int, list[str]] = {}
         self.finish_reason: str | None = None
@@ -142,14 +159,17 @@ class _Fold:
             self.finish_reason = delta.reason
         elif type(delta) is Usage:
             self.usage = usage_dict(delta)
-        elif type(delta) is ReasoningDelta:
-            self.reasoning.append(delta.text)
+        elif isinstance(delta, ReasoningDelta | ReasoningSignature | RedactedReasoning):
+            self.reasoning.add(delta)
 
     def message(self) -> dict[str, Any]:
         content = "".join(self.content) if self.content or not self.calls else None
         message: dict[str, Any] = {"role": "assistant", "content": content}
-        if self.reasoning:
-            message["reasoning_content"] = "".join(self.reasoning)
+        reasoning = self.reasoning.text()
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        if self.reasoning.signed:
+            message["thinking_blocks"] = self.reasoning.blocks()
         if self.calls:
             for index, call in self.calls.items():
                 call["function"]["arguments"] = "".join(self.arguments[index])

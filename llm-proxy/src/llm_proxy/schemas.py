@@ -2,6 +2,12 @@
 
 Validated once per request. Fields the proxy cannot honour are refused with a 400 that names them instead of
 being silently dropped.
+
+This is also the proxy's one neutral request: every front door (``llm_proxy.doors``) builds it and every provider
+reads it. What chat completions has no field for is carried by a few extensions, never sent to an
+OpenAI-compatible upstream as they are (``exclude=True``): signed reasoning blocks (``thinking_blocks``, LiteLLM's
+name for them), a thinking budget (``thinking``), prompt-cache breakpoints (``cache_control``) and failed tool
+results (``is_error``). Each provider maps them where its wire format has a place for them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,15 @@ class ImageUrl(BaseModel):
     detail: str | None = None
 
 
+class CacheControl(BaseModel):
+    """An Anthropic prompt-cache breakpoint: the prompt up to and including this block is cached."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["ephemeral"] = "ephemeral"
+    ttl: str | None = None
+
+
 class ContentPart(BaseModel):
     """A text or image part of a message; other part types are refused."""
 
@@ -35,6 +50,17 @@ class ContentPart(BaseModel):
     type: Literal["text", "image_url"]
     text: str | None = None
     image_url: ImageUrl | None = None
+    cache_control: CacheControl | None = Field(None, exclude=True)
+
+
+class ReasoningBlock(BaseModel):
+    """One reasoning block of an earlier assistant turn, as the provider produced it: ``thinking`` text with its
+    ``signature``, or ``redacted_thinking`` with its opaque ``data``. Sent back byte for byte."""
+
+    type: Literal["thinking", "redacted_thinking"]
+    thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None
 
 
 class ChatMessage(BaseModel):
@@ -45,6 +71,9 @@ class ChatMessage(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[ReasoningBlock] | None = Field(None, exclude=True)
+    is_error: bool | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _tool_message_names_its_call(self) -> ChatMessage:
@@ -60,6 +89,12 @@ class ChatMessage(BaseModel):
             return "".join(part.text or "" for part in self.content if part.type == "text")
         return ""
 
+    def reasoning_text(self) -> str:
+        """The reasoning of an assistant turn: ``reasoning_content``, else the text of its thinking blocks."""
+        if self.reasoning_content:
+            return self.reasoning_content
+        return "".join(block.thinking or "" for block in self.thinking_blocks or () if block.type == "thinking")
+
 
 class FunctionDefinition(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -73,6 +108,20 @@ class FunctionDefinition(BaseModel):
 class ToolDefinition(BaseModel):
     type: Literal["function"] = "function"
     function: FunctionDefinition
+    cache_control: CacheControl | None = Field(None, exclude=True)
+
+
+class ThinkingConfig(BaseModel):
+    """Anthropic's ``thinking``: ``enabled`` with a token budget, ``adaptive`` (the model decides) or ``disabled``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["enabled", "adaptive", "disabled"]
+    budget_tokens: int | None = Field(None, ge=1)
+
+    @property
+    def on(self) -> bool:
+        return self.type != "disabled"
 
 
 class StreamOptions(BaseModel):
@@ -99,6 +148,8 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
     n: int | None = Field(None, ge=1)
     logprobs: bool | None = None
+    reasoning_effort: str | None = None
+    thinking: ThinkingConfig | None = Field(None, exclude=True)
 
     def unsupported(self) -> tuple[str, str] | None:
         """``(param, message)`` for the first value the proxy cannot honour, else ``None``."""

@@ -177,3 +177,63 @@ async def test_thinking_becomes_reasoning_content(proxy_client, upstream):
     message = response.json()["choices"][0]["message"]
     assert (message["reasoning_content"], message["content"]) == ("hmm", "yes")
     assert response.json()["choices"][0]["finish_reason"] == "stop"
+
+
+CACHED = ModelEntry("claude", "anthropic", "claude-up", 200000, 8000, cache="auto")
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def cached_translation(entry: ModelEntry, **body: Any) -> dict[str, Any]:
+    request = ChatCompletionRequest.model_validate({"model": "claude", **body})
+    return dict(orjson.loads(request_body(request, entry)))
+
+
+def test_client_cache_breakpoints_and_failed_tool_results_reach_anthropic_as_given():
+    call = {"id": "c1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}
+    sent = cached_translation(
+        ENTRY,
+        messages=[
+            {
+                "role": "system",
+                "content": [
+                    {"type": "text", "text": "A"},
+                    {"type": "text", "text": "B", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+                ],
+            },
+            {"role": "user", "content": [{"type": "text", "text": "go", "cache_control": EPHEMERAL}]},
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "denied", "is_error": True},
+        ],
+        tools=[{"type": "function", "function": {"name": "ls"}, "cache_control": EPHEMERAL}],
+    )
+    assert sent["system"] == [
+        {"type": "text", "text": "A"},
+        {"type": "text", "text": "B", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+    ]
+    assert sent["messages"][0]["content"] == [{"type": "text", "text": "go", "cache_control": EPHEMERAL}]
+    assert sent["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "c1", "content": "denied", "is_error": True}
+    ]
+    assert sent["tools"][0]["cache_control"] == EPHEMERAL
+
+
+def test_cache_auto_puts_breakpoints_on_the_stable_prefix_when_the_client_set_none():
+    messages = [
+        {"role": "system", "content": "You code."},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "second"},
+    ]
+    tools = [{"type": "function", "function": {"name": n}} for n in ("a", "b")]
+    sent = cached_translation(CACHED, messages=messages, tools=tools)
+    assert sent["system"] == [{"type": "text", "text": "You code.", "cache_control": EPHEMERAL}]
+    assert "cache_control" not in sent["tools"][0]
+    assert sent["tools"][1]["cache_control"] == EPHEMERAL
+    assert sent["messages"][1]["content"][-1] == {"type": "text", "text": "ok", "cache_control": EPHEMERAL}
+    assert "cache_control" not in sent["messages"][2]["content"][-1]
+    # Without cache: auto nothing is added; with a client breakpoint, only the client's stays.
+    assert b"cache_control" not in request_body(ChatCompletionRequest.model_validate({"messages": messages}), ENTRY)
+    own = [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": EPHEMERAL}]}]
+    sent = cached_translation(CACHED, messages=[messages[0], *own], tools=tools)
+    assert sent["system"] == "You code."
+    assert "cache_control" not in sent["tools"][1]

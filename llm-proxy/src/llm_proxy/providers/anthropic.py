@@ -1,8 +1,9 @@
 """Anthropic's native Messages API, streamed, translated back into neutral deltas.
 
 ``tool_use`` blocks become tool calls numbered in order of appearance (text and thinking blocks do not take an
-index), ``input_json_delta`` fragments are forwarded untouched (so arguments arrive byte for byte), ``stop_reason``
-maps to ``finish_reason``, and usage counts cache reads and writes as prompt tokens.
+index), ``input_json_delta`` fragments are forwarded untouched (so arguments arrive byte for byte), thinking
+blocks become reasoning deltas closed by their signature, redacted thinking stays opaque, ``stop_reason`` maps to
+``finish_reason``, and usage counts cache reads and writes as prompt tokens.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ import orjson
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.anthropic_wire import request_body
-from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from llm_proxy.providers.base import (
+    Batch,
+    Delta,
+    Finish,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
 from llm_proxy.schemas import ChatCompletionRequest
 from service_kit.sse import SSEDecoder
@@ -143,6 +154,10 @@ class _MessageState:
             return [ToolCallDelta(tool, str(block.get("id", "")), str(block.get("name", "")), "")]
         if block.get("type") == "text" and block.get("text"):
             return [TextDelta(block["text"])]
+        if block.get("type") == "thinking" and block.get("thinking"):
+            return [ReasoningDelta(block["thinking"])]
+        if block.get("type") == "redacted_thinking":
+            return [RedactedReasoning(str(block.get("data", "")))]
         return []
 
     def _block_delta(self, data: dict[str, Any]) -> list[Delta]:
@@ -161,7 +176,9 @@ class _MessageState:
             return [ToolCallDelta(tool, None, None, fragment)]
         if kind == "thinking_delta" and delta.get("thinking"):
             return [ReasoningDelta(delta["thinking"])]
-        return []  # signature deltas have no OpenAI counterpart
+        if kind == "signature_delta" and delta.get("signature"):
+            return [ReasoningSignature(delta["signature"])]
+        return []
 
     def _add_usage(self, usage: dict[str, Any]) -> None:
         if "input_tokens" in usage:

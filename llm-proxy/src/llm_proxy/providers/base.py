@@ -25,9 +25,27 @@ class TextDelta:
 
 @dataclass(slots=True, frozen=True)
 class ReasoningDelta:
-    """Thinking text of a reasoning model; sent as ``reasoning_content`` (the field vLLM, DeepSeek and others use)."""
+    """Thinking text of a reasoning model (OpenAI-compatible ``reasoning_content``/``reasoning``, Anthropic
+    ``thinking``, Ollama ``thinking``). Consecutive pieces form one reasoning block, which a ``ReasoningSignature``
+    closes when the provider signs its blocks."""
 
     text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReasoningSignature:
+    """Closes the reasoning block in progress with the provider's opaque proof of it (Anthropic's thinking
+    ``signature``); a client sends it back, byte for byte, with that block on the next turn."""
+
+    signature: str
+
+
+@dataclass(slots=True, frozen=True)
+class RedactedReasoning:
+    """A whole reasoning block the provider encrypted (Anthropic ``redacted_thinking``): opaque ``data`` that goes
+    back upstream as is on the next turn."""
+
+    data: str
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,13 +65,16 @@ class Finish:
 
 @dataclass(slots=True, frozen=True)
 class Usage:
+    """``prompt_tokens`` counts every prompt token, cached ones included: ``cached_tokens`` were read from the
+    provider's prompt cache, ``cache_creation_tokens`` were written to it."""
+
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
     cache_creation_tokens: int = 0
 
 
-Delta = TextDelta | ReasoningDelta | ToolCallDelta | Finish | Usage
+Delta = TextDelta | ReasoningDelta | ReasoningSignature | RedactedReasoning | ToolCallDelta | Finish | Usage
 Batch = list[Delta]
 
 

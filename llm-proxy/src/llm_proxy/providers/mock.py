@@ -14,8 +14,24 @@ from collections.abc import AsyncGenerator
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
-from llm_proxy.providers.base import Batch, Delta, Finish, TextDelta, ToolCallDelta, Usage
-from llm_proxy.providers.mock_script import RoundPlan, conversation_hash, plan, route_answer, split_awkwardly
+from llm_proxy.providers.base import (
+    Batch,
+    Delta,
+    Finish,
+    ReasoningDelta,
+    ReasoningSignature,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from llm_proxy.providers.mock_script import (
+    RoundPlan,
+    conversation_hash,
+    plan,
+    route_answer,
+    split_awkwardly,
+    thinking_signature,
+)
 from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.tokens import estimate_prompt_tokens
 
@@ -65,6 +81,13 @@ class MockProvider:
         yield [Usage(prompt, completion)]
 
     def _pieces(self, request: ChatCompletionRequest, script: RoundPlan) -> list[Delta]:
+        thinking: list[Delta] = []
+        if script.thinking:
+            thought = " ".join(script.thinking)
+            thinking = [*(ReasoningDelta(w) for w in _words(thought)), ReasoningSignature(thinking_signature(thought))]
+        return thinking + self._answer(request, script)
+
+    def _answer(self, request: ChatCompletionRequest, script: RoundPlan) -> list[Delta]:
         fmt = (request.response_format or {}).get("type")
         if script.route is not None and fmt == "json_object":
             answer = route_answer(script.route)

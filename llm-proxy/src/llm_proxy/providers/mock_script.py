@@ -15,7 +15,7 @@ from itertools import cycle
 
 from llm_proxy.schemas import ChatCompletionRequest
 
-_HEAD = re.compile(r"(?:(\d+):)?(tool|text|route|delay_ms|ttft_ms|fault|usage):")
+_HEAD = re.compile(r"(?:(\d+):)?(tool|text|think|route|delay_ms|ttft_ms|fault|usage):")
 _TOOL_NAME = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*")
 FAULTS = frozenset({"429", "500", "503", "stall", "midstream", "truncate", "malformed"})
 _JSON = json.JSONDecoder()
@@ -36,6 +36,7 @@ class RoundPlan:
     round: int
     echo: str
     texts: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
     tools: list[tuple[str, str]] = field(default_factory=list)
     route: str | None = None
     delay_ms: float | None = None
@@ -118,6 +119,8 @@ def _apply(plan: RoundPlan, directive: Directive) -> None:
         plan.tools.append((directive.tool_name, value))
     elif kind == "text":
         plan.texts.append(value)
+    elif kind == "think":
+        plan.thinking.append(value)
     elif kind == "route":
         plan.route = value
     elif kind in ("delay_ms", "ttft_ms"):
@@ -150,6 +153,11 @@ def conversation_hash(request: ChatCompletionRequest) -> str:
         if message.role in ("system", "user"):
             digest.update(message.role.encode() + b"\x00" + message.text().encode() + b"\x00")
     return digest.hexdigest()
+
+
+def thinking_signature(thinking: str) -> str:
+    """The mock's signature of a thinking block: deterministic, and different for every text."""
+    return "mocksig-" + hashlib.blake2s(thinking.encode(), digest_size=12).hexdigest()
 
 
 def split_awkwardly(arguments: str, awkward: int = 512, rest: int = 1024) -> list[str]:

@@ -1,5 +1,6 @@
 """Ollama's native ``/api/chat`` (NDJSON), with tools. ``options.num_ctx`` is always set from the model table:
-Ollama's own default window is small and it truncates a longer prompt silently.
+Ollama's own default window is small and it truncates a longer prompt silently. Reasoning goes back as an assistant
+message's ``thinking``; a request's thinking becomes ``think`` on a model marked ``reasoning``.
 
 Ollama sends each tool call whole, with its arguments as an object; they are re-encoded once with orjson (key
 order kept) and given an id, since Ollama does not always send one.
@@ -18,6 +19,7 @@ from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
+from llm_proxy.reasoning import requested_effort
 from llm_proxy.schemas import ChatCompletionRequest, ChatMessage
 
 
@@ -45,6 +47,10 @@ def _images(message: ChatMessage) -> list[str]:
 def _message(message: ChatMessage, call_names: dict[str, str]) -> dict[str, Any]:
     role = "system" if message.role == "developer" else message.role
     out: dict[str, Any] = {"role": role, "content": message.text()}
+    if message.role == "assistant":
+        thinking = message.reasoning_text()
+        if thinking:
+            out["thinking"] = thinking
     images = _images(message)
     if images:
         out["images"] = images
@@ -83,6 +89,8 @@ def request_body(request: ChatCompletionRequest, entry: ModelEntry) -> bytes:
     }
     if request.tools:
         body["tools"] = [t.model_dump(exclude_none=True) for t in request.tools]
+    if entry.reasoning and (request.thinking is not None or request.reasoning_effort):
+        body["think"] = requested_effort(request) is not None
     fmt = request.response_format or {}
     if fmt.get("type") == "json_object":
         body["format"] = "json"

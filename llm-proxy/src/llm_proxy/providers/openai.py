@@ -17,6 +17,7 @@ from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.base import Batch, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
+from llm_proxy.reasoning import requested_effort
 from llm_proxy.schemas import ChatCompletionRequest
 from service_kit.sse import SSEDecoder
 
@@ -41,12 +42,22 @@ _OVERRIDDEN = {"model", "stream", "stream_options"}
 
 
 def request_body(request: ChatCompletionRequest, entry: ModelEntry) -> bytes:
-    """The request as received (extra fields too, ``None`` left out), for the upstream model, streamed with usage.
+    """The request as received (extra fields too, ``None`` left out, the neutral extensions too), for the upstream
+    model, streamed with usage; a thinking budget becomes ``reasoning_effort`` on a model that reasons.
 
     pydantic writes the JSON itself (a third cheaper than ``model_dump`` + ``orjson``); the fields the proxy sets
     are spliced onto its end (``messages`` is required, so the object is never empty)."""
     head = request.model_dump_json(exclude_none=True, exclude=_OVERRIDDEN).encode()
-    tail = orjson.dumps({"model": entry.upstream_model, "stream": True, "stream_options": {"include_usage": True}})
+    proxy_set: dict[str, Any] = {
+        "model": entry.upstream_model,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.thinking is not None and entry.reasoning and not request.reasoning_effort:
+        effort = requested_effort(request)
+        if effort:
+            proxy_set["reasoning_effort"] = effort
+    tail = orjson.dumps(proxy_set)
     return head[:-1] + b"," + tail[1:]
 
 
@@ -116,14 +127,7 @@ class _ChunkReader:
                 out.append(Finish("tool_calls" if reason == "stop" and self._announced else reason))
         usage = chunk.get("usage")
         if usage:
-            details = usage.get("prompt_tokens_details") or {}
-            out.append(
-                Usage(
-                    usage.get("prompt_tokens") or 0,
-                    usage.get("completion_tokens") or 0,
-                    details.get("cached_tokens") or 0,
-                )
-            )
+            out.append(_usage(usage))
 
     def _tool_delta(self, call: dict[str, Any]) -> ToolCallDelta:
         index = call.get("index", 0)
@@ -145,7 +149,12 @@ async def _whole_completion(response: aiohttp.ClientResponse) -> Batch:
         raise ProxyError("connection", f"the upstream connection broke ({type(exc).__name__})") from None
     finally:
         response.release()
-    out: Batch = [TextDelta(message["content"])] if message.get("content") else []
+    out: Batch = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if reasoning and isinstance(reasoning, str):
+        out.append(ReasoningDelta(reasoning))
+    if message.get("content"):
+        out.append(TextDelta(message["content"]))
     for index, call in enumerate(message.get("tool_calls") or ()):
         function = call.get("function") or {}
         call_id = call.get("id") or f"call_{uuid.uuid4().hex[:24]}"
@@ -153,8 +162,15 @@ async def _whole_completion(response: aiohttp.ClientResponse) -> Batch:
     out.append(Finish(body["choices"][0].get("finish_reason") or "stop"))
     usage = body.get("usage")
     if usage:
-        out.append(Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0))
+        out.append(_usage(usage))
     return out
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(
+        usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, details.get("cached_tokens") or 0
+    )
 
 
 def _stream_error(error: Any) -> ProxyError:
