@@ -22,6 +22,7 @@ _TYPE_BY_STATUS = {
     404: "not_found_error",
     409: "conflict_error",
     413: "request_too_large",
+    431: "request_too_large",
     422: "invalid_request_error",
     429: "rate_limit_error",
 }

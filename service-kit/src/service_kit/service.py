@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service_kit.protocol import head_limited_protocol
 from service_kit.settings import ServiceSettings
 
 
@@ -47,8 +48,9 @@ def service_routes(
 
 
 def server_options(settings: ServiceSettings, **overrides: Any) -> dict[str, Any]:
-    """The uvicorn options every service runs with: uvloop + httptools, no access log (the request-context middleware
-    logs without query strings), logging left as ``configure_logging`` set it.
+    """The uvicorn options every service runs with: uvloop + httptools (refusing a request head over
+    ``max_header_bytes`` with 431 before any work, see ``service_kit.protocol``), no access log (the request-context
+    middleware logs without query strings), logging left as ``configure_logging`` set it.
 
     WebSockets use wsproto: it passed the Autobahn cases where websockets-sansio did not (see doc/adr).
     """
@@ -56,7 +58,7 @@ def server_options(settings: ServiceSettings, **overrides: Any) -> dict[str, Any
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": head_limited_protocol(settings.max_header_bytes),
         "ws": "wsproto",
         "ws_per_message_deflate": False,
         "access_log": False,

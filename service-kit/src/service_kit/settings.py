@@ -18,6 +18,12 @@ class ServiceSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(0, ge=0, le=65535, description="TCP port to bind.")
     log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers, in bytes); larger requests get 431 before any "
+        "work.",
+    )
     internal_api_key: SecretStr = Field(
         ...,
         min_length=16,
