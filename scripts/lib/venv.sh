@@ -15,6 +15,9 @@ ensure_venv() {
   local stamp="$VENV/.codelab-installed${extras:+-$extras}"
   local sum
   sum="$(cat "$ROOT"/*/pyproject.toml "$ROOT/scripts/battery/requirements.txt" | sha256sum | cut -d' ' -f1)"
+  if [ -z "$extras" ] && [ "$(cat "$VENV/.codelab-installed-dev" 2>/dev/null)" = "$sum" ]; then
+    return 0  # a dev install holds everything a plain one would
+  fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
     echo "==> installing packages into $VENV"
     local sfx=""

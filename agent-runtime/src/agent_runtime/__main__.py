@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     if action not in ("serve", "migrate"):
         raise SystemExit(USAGE)
     settings = load_settings(Settings)
-    configure_logging("agent-runtime", settings.log_level, settings.secrets())
+    configure_logging("agent-runtime", settings.log_level, settings.secrets(), log_format=settings.log_format)
     if action == "migrate":
         try:
             revision = asyncio.run(migrate(settings))

@@ -15,7 +15,7 @@ def main() -> None:
     if sys.argv[1:2] == ["users"]:
         raise SystemExit(run_users_command(sys.argv[2:]))
     settings = load_settings(Settings)
-    configure_logging("gateway", settings.log_level, settings.secrets())
+    configure_logging("gateway", settings.log_level, settings.secrets(), log_format=settings.log_format)
     serve_gateway(create_app(settings), settings)
 
 

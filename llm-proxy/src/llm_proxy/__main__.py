@@ -9,7 +9,7 @@ from service_kit.settings import load_settings
 
 def main() -> None:
     settings = load_settings(Settings)
-    configure_logging("llm-proxy", settings.log_level, settings.secrets())
+    configure_logging("llm-proxy", settings.log_level, settings.secrets(), log_format=settings.log_format)
     serve(create_app(settings), settings)
 
 

@@ -1,4 +1,7 @@
-"""structlog JSON logs, one line per event, with secrets redacted before anything is written.
+"""structlog logs, one line per event, with secrets redacted before anything is written.
+
+A line is a JSON object (for machines: the default when stdout is not a terminal) or, for a person at a terminal,
+a compact coloured line: time, level, event, then ``key=value`` pairs (``log_format``: ``auto``/``json``/``console``).
 
 Redaction works on two levels: values under secret-looking keys are replaced whatever they hold, and the
 literal secrets the service was configured with (internal key, provider keys) are masked wherever they appear,
@@ -8,6 +11,7 @@ so a key that leaks into an exception message or a URL still never reaches the l
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -15,6 +19,8 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
+
+from service_kit.settings import LogFormat
 
 REDACTED = "[REDACTED]"
 _SECRET_KEYS = re.compile(r"(authorization|api[_-]?key|internal[_-]?auth|secret|password|token|cookie)$", re.I)
@@ -60,9 +66,41 @@ def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
-def configure_logging(service: str, level: str, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
-    """Configure structlog and the standard library (uvicorn, aiohttp, sqlalchemy) to write JSON to stdout."""
+def _short_time(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # 2026-12-02T02:40:07.123456Z → 02:40:07.123: a person reading a terminal needs the time of day, not the date.
+    stamp = event.get("timestamp")
+    if isinstance(stamp, str) and len(stamp) >= 23:
+        event["timestamp"] = stamp[11:23]
+    return event
+
+
+def _console_renderer(colors: bool) -> Any:
+    return structlog.dev.ConsoleRenderer(
+        colors=colors, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback, sort_keys=False
+    )
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def configure_logging(
+    service: str,
+    level: str,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    *,
+    log_format: LogFormat = "json",
+) -> None:
+    """Configure structlog and the standard library (uvicorn, aiohttp, sqlalchemy) to write one line per event to
+    ``stream`` (stdout): JSON, or with ``console`` (``auto`` on a terminal) a compact coloured line for a person."""
     redact = _Redactor(secrets)
+    stream = stream or sys.stdout
+    console = log_format == "console" or (log_format == "auto" and _is_terminal(stream))
+    render: list[Any] = [_short_time, _console_renderer("NO_COLOR" not in os.environ)] if console else [_render]
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -88,10 +126,10 @@ def configure_logging(service: str, level: str, secrets: Iterable[str] = (), str
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             add_service,
             redact,
-            _render,
+            *render,
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     handler.addFilter(_StripQueryStrings())
     root = logging.getLogger()

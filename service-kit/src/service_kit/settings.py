@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["auto", "json", "console"]
 
 
 class ServiceSettings(BaseSettings):
@@ -24,6 +25,11 @@ class ServiceSettings(BaseSettings):
         description="Largest request head (request line and headers, in bytes); larger requests get 431 before any "
         "work.",
     )
+    log_format: LogFormat = Field(
+        "auto",
+        description="json (one JSON object per line), console (a compact coloured line per event, for a person) "
+        "or auto: console when stdout is a terminal, json otherwise. NO_COLOR turns the colours off.",
+    )
     internal_api_key: SecretStr = Field(
         ...,
         min_length=16,
@@ -34,6 +40,11 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for log redaction."""
