@@ -82,7 +82,7 @@ async def build(path: Path) -> tuple[RunEngine, SessionFanout, InstantModel, Any
         policy=ApprovalPolicy(),
         router=Router(Classifier(caller, "mock"), catalogue),
         caller=caller,
-        journal=Journal(uows, bus, fanout, lambda: datetime.now(UTC)),
+        journal=Journal(uows, bus, fanout, lambda: datetime.now(UTC), catalogue),
         windows=Windows(),
         guard=LoopGuard(max_tool_rounds=10**6, max_identical_calls=10**6),  # the bench repeats one call on purpose
     )

@@ -24,6 +24,7 @@ import asyncpg
 import httpx
 from sqlalchemy import insert, update
 
+from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.app import create_app
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import AppendUserMessage, CreateSession
@@ -64,7 +65,9 @@ async def bench_appends(url: str, samples: int) -> list[tuple[int, float, float]
     engine = create_engine(url)
     uows = SqlAlchemyUnitOfWorkFactory(engine)
     events = EventBus()  # the command bus writes the audit rows in each command's own transaction
-    bus = CommandBus(uows, SessionWriterLock(engine), events, HANDLERS, lambda: datetime.now(UTC))
+    bus = CommandBus(
+        uows, SessionWriterLock(engine), events, HANDLERS, lambda: datetime.now(UTC), build_catalogue(True)
+    )
     await bus.execute(CreateSession(session_id="bench"))
     results = []
     count = 0

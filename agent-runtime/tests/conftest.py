@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from agent_runtime.app import create_app
 from agent_runtime.settings import Settings
@@ -83,8 +85,21 @@ def fake_llm() -> FakeLLM:
 
 @pytest.fixture
 async def client(tmp_path: Path, fake_llm: FakeLLM) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on a SQLite file, lifespan running, reached through ASGI with the internal key."""
-    app = create_app(make_settings(tmp_path), llm=fake_llm)
+    """The app on a SQLite file, lifespan running, reached through ASGI with the internal key (single-agent mode)."""
+    async with app_client(create_app(make_settings(tmp_path), llm=fake_llm)) as http:
+        yield http
+
+
+@pytest.fixture
+async def multi_agent_client(tmp_path: Path, fake_llm: FakeLLM) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``client``, in multi-agent mode (the orchestrator and the specialists)."""
+    async with app_client(create_app(make_settings(tmp_path, multi_agent_mode=True), llm=fake_llm)) as http:
+        yield http
+
+
+@asynccontextmanager
+async def app_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` with its lifespan running, reached through ASGI with the internal key."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

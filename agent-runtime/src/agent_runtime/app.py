@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_runtime import __version__
+from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.api import stream
 from agent_runtime.api.agents import router as agents_router
 from agent_runtime.api.errors import install_domain_errors
@@ -59,11 +60,20 @@ def _wire(
     events.subscribe(metrics.on_event, priority=50, name="prometheus")
     # The audit log is no subscriber: its rows are written in the transaction that raised the events (audit.py).
     lock = SessionWriterLock(engine)  # one instance: REST commands and runs serialize on the same session lock
-    commands = CommandBus(uows, lock, events, HANDLERS, clock)
+    catalogue = build_catalogue(settings.multi_agent_mode, settings.agents_file)  # the one source of agent ids
+    commands = CommandBus(uows, lock, events, HANDLERS, clock, catalogue)
     app.state.engine, app.state.uows, app.state.events, app.state.fanout = engine, uows, events, fanout
-    app.state.commands, app.state.llm = commands, llm
+    app.state.commands, app.state.llm, app.state.catalogue = commands, llm, catalogue
     app.state.runs = build_run_engine(
-        settings, uows=uows, events=events, fanout=fanout, lock=lock, llm=llm, windows=windows, clock=clock
+        settings,
+        catalogue=catalogue,
+        uows=uows,
+        events=events,
+        fanout=fanout,
+        lock=lock,
+        llm=llm,
+        windows=windows,
+        clock=clock,
     )
     events.subscribe(app.state.runs.forget_session, event_type=SessionDeleted, name="known_sessions")
 

@@ -1,12 +1,12 @@
-"""The run engine's part of the composition root: the agent catalogue, policies, model caller and loop built from
-the settings and the parts `app.py` shares (unit of work, bus, fan-out, writer lock, llm-proxy client)."""
+"""The run engine's part of the composition root: policies, model caller and loop built from the settings and the
+parts `app.py` shares (the agent catalogue, unit of work, bus, fan-out, writer lock, llm-proxy client)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
-from agent_runtime.agents.catalogue import build_catalogue
+from agent_runtime.agents.catalogue import Catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
 from agent_runtime.application.ports import LLMClient, UnitOfWorkFactory, WriterLock
@@ -22,6 +22,7 @@ from agent_runtime.settings import Settings
 def build_run_engine(
     settings: Settings,
     *,
+    catalogue: Catalogue,
     uows: UnitOfWorkFactory,
     events: EventPublisher,
     fanout: LiveFanout,
@@ -30,7 +31,6 @@ def build_run_engine(
     windows: ContextWindows,
     clock: Callable[[], datetime],
 ) -> RunEngine:
-    catalogue = build_catalogue(settings.multi_agent_mode, settings.agents_file)
     policy = load_policy(settings.approval_file) if settings.approval_file else ApprovalPolicy()
     breaker = CircuitBreaker(threshold=settings.llm_breaker_threshold, cooldown=settings.llm_breaker_cooldown)
     caller = ModelCaller(llm, retries=settings.llm_retries, backoff=settings.llm_retry_backoff, breaker=breaker)
@@ -41,7 +41,7 @@ def build_run_engine(
         policy=policy,
         router=router,
         caller=caller,
-        journal=Journal(uows, events, fanout, clock),
+        journal=Journal(uows, events, fanout, clock, catalogue),
         windows=windows,
         guard=LoopGuard(settings.max_tool_rounds, settings.max_identical_calls),
         settings=RunSettings(

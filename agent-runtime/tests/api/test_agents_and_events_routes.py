@@ -5,12 +5,31 @@ from __future__ import annotations
 import httpx
 
 
-async def test_agents_are_listed(client: httpx.AsyncClient) -> None:
-    body = (await client.get("/agents")).json()
+async def test_agents_are_the_catalogues_in_multi_agent_mode(multi_agent_client: httpx.AsyncClient) -> None:
+    body = (await multi_agent_client.get("/agents")).json()
     assert [a["id"] for a in body["agents"]] == ["orchestrator", "coder", "architect", "debug", "ask"]
+    assert body["agents"][1]["name"] == "Coder"
+    assert body["entry"] == "orchestrator"
 
 
-async def test_switching_agents_updates_current_and_history(client: httpx.AsyncClient) -> None:
+async def test_single_agent_mode_lists_only_the_universal_agent(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/agents")).json()
+    assert [a["id"] for a in body["agents"]] == ["universal"]
+    assert (body["count"], body["entry"]) == (1, "universal")
+
+
+async def test_a_rest_session_in_single_agent_mode_talks_to_the_universal_agent(client: httpx.AsyncClient) -> None:
+    await client.post("/sessions", json={"id": "s1"})
+    assert (await client.get("/agents/s1/current")).json()["current_agent"] == "universal"
+    same = await client.post("/agents/s1/switch", json={"agent_type": "universal"})
+    absent = await client.post("/agents/s1/switch", json={"agent_type": "coder"})
+    assert (same.status_code, same.json()["error"]["code"]) == (409, "same_agent")
+    assert (absent.status_code, absent.json()["error"]["code"]) == (422, "unknown_agent")
+    assert "universal" in absent.json()["error"]["message"]
+
+
+async def test_switching_agents_updates_current_and_history(multi_agent_client: httpx.AsyncClient) -> None:
+    client = multi_agent_client
     await client.post("/sessions", json={"id": "s1"})
     response = await client.post("/agents/s1/switch", json={"agent_type": "coder", "reason": "code", "confidence": 0.7})
     assert response.status_code == 200
@@ -20,7 +39,8 @@ async def test_switching_agents_updates_current_and_history(client: httpx.AsyncC
     assert (await client.get("/sessions/s1")).json()["current_agent"] == "coder"
 
 
-async def test_bad_switches_are_refused_with_their_status(client: httpx.AsyncClient) -> None:
+async def test_bad_switches_are_refused_with_their_status(multi_agent_client: httpx.AsyncClient) -> None:
+    client = multi_agent_client
     await client.post("/sessions", json={"id": "s1"})
     same = await client.post("/agents/s1/switch", json={"agent_type": "orchestrator"})
     unknown = await client.post("/agents/s1/switch", json={"agent_type": "wizard"})

@@ -17,7 +17,7 @@ async def test_post_without_body_creates_a_flat_session(client: httpx.AsyncClien
     assert isinstance(body["id"], str)
     assert body["message_count"] == 0
     assert body["is_active"] is True
-    assert body["current_agent"] == "orchestrator"
+    assert body["current_agent"] == "universal"  # the catalogue's entry agent (single-agent mode here)
     assert body["created_at"].endswith("+00:00")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus, HandlerContext
 from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import EventBus
@@ -33,7 +34,7 @@ async def uows(db_url: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyUnitOfWor
 
 
 def bus(uows: SqlAlchemyUnitOfWorkFactory, handlers: dict[type, Any]) -> CommandBus:
-    return CommandBus(uows, SessionWriterLock(), EventBus(), handlers, lambda: NOW)
+    return CommandBus(uows, SessionWriterLock(), EventBus(), handlers, lambda: NOW, build_catalogue(True))
 
 
 async def test_a_command_commits_its_audit_rows_with_the_request_correlation(
@@ -49,7 +50,7 @@ async def test_a_command_commits_its_audit_rows_with_the_request_correlation(
 
 async def test_a_command_that_fails_before_its_commit_leaves_no_audit_row(uows: SqlAlchemyUnitOfWorkFactory) -> None:
     async def create_then_fail(command: CreateSession, ctx: HandlerContext) -> None:
-        session = Session.create("s2", owner=None, now=ctx.now)
+        session = Session.create("s2", owner=None, now=ctx.now, agent="coder")
         await ctx.uow.sessions.add(session)
         ctx.collect(session)
         raise RuntimeError("the handler failed after raising its events")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import (
     AppendUserMessage,
@@ -45,7 +46,7 @@ class Harness:
             self.seen.append(envelope)
 
         self.events.subscribe(remember)
-        self.bus = CommandBus(self.uows, self.lock, self.events, HANDLERS, lambda: self.now)
+        self.bus = CommandBus(self.uows, self.lock, self.events, HANDLERS, lambda: self.now, build_catalogue(True))
 
     def chunks(self, session_id: str) -> list[dict[str, object]]:
         return [orjson.loads(e.data) for e in self.uows.store.events.get(session_id, [])]

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import EventBus
@@ -13,7 +14,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 async def test_sessions_idle_past_the_ttl_are_soft_deleted_and_others_stay() -> None:
     uows = FakeUnitOfWorkFactory()
     clock = {"now": START}
-    bus = CommandBus(uows, FakeLock(), EventBus(), HANDLERS, lambda: clock["now"])
+    bus = CommandBus(uows, FakeLock(), EventBus(), HANDLERS, lambda: clock["now"], build_catalogue(True))
     await bus.execute(CreateSession(session_id="old"))
     clock["now"] = START + timedelta(hours=5)
     await bus.execute(CreateSession(session_id="fresh"))

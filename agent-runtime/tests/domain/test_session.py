@@ -10,7 +10,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def new_session(owner: str | None = None) -> Session:
-    return Session.create("s1", owner=owner, now=NOW)
+    return Session.create("s1", owner=owner, now=NOW, agent="coder")
 
 
 def test_creating_a_session_raises_session_created() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
+from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import AppendUserMessage, CreateSession, StartRun, SwitchAgent
 from agent_runtime.application.event_bus import EventBus
@@ -21,7 +22,9 @@ async def main(url: str) -> None:
     engine = create_engine(url)
     await upgrade(engine)
     uows = SqlAlchemyUnitOfWorkFactory(engine)
-    bus = CommandBus(uows, SessionWriterLock(engine), EventBus(), HANDLERS, lambda: datetime.now(UTC))
+    bus = CommandBus(
+        uows, SessionWriterLock(engine), EventBus(), HANDLERS, lambda: datetime.now(UTC), build_catalogue(True)
+    )
     await bus.execute(CreateSession(session_id="crash", announce=True))
     await bus.execute(StartRun(session_id="crash"))
     print("ready", flush=True)

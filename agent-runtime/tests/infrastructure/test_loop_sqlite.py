@@ -40,7 +40,7 @@ async def test_a_second_writer_waits_for_the_first_and_both_commit(uows: SqlAlch
     async def first() -> None:
         async with uows() as uow:
             first_in.set()
-            await uow.sessions.add(Session.create("a", owner=None, now=NOW))
+            await uow.sessions.add(Session.create("a", owner=None, now=NOW, agent="orchestrator"))
             await first_may_leave.wait()  # holds its write transaction across a real suspension
             await uow.commit()
         order.append("first")
@@ -49,7 +49,7 @@ async def test_a_second_writer_waits_for_the_first_and_both_commit(uows: SqlAlch
         await first_in.wait()
         async with uows() as uow:
             order.append("second in")
-            await uow.sessions.add(Session.create("b", owner=None, now=NOW))
+            await uow.sessions.add(Session.create("b", owner=None, now=NOW, agent="orchestrator"))
             await uow.commit()
 
     tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
@@ -66,7 +66,7 @@ async def test_a_second_writer_waits_for_the_first_and_both_commit(uows: SqlAlch
 
 async def test_readers_do_not_wait_for_a_writer(uows: SqlAlchemyUnitOfWorkFactory) -> None:
     async with uows() as writer:
-        await writer.sessions.add(Session.create("a", owner=None, now=NOW))
+        await writer.sessions.add(Session.create("a", owner=None, now=NOW, agent="orchestrator"))
         async with uows(write=False) as reader:
             assert await reader.sessions.get("a") is None  # not committed yet
         await writer.commit()
@@ -83,7 +83,7 @@ async def test_a_writer_cancelled_while_queued_leaves_the_lock_to_the_others(
             await queued
     async with asyncio.timeout(5):
         async with uows() as uow:
-            await uow.sessions.add(Session.create("c", owner=None, now=NOW))
+            await uow.sessions.add(Session.create("c", owner=None, now=NOW, agent="orchestrator"))
             await uow.commit()
 
 
@@ -102,7 +102,7 @@ async def _workload(uows: SqlAlchemyUnitOfWorkFactory) -> list[object]:
     later = NOW + timedelta(seconds=1, microseconds=123456)
     call = ToolCall("call_1", "write_file", {"path": "ä.py", "content": "x = 'ü'", "n": [1, None, True]})
     async with uows() as uow:
-        session = Session.create("s", owner="alice", now=NOW)
+        session = Session.create("s", owner="alice", now=NOW, agent="orchestrator")
         await uow.sessions.add(session)
         seqs = [await uow.sessions.allocate_seq("s", 256), await uow.sessions.allocate_seq("s")]
         for position, message in enumerate(

@@ -32,7 +32,8 @@ async def uows(db_url: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyUnitOfWor
 
 async def add_session(uows: SqlAlchemyUnitOfWorkFactory, session_id: str = "s1", **kw: object) -> None:
     async with uows() as uow:
-        await uow.sessions.add(Session.create(session_id, owner=kw.get("owner"), now=kw.get("now", NOW)))  # type: ignore[arg-type]
+        owner, now = kw.get("owner"), kw.get("now", NOW)
+        await uow.sessions.add(Session.create(session_id, owner=owner, now=now, agent="orchestrator"))  # type: ignore[arg-type]
         await uow.commit()
 
 
@@ -58,7 +59,7 @@ async def test_an_owner_holds_any_subject_up_to_1_kib_of_utf8(uows: SqlAlchemyUn
 
 async def test_leaving_without_commit_rolls_back(uows: SqlAlchemyUnitOfWorkFactory) -> None:
     async with uows() as uow:
-        await uow.sessions.add(Session.create("s1", owner=None, now=NOW))
+        await uow.sessions.add(Session.create("s1", owner=None, now=NOW, agent="orchestrator"))
     async with uows(write=False) as uow:
         assert await uow.sessions.get("s1") is None
 

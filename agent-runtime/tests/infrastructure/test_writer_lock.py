@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import AppendUserMessage, CreateSession
 from agent_runtime.application.event_bus import EventBus
@@ -25,7 +26,9 @@ class Replica:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         self.uows = SqlAlchemyUnitOfWorkFactory(self.engine)
-        self.bus = CommandBus(self.uows, SessionWriterLock(self.engine), EventBus(), HANDLERS, lambda: NOW)
+        self.bus = CommandBus(
+            self.uows, SessionWriterLock(self.engine), EventBus(), HANDLERS, lambda: NOW, build_catalogue(True)
+        )
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ class Harness:
         self.breaker = CircuitBreaker(threshold=3, cooldown=30.0, clock=lambda: self.clock.monotonic)
         self.caller = ModelCaller(self.model, retries=2, backoff=0.0, breaker=self.breaker)
         catalogue = build_catalogue(multi_agent)
-        journal = Journal(self.uows, self.bus, self.fanout, self.clock)
+        journal = Journal(self.uows, self.bus, self.fanout, self.clock, catalogue)
         self.services = Services(
             catalogue=catalogue,
             policy=ApprovalPolicy(),

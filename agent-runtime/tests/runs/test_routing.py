@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .harness import Harness, shape, user
+from .harness import Harness, shape, tool_result, user
 
 
 async def test_the_orchestrator_routes_with_the_models_classification() -> None:
@@ -148,3 +148,17 @@ async def test_single_agent_mode_never_routes() -> None:
 
     assert [c for c in shape(chunks) if c[0] == "agent_switched"] == []
     assert all(r["response_format"] is None for r in harness.model.requests)
+
+
+async def test_a_session_whose_agent_left_the_catalogue_says_so_and_its_next_message_is_routed_again() -> None:
+    harness = Harness()
+    await harness.send(user('[[route:coder 0.8 code]] [[tool:read_file {"path": "a.txt"}]] read it'))
+    harness.uows.store.sessions["s1"].current_agent = "retired"  # the configuration no longer has the agent
+
+    answered = await harness.send(tool_result(harness.history()[-1]["tool_calls"][0]["id"], {"content": "x"}))
+    rerouted = await harness.send(user("[[route:ask 0.9 a question]] what is it?"))
+
+    assert shape(answered) == [("error", "unknown_agent"), ("done", "error")]
+    assert "'retired'" in answered[0]["content"]
+    assert shape(rerouted)[0] == ("agent_switched", "retired", "ask")
+    assert shape(rerouted)[-1] == ("done", "completed")

@@ -35,6 +35,14 @@ class CatalogueError(Exception):
     """The agent configuration (built-in or from YAML) is invalid; the message names the agent and the field."""
 
 
+class UnknownAgent(LookupError):
+    """An agent id the catalogue does not have (a session whose agent was removed from the configuration)."""
+
+    def __init__(self, agent_id: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown agent {agent_id!r}; agents: {', '.join(known)}")
+        self.agent_id = agent_id
+
+
 @dataclass(frozen=True, slots=True)
 class Restrictions:
     """Limits the server enforces beyond the tool list.
@@ -72,6 +80,13 @@ class Catalogue:
     def get(self, agent_id: str) -> Agent | None:
         """The agent with this id, or None."""
         return self.agents.get(agent_id)
+
+    def agent(self, agent_id: str) -> Agent:
+        """The agent with this id; :class:`UnknownAgent` when the catalogue has none (never a silent substitute)."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(agent_id, tuple(self.agents))
+        return agent
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self.agents

@@ -7,20 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from agent_runtime.api.dependencies import Commands, RequestId, Subject, Uows
+from agent_runtime.api.dependencies import AgentCatalogue, Commands, RequestId, Subject, Uows
 from agent_runtime.application import queries
 from agent_runtime.application.commands import SwitchAgent
-from agent_runtime.domain.agent_context import AGENT_TYPES
 
 router = APIRouter(prefix="/agents", tags=["agents"])
-
-_DESCRIPTIONS = {
-    "orchestrator": "Routes each request to the right specialist and plans multi-step work.",
-    "coder": "Writes and changes code in the workspace.",
-    "architect": "Designs systems and writes Markdown design documents.",
-    "debug": "Finds and fixes the causes of errors.",
-    "ask": "Answers questions about the code without changing it.",
-}
 
 
 class SwitchRequest(BaseModel):
@@ -30,10 +21,10 @@ class SwitchRequest(BaseModel):
 
 
 @router.get("")
-async def list_agents() -> dict[str, Any]:
-    """The agents a session can talk to."""
-    agents = [{"id": a, "name": a.capitalize(), "description": _DESCRIPTIONS.get(a, "")} for a in AGENT_TYPES]
-    return {"agents": agents, "count": len(agents)}
+async def list_agents(catalogue: AgentCatalogue) -> dict[str, Any]:
+    """The agents a session can talk to in this runtime's mode (the catalogue; ``entry`` answers a new session)."""
+    agents = [{"id": a.id, "name": a.name, "description": a.description} for a in catalogue]
+    return {"agents": agents, "count": len(agents), "entry": catalogue.entry}
 
 
 @router.get("/{session_id}/current")

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
+from agent_runtime.agents.catalogue import Catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
@@ -19,6 +20,10 @@ from service_kit.subject import MAX_ENCODED_SUBJECT, InvalidSubject, decode_subj
 
 async def _commands(request: Request) -> CommandBus:
     return request.app.state.commands  # type: ignore[no-any-return]
+
+
+async def _catalogue(request: Request) -> Catalogue:
+    return request.app.state.catalogue  # type: ignore[no-any-return]
 
 
 async def _uows(request: Request) -> UnitOfWorkFactory:
@@ -57,6 +62,7 @@ async def _subject(
 
 
 Commands = Annotated[CommandBus, Depends(_commands)]
+AgentCatalogue = Annotated[Catalogue, Depends(_catalogue)]
 Uows = Annotated[UnitOfWorkFactory, Depends(_uows)]
 Fanout = Annotated[SessionFanout, Depends(_fanout)]
 Events = Annotated[EventBus, Depends(_events)]

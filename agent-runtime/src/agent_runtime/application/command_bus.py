@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from agent_runtime.agents.catalogue import Catalogue
 from agent_runtime.application.audit import record_audit
 from agent_runtime.application.commands import Command
 from agent_runtime.application.event_bus import EventBus
@@ -30,11 +31,13 @@ def new_id() -> str:
 
 @dataclass
 class HandlerContext:
-    """What a handler works with: the open unit of work, the time of the command, and what it has raised."""
+    """What a handler works with: the open unit of work, the time of the command, the agent catalogue (the only
+    source of agent ids and of the entry agent), and what it has raised."""
 
     uow: UnitOfWork
     now: datetime
     subject: str | None
+    catalogue: Catalogue
     new_id: Callable[[], str] = new_id
     raised: list[DomainEvent] = field(default_factory=list)
 
@@ -70,8 +73,10 @@ class CommandBus:
         events: EventBus,
         handlers: dict[type[Command], Handler],
         clock: Clock,
+        catalogue: Catalogue,
     ) -> None:
         self._uow = uow
+        self._catalogue = catalogue
         self._lock = lock
         self._events = events
         self._handlers = handlers
@@ -88,7 +93,7 @@ class CommandBus:
         correlation, causation = correlation_id or new_id(), type(command).__name__
         async with guard:
             async with self._uow() as uow:
-                context = HandlerContext(uow, self._clock(), command.subject)
+                context = HandlerContext(uow, self._clock(), command.subject, self._catalogue)
                 result = await handler(command, context)
                 await record_audit(uow, context.raised, correlation_id=correlation, causation_id=causation)
                 await uow.commit()

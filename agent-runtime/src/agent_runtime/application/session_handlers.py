@@ -14,7 +14,6 @@ from agent_runtime.application.commands import (
     StartRun,
     SwitchAgent,
 )
-from agent_runtime.domain.agent_context import AGENT_TYPES
 from agent_runtime.domain.errors import Conflict, RuleViolation
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import Run
@@ -25,7 +24,9 @@ async def create_session(command: CreateSession, ctx: HandlerContext) -> Session
     session_id = command.session_id or ctx.new_id()
     if await ctx.uow.sessions.get(session_id, include_deleted=True) is not None:
         raise Conflict(f"session {session_id} already exists", code="session_exists")
-    session = Session.create(session_id, owner=command.subject, now=ctx.now, title=command.title)
+    session = Session.create(
+        session_id, owner=command.subject, now=ctx.now, title=command.title, agent=ctx.catalogue.entry
+    )
     await ctx.uow.sessions.add(session)
     ctx.collect(session)
     if command.announce:
@@ -91,10 +92,9 @@ async def reserve_seqs(command: ReserveSeqs, ctx: HandlerContext) -> range:
 
 
 async def switch_agent(command: SwitchAgent, ctx: HandlerContext) -> Session:
-    if command.to_agent not in AGENT_TYPES:
-        raise RuleViolation(
-            f"unknown agent {command.to_agent!r}; known: {', '.join(AGENT_TYPES)}", code="unknown_agent"
-        )
+    if command.to_agent not in ctx.catalogue:
+        known = ", ".join(ctx.catalogue.agents)
+        raise RuleViolation(f"unknown agent {command.to_agent!r}; known: {known}", code="unknown_agent")
     session = await ctx.session(command.session_id)
     context = await ctx.uow.agents.get(session)
     switch = context.switch(command.to_agent, reason=command.reason, now=ctx.now, confidence=command.confidence)

@@ -9,8 +9,6 @@ from agent_runtime.domain.errors import Conflict, RuleViolation
 from agent_runtime.domain.events import AgentSwitched, EventSource
 
 MAX_SWITCHES = 50
-# The agent ids the IDE knows (its switch_agent frame and header); the catalogue describes each.
-AGENT_TYPES = ("orchestrator", "coder", "architect", "debug", "ask")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from agent_runtime.domain.errors import NotFound, RuleViolation
 from agent_runtime.domain.events import EventSource, MessageAppended, SessionCreated, SessionDeleted, SessionRenamed
 
 TITLE_LENGTH = 80
-DEFAULT_AGENT = "orchestrator"
 
 
 @dataclass(kw_only=True)
@@ -30,8 +29,9 @@ class Session(EventSource):
 
     @classmethod
     def create(
-        cls, session_id: str, *, owner: str | None, now: datetime, title: str | None = None, agent: str = DEFAULT_AGENT
+        cls, session_id: str, *, owner: str | None, now: datetime, agent: str, title: str | None = None
     ) -> Session:
+        """A new session talking to ``agent`` (the catalogue's entry agent)."""
         session = cls(
             id=session_id,
             owner=owner,

@@ -18,7 +18,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent_runtime.agents.catalogue import UnknownAgent
 from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application import session_handlers
+from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import NotFound
@@ -125,12 +128,8 @@ class RunEngine:
                 return None
             if not create:
                 raise NotFound(f"session {session_id} not found")
-            session = Session.create(session_id, owner=origin.subject, now=step.now, agent=self._s.catalogue.entry)
-            await step.uow.sessions.add(session)
-            step.collect(session)
-            if announce:
-                await step.emit(core_chunks.session_info(session_id))
-        return session
+            command = CreateSession(session_id=session_id, subject=origin.subject, announce=announce)
+            return await session_handlers.create_session(command, step)
 
     def _remember(self, session: Session) -> None:
         self._open[session.id] = session
@@ -244,17 +243,20 @@ class RunEngine:
                 work.first_seq = ticket.first = seq
 
         unwatch = self._s.journal.watch(session_id, first_chunk)
+        failure = Stop(StopReason.ERROR, "The run failed inside the runtime.", "internal")
         try:
             async with self._lock.hold(session_id):
                 await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
         except asyncio.CancelledError:
             raise
+        except UnknownAgent as exc:  # the configuration lost the session's agent: say so; the next message routes
+            failure = Stop(StopReason.ERROR, str(exc), "unknown_agent")
         except Exception:  # noqa: BLE001 - a bug must still end the work with error + done
             _log.exception("run failed", extra={"session_id": session_id})
         finally:
             unwatch()
         if not ticket.done.done():
-            await self._end(session_id, work, Stop(StopReason.ERROR, "The run failed inside the runtime.", "internal"))
+            await self._end(session_id, work, failure)
 
     async def _after_cancel(self, session_id: str, work: _Work) -> None:
         with contextlib.suppress(Exception):

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-AGENT_TYPES_HINT = "orchestrator, coder, architect, debug, ask"
-
 
 class InvalidFrame(Exception):
     """The frame cannot be processed; ``message`` says which field is wrong and ``param`` names it."""

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import orjson
 
+from agent_runtime.agents.catalogue import Catalogue
 from agent_runtime.application.audit import record_audit
 from agent_runtime.application.command_bus import HandlerContext, new_id
 from agent_runtime.application.ports import UnitOfWorkFactory
@@ -103,8 +104,10 @@ class Journal:
         bus: EventPublisher,
         fanout: LiveFanout,
         clock: Callable[[], datetime],
+        catalogue: Catalogue,
     ) -> None:
         self._uow_factory = uow_factory
+        self._catalogue = catalogue
         self._bus = bus
         self._fanout = fanout
         self._clock = clock
@@ -121,7 +124,13 @@ class Journal:
         async with state.lock:
             try:
                 async with self._uow_factory() as uow:
-                    step = Step(uow=uow, now=self._clock(), subject=origin.subject, session_id=session_id)
+                    step = Step(
+                        uow=uow,
+                        now=self._clock(),
+                        subject=origin.subject,
+                        catalogue=self._catalogue,
+                        session_id=session_id,
+                    )
                     yield step
                     await record_audit(uow, step.raised, correlation_id=correlation, causation_id="run")
                     await uow.commit()

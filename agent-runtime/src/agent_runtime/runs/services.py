@@ -44,8 +44,9 @@ class Services:
     history: HistoryCache = field(default_factory=HistoryCache)
 
     def agent(self, agent_id: str) -> Agent:
-        """The agent by id; an id the catalogue no longer has (a changed configuration) falls back to the entry."""
-        return self.catalogue.get(agent_id) or self.catalogue.agents[self.catalogue.entry]
+        """The agent by id; :class:`UnknownAgent` for an id the catalogue does not have (a changed configuration):
+        the run ends with ``error{unknown_agent}``, and the session's next message is routed again."""
+        return self.catalogue.agent(agent_id)
 
     def model_for(self, agent: Agent) -> str:
         return agent.model or self.settings.default_model
