@@ -138,8 +138,26 @@ async def test_a_denied_command_is_refused_and_the_model_told_the_reason() -> No
 
     chunks = await harness.send(user('[[tool:execute_command {"command": "sudo rm -rf /"}]]'))
 
-    assert shape(chunks) == [("delta", "Done."), ("final", "Done."), ("done", "completed")]
-    assert harness.history()[2]["content"].startswith("Error: refused by the server's policy")
+    assert shape(chunks) == [("tool_refused",), ("delta", "Done."), ("final", "Done."), ("done", "completed")]
+    refused = chunks[0]
+    assert (refused["tool_name"], refused["arguments"]) == ("execute_command", {"command": "sudo rm -rf /"})
+    assert "never allowed" in refused["content"]
+    assert refused["metadata"]["rule"]
+    told = harness.history()[2]["content"]
+    assert told.startswith("Error: refused by the server's policy")
+    assert refused["content"] in told
+    assert harness.uows.store.tool_calls == {}
+
+
+async def test_a_tool_the_agent_may_not_use_is_refused_visibly() -> None:
+    harness = Harness(multi_agent=True)
+
+    chunks = await harness.send(user('[[tool:write_file {"path": "a.md", "content": "x"}]]', agent_type="ask"))
+
+    assert ("tool_refused",) in shape(chunks)
+    refused = next(chunk for chunk in chunks if chunk["type"] == "tool_refused")
+    assert refused["metadata"]["rule"] == "permissions"
+    assert "may not use" in refused["content"]
 
 
 async def test_a_command_with_a_redirect_always_asks() -> None:

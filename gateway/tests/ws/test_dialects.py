@@ -101,3 +101,26 @@ def test_v2_keeps_every_chunk_with_its_seq_and_without_nulls() -> None:
         "stop_reason": "completed",
         "seq": 10,
     }
+
+
+REFUSED = {
+    "type": "tool_refused",
+    "call_id": "c1",
+    "tool_name": "execute_command",
+    "arguments": {"command": "sudo reboot"},
+    "content": "'sudo' is not allowed",
+    "metadata": {"rule": "deny:sudo"},
+}
+
+
+def test_v1_shows_a_refused_call_as_an_error_bubble_with_its_reason() -> None:
+    frame = V1.translate(REFUSED, 7)
+
+    assert frame == {"type": "error", "content": "Refused execute_command: 'sudo' is not allowed"}
+    bubble = render(orjson.dumps(frame).decode(), "A")
+    assert bubble is not None
+    assert bubble.kind == "error"
+
+
+def test_v2_forwards_a_refused_call_as_is() -> None:
+    assert V2Dialect().translate(REFUSED, 7) == {**REFUSED, "seq": 7}

@@ -11,7 +11,7 @@ Chunk = dict[str, Any]
 
 DURABLE = frozenset(
     {"session_info", "assistant_message", "tool_call", "agent_switched", "plan_approval_required", "plan_progress"}
-    | {"error", "done"}
+    | {"tool_refused", "error", "done"}
 )
 
 
@@ -34,6 +34,18 @@ def tool_call(call_id: str, tool_name: str, arguments: dict[str, Any], approval_
     if approval_id is not None:
         chunk["approval_request_id"] = approval_id
     return chunk
+
+
+def tool_refused(call_id: str, tool_name: str, arguments: dict[str, Any], reason: str, rule: str) -> Chunk:
+    """A call the server's policy refused: never run; the model gets ``reason`` as the call's failed result."""
+    return {
+        "type": "tool_refused",
+        "call_id": call_id,
+        "tool_name": tool_name,
+        "arguments": arguments,
+        "content": reason,
+        "metadata": {"rule": rule},
+    }
 
 
 def agent_switched(switch: AgentSwitch) -> Chunk:

@@ -75,9 +75,11 @@ class Ask:
 
 @dataclass(frozen=True, slots=True)
 class Deny:
-    """Never run; ``reason`` is told to the model as the failed result of its call."""
+    """Never run; ``reason`` is told to the model as the failed result of its call and shown to the user in a
+    ``tool_refused`` chunk; ``rule`` names the rule that refused it."""
 
     reason: str
+    rule: str = "deny"
 
 
 Decision = Allow | Ask | Deny

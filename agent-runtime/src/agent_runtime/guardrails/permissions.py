@@ -49,9 +49,10 @@ class Allowed:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """The call is refused; ``reason`` is told to the model."""
+    """The call is refused; ``reason`` is told to the model and shown to the user, ``rule`` names what refused it."""
 
     reason: str
+    rule: str = "permissions"
 
 
 Permission = Allowed | Refused

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
+from agent_runtime.agents.tools import ToolCall as ValidCall
 from agent_runtime.application import chunks as core_chunks
 from agent_runtime.application.commands import IssueToolCall
 from agent_runtime.application.workflow_handlers import issue_tool_call
@@ -25,6 +26,12 @@ from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
 from agent_runtime.runs.plans import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
+
+
+def refusal_result(refusal: Refused | Deny) -> str:
+    """What the model reads as the result of a refused call."""
+    prefix = "refused by the server's policy: " if isinstance(refusal, Deny) else ""
+    return f"Error: {prefix}{refusal.reason}"
 
 
 class Dispatcher:
@@ -67,13 +74,13 @@ class Dispatcher:
             return None
         permission = check_permission(agent, valid.name, valid.arguments)
         if isinstance(permission, Refused):
-            await conv.answer(call, f"Error: {permission.reason}")
+            await self._refuse(conv, call.id, valid, permission)
             return None
         if valid.name in RUNTIME_TOOLS:
             return await self._runtime_tool(conv, call, valid.name, valid.arguments)
         decision = self._s.policy.decide(agent.id, valid.name, valid.arguments)
         if isinstance(decision, Deny):
-            await conv.answer(call, f"Error: refused by the server's policy: {decision.reason}")
+            await self._refuse(conv, call.id, valid, decision)
             return None
         gated = isinstance(decision, Ask)
         command = IssueToolCall(
@@ -88,6 +95,11 @@ class Dispatcher:
         )
         await issue_tool_call(command, conv.step)
         return Stop(StopReason.APPROVAL if gated else StopReason.TOOL_CALL)
+
+    async def _refuse(self, conv: Conversation, call_id: str, call: ValidCall, refusal: Refused | Deny) -> None:
+        """The call never runs: the user sees a ``tool_refused`` chunk, the model the reason as the call's result."""
+        await conv.step.emit(core_chunks.tool_refused(call_id, call.name, call.arguments, refusal.reason, refusal.rule))
+        await conv.answer(ToolCall(call_id, call.name, {}), refusal_result(refusal))
 
     async def _runtime_tool(
         self, conv: Conversation, call: ToolCall, name: str, arguments: dict[str, Any]

@@ -59,6 +59,8 @@ class V1Dialect:
             return None
         if kind in _V1_HIDDEN or (kind == "session_info" and not self.announces_session):
             return None
+        if kind == "tool_refused":
+            return _v1_refusal(chunk)
         frame = {k: v for k, v in chunk.items() if v is not None and k not in _V1_DROPPED_KEYS}
         _fix_types(frame)
         shape = _SHAPERS.get(kind) if isinstance(kind, str) else None
@@ -67,6 +69,14 @@ class V1Dialect:
         if kind not in _V1_STRUCTURED and not frame.get("content"):
             return None  # done, status, heartbeats, empty messages: an empty bubble in the IDE
         return frame
+
+
+def _v1_refusal(chunk: Frame) -> Frame:
+    """The IDE has no refusal bubble: a refused call is an ``error`` bubble naming the tool and the reason (the turn
+    goes on; the model was told the same reason)."""
+    reason = chunk.get("content")
+    reason = reason if isinstance(reason, str) and reason else "refused by the server's policy"
+    return {"type": "error", "content": f"Refused {chunk.get('tool_name') or 'a tool call'}: {reason}"}
 
 
 def _fix_types(frame: Frame) -> None:
