@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import openai
@@ -24,47 +19,6 @@ TOOLS = [
         "function": {"name": "read_file", "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}},
     }
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def fake_openai_port() -> int:
-    return free_port()
-
-
-@pytest.fixture(scope="module")
-def proxy_url(fake_openai_port: int) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "LLM_PROXY__PORT": str(port),
-        "LLM_PROXY__INTERNAL_API_KEY": KEY,
-        "LLM_PROXY__MOCK_TOKEN_DELAY_MS": "1",
-        "LLM_PROXY__MAX_RETRIES": "0",
-        "LLM_PROXY__HEARTBEAT_INTERVAL_S": "0.05",
-        "LLM_PROXY__OPENAI_BASE_URL": f"http://127.0.0.1:{fake_openai_port}/v1",
-        "LLM_PROXY__LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen([sys.executable, "-m", "llm_proxy"], env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("the proxy did not start")
-        yield url + "/v1"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture

@@ -54,21 +54,23 @@ class ModelsFileError(ValueError):
 
 
 _MOCK = {"mock": 32768, "mock-stable": 32768}
-_OPENAI = {
+_OPENAI: dict[str, tuple[int, int | None]] = {
     "gpt-4o": (128000, 16384),
     "gpt-4o-mini": (128000, 16384),
     "gpt-4.1": (1047576, 32768),
     "gpt-4.1-mini": (1047576, 32768),
     "o3-mini": (200000, 100000),
     "o4-mini": (200000, 100000),
+    "text-embedding-3-small": (8191, None),  # /v1/embeddings only
+    "text-embedding-3-large": (8191, None),
 }
 _REASONING = {"o3-mini", "o4-mini", "claude-sonnet-4-5", "claude-opus-4-1"}
-_ANTHROPIC = {
+_ANTHROPIC: dict[str, tuple[int, int | None]] = {
     "claude-sonnet-4-5": (200000, 64000),
     "claude-opus-4-1": (200000, 32000),
     "claude-3-5-haiku-latest": (200000, 8192),
 }
-_OLLAMA = {"llama3.1": (8192, 4096), "qwen2.5-coder": (8192, 4096)}
+_OLLAMA: dict[str, tuple[int, int | None]] = {"llama3.1": (8192, 4096), "qwen2.5-coder": (8192, 4096)}
 
 
 def builtin_entries(configured: set[str]) -> dict[str, ModelEntry]:

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
@@ -22,6 +22,8 @@ from llm_proxy.errors import ProxyError, context_length_error
 from llm_proxy.metrics import Metrics
 from llm_proxy.providers.base import Batch, Provider
 from llm_proxy.schemas import ChatCompletionRequest
+
+T = TypeVar("T")
 
 # Failures that say something about the deployment's health (a bad request or a too-long prompt does not).
 _HEALTH_FAILURES = frozenset({"rate_limit", "server", "unavailable", "connection", "malformed", "truncated", "timeout"})
@@ -79,7 +81,36 @@ class Dispatcher:
     async def open(self, request: ChatCompletionRequest, entry: ModelEntry, prompt_tokens: int) -> OpenedStream:
         """The first deployment of the chain that produces a first delta; raises the last ``ProxyError``."""
         started = time.perf_counter()
-        candidates = self._candidates(entry, prompt_tokens + (request.output_limit or 0), prompt_tokens)
+        needed = prompt_tokens + (request.output_limit or 0)
+
+        async def attempt(candidate: ModelEntry) -> OpenedStream:
+            return await self._attempt(request, candidate, prompt_tokens)
+
+        opened = await self._over_chain(entry, needed, prompt_tokens, attempt)
+        opened.started = started  # time to first token counts retries and fallbacks
+        return opened
+
+    async def call(
+        self, entry: ModelEntry, prompt_tokens: int, action: Callable[[Provider, ModelEntry], Awaitable[T]]
+    ) -> T:
+        """``action`` (one whole upstream call, e.g. embeddings) on the chain with the same retries, fallbacks,
+        budgets and cooldowns as a completion."""
+
+        async def attempt(candidate: ModelEntry) -> T:
+            provider = await self._ready(candidate, prompt_tokens)
+            try:
+                result = await action(provider, candidate)
+            except ProxyError as exc:
+                self._failed(candidate, exc)
+            self._cooldowns.succeeded(candidate.name)
+            return result
+
+        return await self._over_chain(entry, prompt_tokens, prompt_tokens, attempt)
+
+    async def _over_chain(
+        self, entry: ModelEntry, needed: int, prompt_tokens: int, attempt: Callable[[ModelEntry], Awaitable[T]]
+    ) -> T:
+        candidates = self._candidates(entry, needed, prompt_tokens)
         error: ProxyError | None = None
         for position, candidate in enumerate(candidates):
             if error is not None:
@@ -91,9 +122,7 @@ class Dispatcher:
                 self._metrics.fallbacks.labels(*labels).inc()
             try:
                 last = position == len(candidates) - 1
-                opened = await self._with_retries(request, candidate, prompt_tokens, last)
-                opened.started = started  # time to first token counts retries and fallbacks
-                return opened
+                return await self._with_retries(attempt, candidate, last)
             except ProxyError as exc:
                 if not exc.falls_back:
                     raise
@@ -115,21 +144,19 @@ class Dispatcher:
         # Cooling the only usable deployment down would turn a transient failure into a certain one.
         return ready or within_budget
 
-    async def _with_retries(
-        self, request: ChatCompletionRequest, entry: ModelEntry, prompt_tokens: int, last: bool
-    ) -> OpenedStream:
+    async def _with_retries(self, attempt: Callable[[ModelEntry], Awaitable[T]], entry: ModelEntry, last: bool) -> T:
         """Up to ``1 + max_retries`` attempts on one deployment. The first attempt runs bare: tenacity's per-call
         objects cost ~4% of a request's CPU, so its state is built only when a retry is due."""
-        attempt = 1
+        number = 1
         while True:
             try:
-                return await self._attempt(request, entry, prompt_tokens)
+                return await attempt(entry)
             except ProxyError as exc:
-                if attempt > self._policy.max_retries or not self._should_retry(exc, last):
+                if number > self._policy.max_retries or not self._should_retry(exc, last):
                     raise
                 self._metrics.retries.labels(self._metrics.label(entry), entry.provider).inc()
-                await self._sleep(self._wait(attempt, exc))
-                attempt += 1
+                await self._sleep(self._wait(number, exc))
+                number += 1
 
     def _should_retry(self, exc: ProxyError, last: bool) -> bool:
         if not exc.retryable:
@@ -144,12 +171,17 @@ class Dispatcher:
         state.attempt_number = attempt
         return max(self._backoff(state), exc.retry_after or 0.0)
 
-    async def _attempt(self, request: ChatCompletionRequest, entry: ModelEntry, prompt_tokens: int) -> OpenedStream:
+    async def _ready(self, entry: ModelEntry, prompt_tokens: int) -> Provider:
+        """The deployment's provider, once it is configured and the request is within its rpm/tpm budget."""
         provider = self._providers.get(entry.provider)
         if provider is None or not provider.configured:
             raise ProxyError("unavailable", f"the provider '{entry.provider}' of {entry.name} is not configured")
         if entry.rpm is not None or entry.tpm is not None:
             await self._budgets.take(entry.name, entry.rpm, entry.tpm, prompt_tokens)
+        return provider
+
+    async def _attempt(self, request: ChatCompletionRequest, entry: ModelEntry, prompt_tokens: int) -> OpenedStream:
+        provider = await self._ready(entry, prompt_tokens)
         started = time.perf_counter()
         stream = provider.stream(request, entry)
         limit = entry.first_byte_timeout or self._policy.first_byte_timeout

@@ -40,16 +40,21 @@ def completion_batches(
 ) -> AsyncGenerator[Batch, None]:
     """The opened stream's batches, recorded in the metrics and the session's usage (``X-Session-Id``) the same way
     whatever the door."""
-    session_id = header(scope, b"x-session-id")
     run = CompletionRun(
         opened,
         metrics=state.metrics,
         sessions=state.sessions,
-        session_id=session_id.decode("latin-1") if session_id is not None else None,
+        session_id=session_id(scope),
         prompt_estimate=prompt_tokens,
         secrets=state.secrets,
     )
     return run.batches()
+
+
+def session_id(scope: Scope) -> str | None:
+    """The ``X-Session-Id`` a request's usage is recorded under, if any."""
+    value = header(scope, b"x-session-id")
+    return value.decode("latin-1") if value is not None else None
 
 
 def caller_id(scope: Scope) -> str:

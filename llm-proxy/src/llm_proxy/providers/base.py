@@ -74,6 +74,17 @@ class Usage:
     cache_creation_tokens: int = 0
 
 
+@dataclass(slots=True, frozen=True)
+class Embeddings:
+    """One vector per input, in input order, and the prompt tokens the upstream counted."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+EmbeddingInput = list[str] | list[list[int]]  # texts, or token arrays (OpenAI-compatible upstreams only)
+
+
 Delta = TextDelta | ReasoningDelta | ReasoningSignature | RedactedReasoning | ToolCallDelta | Finish | Usage
 Batch = list[Delta]
 
@@ -97,4 +108,12 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release the long-lived HTTP session."""
+        ...
+
+
+class Embedder(Protocol):
+    """A provider that also serves ``/v1/embeddings`` (Anthropic has no embeddings API)."""
+
+    async def embed(self, inputs: EmbeddingInput, entry: ModelEntry, dimensions: int | None) -> Embeddings:
+        """The vectors of ``inputs``; raises ``ProxyError`` like ``stream``."""
         ...

@@ -9,14 +9,20 @@ The deployment ``mock-stable`` ignores faults, so a chain can fall back from ``m
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
 import re
 from collections.abc import AsyncGenerator
+
+import orjson
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.base import (
     Batch,
     Delta,
+    EmbeddingInput,
+    Embeddings,
     Finish,
     ReasoningDelta,
     ReasoningSignature,
@@ -33,10 +39,20 @@ from llm_proxy.providers.mock_script import (
     thinking_signature,
 )
 from llm_proxy.schemas import ChatCompletionRequest
-from llm_proxy.tokens import estimate_prompt_tokens
+from llm_proxy.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 _WORDS = re.compile(r"\s*\S+")
 _STABLE = "mock-stable"
+
+
+MOCK_EMBEDDING_DIMENSIONS = 256
+
+
+def _unit_vector(seed: bytes, size: int) -> list[float]:
+    raw = b"".join(hashlib.sha256(seed + block.to_bytes(4, "big")).digest() for block in range(-(-size * 2 // 32)))
+    values = [int.from_bytes(raw[2 * i : 2 * i + 2], "big") / 32767.5 - 1.0 for i in range(size)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
 
 
 def _words(text: str) -> list[str]:
@@ -54,6 +70,14 @@ class MockProvider:
 
     async def aclose(self) -> None:
         return None
+
+    async def embed(self, inputs: EmbeddingInput, entry: ModelEntry, dimensions: int | None) -> Embeddings:
+        """Deterministic unit vectors (``dimensions``, default 256) derived from each input's SHA-256: the same
+        input always gets the same vector, different inputs (almost surely) different ones."""
+        size = dimensions or MOCK_EMBEDDING_DIMENSIONS
+        vectors = [_unit_vector(orjson.dumps(item), size) for item in inputs]
+        tokens = sum(len(item) if isinstance(item, list) else estimate_text_tokens(len(item)) for item in inputs)
+        return Embeddings(vectors, tokens)
 
     async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
         script = plan(request)

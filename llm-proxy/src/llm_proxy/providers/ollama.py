@@ -17,7 +17,17 @@ import orjson
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
-from llm_proxy.providers.base import Batch, Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from llm_proxy.providers.base import (
+    Batch,
+    Delta,
+    EmbeddingInput,
+    Embeddings,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
 from llm_proxy.reasoning import requested_effort
 from llm_proxy.schemas import ChatCompletionRequest, ChatMessage
@@ -107,6 +117,24 @@ class OllamaProvider(HttpProvider):
     def __init__(self, session: aiohttp.ClientSession, base_url: str, inter_chunk: float) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/x-ndjson"}
         super().__init__(session, base_url.rstrip("/") + "/api/chat", headers, inter_chunk, enabled=bool(base_url))
+        self._embed_url = base_url.rstrip("/") + "/api/embed"
+
+    async def embed(self, inputs: EmbeddingInput, entry: ModelEntry, dimensions: int | None) -> Embeddings:
+        """``POST {base_url}/api/embed`` (texts only; ``options.num_ctx`` from the table, as for chat)."""
+        if any(not isinstance(text, str) for text in inputs):
+            raise ProxyError("bad_request", "Ollama embeds texts, not token arrays", param="input")
+        body: dict[str, Any] = {
+            "model": entry.upstream_model,
+            "input": inputs,
+            "options": {"num_ctx": entry.context_window},
+        }
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        answer = await self._post_json(self._embed_url, orjson.dumps(body), classify)
+        vectors = answer.get("embeddings")
+        if not isinstance(vectors, list) or len(vectors) != len(inputs):
+            raise ProxyError("malformed", "the upstream answered JSON that is not one embedding per input")
+        return Embeddings([list(v) for v in vectors], int(answer.get("prompt_eval_count") or 0))
 
     async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
         response = await self._post(request_body(request, entry), classify)

@@ -15,7 +15,16 @@ import orjson
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
-from llm_proxy.providers.base import Batch, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from llm_proxy.providers.base import (
+    Batch,
+    EmbeddingInput,
+    Embeddings,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from llm_proxy.providers.transport import HttpProvider, UpstreamBody, json_object, read_batches
 from llm_proxy.reasoning import requested_effort
 from llm_proxy.schemas import ChatCompletionRequest
@@ -73,6 +82,22 @@ class OpenAIProvider(HttpProvider):
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         super().__init__(session, base_url.rstrip("/") + "/chat/completions", headers, inter_chunk, enabled=enabled)
+        self._embeddings_url = base_url.rstrip("/") + "/embeddings"
+
+    async def embed(self, inputs: EmbeddingInput, entry: ModelEntry, dimensions: int | None) -> Embeddings:
+        """``POST {base_url}/embeddings`` (floats asked for; the door encodes base64 itself when asked)."""
+        body: dict[str, Any] = {"model": entry.upstream_model, "input": inputs, "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        answer = await self._post_json(self._embeddings_url, orjson.dumps(body), classify)
+        try:
+            rows = sorted(answer["data"], key=lambda row: row.get("index", 0))
+            vectors = [list(row["embedding"]) for row in rows]
+        except (KeyError, TypeError):
+            raise ProxyError("malformed", "the upstream answered JSON that is not an embeddings list") from None
+        if len(vectors) != len(inputs):
+            raise ProxyError("malformed", f"the upstream sent {len(vectors)} vectors for {len(inputs)} inputs")
+        return Embeddings(vectors, int((answer.get("usage") or {}).get("prompt_tokens") or 0))
 
     async def stream(self, request: ChatCompletionRequest, entry: ModelEntry) -> AsyncGenerator[Batch, None]:
         response = await self._post(request_body(request, entry), classify)

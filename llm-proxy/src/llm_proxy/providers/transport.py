@@ -168,6 +168,21 @@ class HttpProvider:
     async def _post(self, body: bytes, classify: Classifier) -> aiohttp.ClientResponse:
         return await post(self._session, self._url, body, self._headers, classify)
 
+    async def _post_json(self, url: str, body: bytes, classify: Classifier) -> dict[str, Any]:
+        """POST ``body`` to ``url`` and read one JSON object back (a whole answer, e.g. embeddings); the answer may
+        take the silence allowed inside a stream."""
+        response = await post(self._session, url, body, self._headers, classify)
+        try:
+            async with asyncio.timeout(self._inter_chunk):
+                raw = await response.read()
+        except TimeoutError:
+            raise ProxyError("timeout", f"the upstream answer took more than {self._inter_chunk:g} s") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ProxyError("connection", f"the upstream connection broke ({type(exc).__name__})") from None
+        finally:
+            response.release()
+        return json_object(raw, "answer")
+
 
 def json_object(raw: bytes, what: str) -> dict[str, Any]:
     """One upstream ``what`` (chunk, event, line) parsed as a JSON object, or ``ProxyError("malformed")``."""
