@@ -12,6 +12,7 @@ from llm_proxy.doors.response_store import ResponseStore
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatMessage
 from tests.fakes import Reply, fixture_bytes, split_every
+from tests.test_reasoning import EXPECTED_BLOCKS, REDACTED, SIGNATURE, anthropic_thinking_stream
 
 TOOLS = [{"type": "function", "name": "read_file", "parameters": {"type": "object"}}]
 ESCAPED = '{"path": "src/caf\\u00e9 \\"x\\".py", "note": "Grüße ✓ 🎉\\\\n"}'
@@ -347,3 +348,49 @@ async def test_usage_lands_in_the_same_session_ledger_as_chat(proxy_client):
         )
         totals = (await client.get("/v1/llm/usage/s-15b")).json()
     assert (totals["requests"], totals["prompt_tokens"], totals["completion_tokens"]) == (2, 12, 3)
+
+
+async def test_mock_thinking_is_a_reasoning_item_with_its_signature(proxy_client):
+    async with proxy_client() as client:
+        found = await stream(client, input="[[think:Let me see]] [[text:Hi]]")
+    kinds = [e["type"] for e in found]
+    assert kinds[2:10] == [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    ]
+    reasoning = found[9]["item"]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["content"] == [{"type": "reasoning_text", "text": "Let me see"}]
+    assert reasoning["encrypted_content"].startswith("mocksig-")
+    assert found[-1]["response"]["output"][1]["content"][0]["text"] == "Hi"
+
+
+async def test_anthropic_reasoning_round_trips_byte_for_byte_through_the_responses_door(proxy_client, upstream):
+    upstream.play(Reply(chunks=split_every(anthropic_thinking_stream(), (13, 2, 29))))
+    settings = {"anthropic_base_url": upstream.url, "anthropic_api_key": "sk-ant-x"}
+    async with proxy_client(**settings) as client:
+        first = await client.post("/v1/responses", json={"model": "anthropic/claude-up", "input": "think"})
+        output = first.json()["output"]
+        again = {"model": "anthropic/claude-up", "input": ["think", *output, "go on"], "store": False}
+        again["input"][0] = {"role": "user", "content": "think"}
+        again["input"][-1] = {"role": "user", "content": "go on"}
+        second = await client.post("/v1/responses", json=again)
+    assert first.status_code == 200, first.text
+    assert [(i["type"], i.get("encrypted_content")) for i in output] == [
+        ("reasoning", SIGNATURE),
+        ("reasoning", "redacted_thinking:" + REDACTED),
+        ("reasoning", "sig2"),
+        ("message", None),
+    ]
+    assert output[0]["content"] == [{"type": "reasoning_text", "text": "Let me think — ✓"}]
+    assert second.status_code == 200, second.text
+    assistant = upstream.requests[1]["messages"][1]
+    assert assistant["role"] == "assistant"
+    assert assistant["content"][:3] == EXPECTED_BLOCKS
+    assert assistant["content"][3] == {"type": "text", "text": "Answer"}

@@ -92,11 +92,7 @@ class _Turn:
         self.id = new_id("resp")
 
     def writer(self, model: str, *, stream: bool) -> ResponseWriter:
-        return ResponseWriter(
-            envelope(self.id, model, self._body),
-            stream=stream,
-            include_encrypted_reasoning=self._body.include_encrypted_reasoning,
-        )
+        return ResponseWriter(envelope(self.id, model, self._body), stream=stream)
 
     async def events(self, writer: ResponseWriter, batches: AsyncGenerator[Batch, None]) -> AsyncGenerator[bytes, None]:
         """The SSE body. ``response.created`` leaves with the first batch (already there when the stream opens)."""

@@ -21,9 +21,20 @@ from typing import Any
 import orjson
 
 from llm_proxy.errors import ProxyError
-from llm_proxy.providers.base import Batch, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from llm_proxy.schemas import ChatMessage, FunctionCall, ToolCall
+from llm_proxy.providers.base import (
+    Batch,
+    Finish,
+    ReasoningDelta,
+    ReasoningSignature,
+    RedactedReasoning,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from llm_proxy.reasoning import ReasoningFold
+from llm_proxy.schemas import ChatMessage, FunctionCall, ReasoningBlock, ToolCall
 
+REDACTED_PREFIX = "redacted_thinking:"  # marks a reasoning item's encrypted_content that is a redacted block
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
@@ -78,11 +89,10 @@ class _Item:
 class ResponseWriter:
     """Builds one response from deltas; ``stream`` decides whether events are encoded at all."""
 
-    def __init__(self, envelope: dict[str, Any], *, stream: bool, include_encrypted_reasoning: bool) -> None:
+    def __init__(self, envelope: dict[str, Any], *, stream: bool) -> None:
         self.envelope = envelope
         self.output: list[dict[str, Any]] = []
         self._stream = stream
-        self._encrypted = include_encrypted_reasoning
         self._seq = 0
         self._open: _Item | None = None
         self._closed_calls: set[int] = set()
@@ -90,7 +100,7 @@ class ResponseWriter:
         self._usage: Usage | None = None
         self._assistant = ChatMessage(role="assistant", content=None)
         self._texts: list[str] = []
-        self._reasoning: list[str] = []
+        self._reasoning = ReasoningFold()
 
     # -- encoding ------------------------------------------------------------------------------------------------
 
@@ -122,7 +132,11 @@ class ResponseWriter:
         if kind is ToolCallDelta:
             return self._call(delta)
         if kind is ReasoningDelta:
+            self._reasoning.add(delta)
             return self._reasoning_text(delta.text)
+        if kind is ReasoningSignature or kind is RedactedReasoning:
+            self._reasoning.add(delta)
+            return self._sealed(delta)
         if kind is Finish:
             self._finish = delta.reason
         elif kind is Usage:
@@ -162,6 +176,21 @@ class ResponseWriter:
             "response.reasoning_text.delta",
             {"item_id": item.item["id"], "output_index": item.output_index, "content_index": 0, "delta": text},
         )
+
+    def _sealed(self, delta: ReasoningSignature | RedactedReasoning) -> bytes:
+        """A signature closes the reasoning item in progress (an empty one when none is); a redacted block is an item
+        of its own. Either way the opaque value is the item's ``encrypted_content``, which a client sends back."""
+        events = b""
+        item = self._open
+        if type(delta) is RedactedReasoning or item is None or item.kind != "reasoning":
+            events = self._switch("reasoning")
+            item = self._open
+            assert item is not None
+        if isinstance(delta, ReasoningSignature):
+            item.item["encrypted_content"] = delta.signature
+        else:
+            item.item["encrypted_content"] = REDACTED_PREFIX + delta.data
+        return events + self._close()
 
     def _call(self, delta: ToolCallDelta) -> bytes:
         opened = b""
@@ -243,7 +272,6 @@ class ResponseWriter:
             events = self._event("response.reasoning_text.done", {**where, "content_index": 0, "text": text})
             events += self._event("response.content_part.done", {**where, "content_index": 0, "part": part})
             body["content"] = [part]
-            self._reasoning.append(text)
         else:
             body.update(status=status, arguments=text)
             events = self._event("response.function_call_arguments.done", {**where, "arguments": text})
@@ -276,8 +304,9 @@ class ResponseWriter:
         """The output as the assistant turn of a chat conversation (what ``previous_response_id`` continues)."""
         message = self._assistant
         message.content = "".join(self._texts) if self._texts or not message.tool_calls else None
-        if self._reasoning:
-            setattr(message, "reasoning_content", "".join(self._reasoning))  # noqa: B010
+        message.reasoning_content = self._reasoning.text() or None
+        if self._reasoning.signed:
+            message.thinking_blocks = [ReasoningBlock.model_validate(b) for b in self._reasoning.blocks()]
         return message
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llm_proxy.doors.responses_events import REDACTED_PREFIX
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import (
     ChatCompletionRequest,
@@ -21,6 +22,7 @@ from llm_proxy.schemas import (
     FunctionCall,
     FunctionDefinition,
     ImageUrl,
+    ReasoningBlock,
     ToolCall,
     ToolDefinition,
 )
@@ -88,10 +90,6 @@ class ResponsesRequest(BaseModel):
     def stored(self) -> bool:
         """``store`` defaults to true, as in the OpenAI API."""
         return self.store is not False
-
-    @property
-    def include_encrypted_reasoning(self) -> bool:
-        return "reasoning.encrypted_content" in (self.include or ())
 
 
 def parse_responses_request(raw: bytes) -> ResponsesRequest:
@@ -214,7 +212,7 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[ChatMessage]:
             call_id = _string(item, "call_id", where)
             turns.add(ChatMessage(role="tool", tool_call_id=call_id, content=_output_text(item.get("output"), where)))
         elif kind == "reasoning":
-            _reasoning(turns, item)
+            _reasoning(turns, item, where)
         else:
             raise _unsupported(where, f"input item type '{kind}' is not supported by this proxy")
     turns.close()
@@ -305,15 +303,26 @@ def _output_text(output: Any, where: str) -> str:
     raise _invalid(f"{where}.output", f"{where}.output must be a string or a list of text parts")
 
 
-def _reasoning(turns: _Turns, item: dict[str, Any]) -> None:
-    """A reasoning item opens the assistant turn it belongs to (it comes before that turn's text and calls)."""
-    turns.close()
+def _reasoning(turns: _Turns, item: dict[str, Any], where: str) -> None:
+    """A reasoning item belongs to the assistant turn in progress (or opens one). Its ``reasoning_text`` (else its
+    summary) is the turn's reasoning; its ``encrypted_content`` is the signature of that text, or a redacted block
+    (``redacted_thinking:`` + data), sent back upstream byte for byte where the provider has a place for it."""
     turn = turns.assistant()
     texts = [str(p.get("text", "")) for p in item.get("content") or () if isinstance(p, dict)]
+    sealed = item.get("encrypted_content")
+    if sealed is not None and not isinstance(sealed, str):
+        raise _invalid(f"{where}.encrypted_content", f"{where}.encrypted_content must be a string")
+    block: ReasoningBlock | None = None
+    if sealed and sealed.startswith(REDACTED_PREFIX):
+        block = ReasoningBlock(type="redacted_thinking", data=sealed[len(REDACTED_PREFIX) :])
+    elif sealed and texts:  # a signature covers the full text, never a summary
+        block = ReasoningBlock(type="thinking", thinking="".join(texts), signature=sealed)
     if not texts:
         texts = [str(p.get("text", "")) for p in item.get("summary") or () if isinstance(p, dict)]
     if texts:
-        setattr(turn, "reasoning_content", "".join(texts))  # noqa: B010 (an extra field of the chat message)
+        turn.reasoning_content = (turn.reasoning_content or "") + "".join(texts)
+    if block is not None:
+        turn.thinking_blocks = [*(turn.thinking_blocks or ()), block]
 
 
 def chat_request(
