@@ -23,15 +23,21 @@ def client() -> httpx.AsyncClient:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"X-Internal-Auth": KEY}, {"Authorization": f"Bearer {KEY}"}, {"authorization": f"bearer {KEY}"}],
+    [
+        {"X-Internal-Auth": KEY},
+        {"Authorization": f"Bearer {KEY}"},
+        {"authorization": f"bearer {KEY}"},
+        {"x-api-key": KEY},
+    ],
 )
-async def test_the_key_is_accepted_in_either_header(headers: dict[str, str]) -> None:
+async def test_the_key_is_accepted_in_any_of_its_headers(headers: dict[str, str]) -> None:
     async with client() as c:
         assert (await c.get("/private", headers=headers)).status_code == 200
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"X-Internal-Auth": KEY[:-1]}, {"X-Internal-Auth": KEY + "x"}, {"Authorization": KEY}]
+    "headers",
+    [{}, {"X-Internal-Auth": KEY[:-1]}, {"X-Internal-Auth": KEY + "x"}, {"Authorization": KEY}, {"x-api-key": KEY[1:]}],
 )
 async def test_a_missing_or_wrong_key_gets_401_in_the_envelope(headers: dict[str, str]) -> None:
     async with client() as c:

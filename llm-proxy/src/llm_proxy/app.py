@@ -13,7 +13,7 @@ from llm_proxy.api import router
 from llm_proxy.capacity import Cooldowns, RateBudgets
 from llm_proxy.catalog import Catalog, ModelEntry, ModelsFileError, builtin_entries, load_models_file
 from llm_proxy.dispatch import Dispatcher, RetryPolicy
-from llm_proxy.doors import embeddings, responses
+from llm_proxy.doors import embeddings, messages, responses
 from llm_proxy.doors.response_store import ResponseStore
 from llm_proxy.metrics import Metrics
 from llm_proxy.providers.anthropic import AnthropicProvider
@@ -114,6 +114,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_hot_route(endpoint.PATH, completions, openapi=endpoint.openapi_operation(), schemas=openapi_components())
     app.add_hot_route(responses.PATH, responses.ResponsesEndpoint(), openapi=responses.openapi_operation())
     app.add_hot_route(embeddings.PATH, embeddings.EmbeddingsEndpoint(), openapi=embeddings.openapi_operation())
+    app.add_hot_route(messages.PATH, messages.MessagesEndpoint(), openapi=messages.openapi_operation())
+    app.add_hot_route(
+        messages.COUNT_TOKENS_PATH, messages.CountTokensEndpoint(), openapi=messages.count_tokens_operation()
+    )
     app.state.settings = settings
     app.state.registry = registry
     app.router.routes.extend(service_routes("llm-proxy", __version__, registry))

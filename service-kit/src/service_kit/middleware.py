@@ -77,9 +77,10 @@ class RequestContextMiddleware:
 class InternalAuthMiddleware:
     """Requires the internal key on every route that ``is_protected`` names.
 
-    The key is accepted in ``X-Internal-Auth`` or as ``Authorization: Bearer <key>`` (so the official OpenAI SDK
-    works against the llm-proxy) and compared in constant time. A refused HTTP request gets 401 in the JSON error
-    envelope; a refused WebSocket is closed with 1008 before it is accepted.
+    The key is accepted in ``X-Internal-Auth``, as ``Authorization: Bearer <key>`` (so the official OpenAI SDK
+    works against the llm-proxy) or in ``X-Api-Key`` (the Anthropic SDK's header), and compared in constant time.
+    A refused HTTP request gets 401 in the JSON error envelope; a refused WebSocket is closed with 1008 before it
+    is accepted.
     """
 
     def __init__(self, app: ASGIApp, key: str, is_protected: Callable[[str], bool]) -> None:
@@ -95,6 +96,8 @@ class InternalAuthMiddleware:
             bearer = header(scope, b"authorization")
             if bearer and bearer[:7].lower() == b"bearer ":
                 presented = bearer[7:].strip()
+            else:
+                presented = header(scope, b"x-api-key")
         return presented is not None and hmac.compare_digest(presented, self._key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

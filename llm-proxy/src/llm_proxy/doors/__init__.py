@@ -4,5 +4,6 @@ provider and no provider knows a door.
 
 - ``llm_proxy.endpoint``: ``POST /v1/chat/completions`` (the OpenAI chat schema is the neutral request itself)
 - ``responses``: ``POST /v1/responses`` (OpenAI Responses API)
+- ``messages``: ``POST /v1/messages`` and ``/v1/messages/count_tokens`` (Anthropic Messages API)
 - ``embeddings``: ``POST /v1/embeddings``
 """
