@@ -26,7 +26,7 @@ def test_the_migrate_command_creates_the_default_sqlite_database(tmp_path: Path)
         timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0004" in result.stdout
+    assert "database at revision 0005" in result.stdout
     assert (tmp_path / "data" / "agent-runtime.sqlite3").is_file()
     assert KEY not in result.stdout + result.stderr
 

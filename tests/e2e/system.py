@@ -121,9 +121,12 @@ def start_gateway(system: System, name: str, extra_env: dict[str, str]) -> Servi
     return service
 
 
-def start_system(workdir: Path, key: str, extra_env: dict[str, str] | None = None) -> System:
-    """Start llm-proxy, agent-runtime and gateway (in that order), each on a free port, all at DEBUG."""
-    ports = {name: free_port() for name in ("llm-proxy", "agent-runtime", "gateway")}
+def start_system(
+    workdir: Path, key: str, extra_env: dict[str, str] | None = None, ports: dict[str, int] | None = None
+) -> System:
+    """Start llm-proxy, agent-runtime and gateway (in that order), each on a free port (or the one ``ports`` names),
+    all at DEBUG."""
+    ports = {name: free_port() for name in ("llm-proxy", "agent-runtime", "gateway")} | (ports or {})
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY__", "AGENT_RUNTIME__", "LLM_PROXY__"))}
     base.update(
         {

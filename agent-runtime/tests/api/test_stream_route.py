@@ -77,6 +77,25 @@ async def test_bad_frames_are_refused_before_any_event(client: httpx.AsyncClient
         assert response.json()["error"]["message"]
 
 
+async def test_the_model_is_offered_only_the_tools_the_client_declared(
+    client: httpx.AsyncClient, fake_llm: FakeLLM
+) -> None:
+    message = user(client_tools=["read_file", "list_files"], client_tools_options={"excludes_secrets": False})
+    assert (await client.post("/agent/message/stream", json={"session_id": "ct", "message": message})).is_success
+    offered = {tool["function"]["name"] for tool in fake_llm.calls[-1]["tools"]}
+    assert {"read_file", "list_files"} <= offered
+    assert not offered & {"write_file", "execute_command", "search_in_code", "create_directory"}
+    assert (await client.post("/agent/message/stream", json={"session_id": "ct", "message": user("again")})).is_success
+    assert {tool["function"]["name"] for tool in fake_llm.calls[-1]["tools"]} == offered  # remembered
+
+
+async def test_a_malformed_tool_declaration_is_refused_before_any_event(client: httpx.AsyncClient) -> None:
+    body = {"session_id": None, "message": user(client_tools="read_file")}
+    response = await client.post("/agent/message/stream", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "message.client_tools"
+
+
 async def test_a_foreign_subject_gets_404_before_streaming(client: httpx.AsyncClient) -> None:
     mine = (await client.post("/sessions", headers={"X-Subject": "alice"})).json()["id"]
     response = await client.post(

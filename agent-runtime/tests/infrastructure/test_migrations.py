@@ -17,7 +17,7 @@ async def test_upgrade_downgrade_upgrade_round_trips(db_url: str, tmp_path) -> N
     try:
         await upgrade(engine)
         assert set(metadata.tables) <= await table_names(engine)
-        assert await current_revision(engine) == "0004"
+        assert await current_revision(engine) == "0005"
         await downgrade(engine, "base")
         assert not set(metadata.tables) & await table_names(engine)
         await upgrade(engine)

@@ -10,6 +10,7 @@ import pytest
 
 from agent_runtime.application.ports import AuditEntry, UsageEntry
 from agent_runtime.domain.approval import Approval, ApprovalKind, Decision
+from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask
 from agent_runtime.domain.run import Run, StopReason
@@ -55,6 +56,22 @@ async def test_an_owner_holds_any_subject_up_to_1_kib_of_utf8(uows: SqlAlchemyUn
             page = await uow.sessions.page(owner=owner, active_only=False, limit=5, offset=0)
             assert [s.id for s in page.sessions] == [session_id]
             assert page.sessions[0].owner == owner
+
+
+async def test_the_clients_declared_tools_round_trip(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)
+    async with uows(write=False) as uow:
+        session = await uow.sessions.get("s1")
+    assert session is not None
+    assert session.client_tools is None  # never declared
+    assert session.declare_client_tools(ClientTools(frozenset({"read_file", "write_file"}), excludes_secrets=True))
+    async with uows() as uow:
+        await uow.sessions.save(session)
+        await uow.commit()
+    async with uows(write=False) as uow:
+        again = await uow.sessions.get("s1")
+    assert again is not None
+    assert again.client_tools == ClientTools(frozenset({"read_file", "write_file"}), excludes_secrets=True)
 
 
 async def test_leaving_without_commit_rolls_back(uows: SqlAlchemyUnitOfWorkFactory) -> None:

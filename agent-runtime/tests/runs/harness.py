@@ -15,9 +15,10 @@ from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.domain.events import SessionEventAppended
 from agent_runtime.guardrails.approval import ApprovalPolicy
+from agent_runtime.runs.client_tools import parse_client_tools
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import parse_frame
-from agent_runtime.runs.journal import Journal
+from agent_runtime.runs.journal import Journal, Origin
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.model import CircuitBreaker, Classifier, ModelCaller
 from agent_runtime.runs.services import RunSettings, Services
@@ -84,7 +85,8 @@ class Harness:
         """Subscribe, then submit (as the route does); returns the ticket and the follower."""
         follower = self.fanout.follow(session_id)
         await self.engine.open_session(session_id)
-        ticket = await self.engine.submit(session_id, parse_frame(message))
+        origin = Origin(client_tools=parse_client_tools(message))  # as the route reads the frame
+        ticket = await self.engine.submit(session_id, parse_frame(message), origin)
         return ticket, follower
 
     async def read(self, ticket: Ticket, follower: Any, session_id: str = SESSION) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ from starlette.types import Receive, Scope, Send
 from agent_runtime.api.errors import domain_status
 from agent_runtime.application.fanout import Follower, Item, SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
+from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.errors import DomainError
+from agent_runtime.runs.client_tools import parse_client_tools
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import Frame, InvalidFrame, UserMessage, parse_frame
 from agent_runtime.runs.journal import Origin
@@ -124,8 +126,9 @@ PATH = "/agent/message/stream"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def _parse(raw: bytes) -> tuple[str | None, Frame]:
-    """The request's session id and frame; ``InvalidFrame`` (400) names what is wrong."""
+def _parse(raw: bytes) -> tuple[str | None, Frame, ClientTools | None]:
+    """The request's session id, frame and the client's tool declaration; ``InvalidFrame`` (400) names what is
+    wrong."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -135,7 +138,8 @@ def _parse(raw: bytes) -> tuple[str | None, Frame]:
     session_id = body.get("session_id")
     if session_id is not None and not (isinstance(session_id, str) and _SESSION_ID.match(session_id)):
         raise InvalidFrame("'session_id' must be 1-64 characters of A-Z a-z 0-9 _ . : -", "session_id")
-    return session_id, parse_frame(body.get("message"))
+    message = body.get("message")
+    return session_id, parse_frame(message), parse_client_tools(message)
 
 
 def _subject(scope: Scope) -> str | None:
@@ -161,9 +165,9 @@ async def message_stream(scope: Scope, receive: Receive, send: Send) -> None:
         raw = await read_body(scope, receive, settings.max_request_bytes)
         if raw is None:
             return  # the client is gone; there is no one to answer
-        session_id, frame = _parse(raw)
+        session_id, frame, client_tools = _parse(raw)
         runs.check(frame)
-        origin = Origin(_subject(scope), scope.get("state", {}).get("request_id"))
+        origin = Origin(_subject(scope), scope.get("state", {}).get("request_id"), client_tools)
     except BodyTooLarge as exc:
         await send_error(send, 413, str(exc), code="request_too_large")
         return
@@ -204,7 +208,22 @@ _REQUEST = {
                 {"type": "null"},
             ]
         },
-        "message": {"type": "object", "description": "The IDE frame (doc/contracts.md)"},
+        "message": {
+            "type": "object",
+            "description": "The IDE frame (doc/contracts.md), optionally with the client's tool declaration",
+            "properties": {
+                "client_tools": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "maxItems": 64,
+                    "description": "The tools this client executes; the session remembers the latest",
+                },
+                "client_tools_options": {
+                    "type": "object",
+                    "properties": {"excludes_secrets": {"type": "boolean"}},
+                },
+            },
+        },
     },
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.errors import NotFound, RuleViolation
 from agent_runtime.domain.events import EventSource, MessageAppended, SessionCreated, SessionDeleted, SessionRenamed
 
@@ -26,6 +27,7 @@ class Session(EventSource):
     is_active: bool = True
     deleted_at: datetime | None = None
     message_count: int = 0
+    client_tools: ClientTools | None = None  # what its client declared it executes; None: never declared
 
     @classmethod
     def create(
@@ -77,6 +79,13 @@ class Session(EventSource):
             self.title = line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
         self.record(MessageAppended(session_id=self.id, occurred_at=now, role=role, position=self.message_count))
         return self.message_count
+
+    def declare_client_tools(self, tools: ClientTools) -> bool:
+        """Remember the tools the session's client executes (the latest declaration wins); whether it changed."""
+        if tools == self.client_tools:
+            return False
+        self.client_tools = tools
+        return True
 
     def is_idle(self, now: datetime, ttl: timedelta) -> bool:
         return self.deleted_at is None and now - self.last_activity > ttl

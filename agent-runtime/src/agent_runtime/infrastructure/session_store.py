@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, upd
 
 from agent_runtime.application.ports import LoggedEvent, SessionPage
 from agent_runtime.domain.agent_context import AgentContext, AgentSwitch
+from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.session import Session
 from agent_runtime.infrastructure import tables as t
@@ -39,7 +40,9 @@ _SESSION_FIELDS = (
 
 
 def _session_row(session: Session) -> dict[str, Any]:
-    return {name: getattr(session, name) for name in _SESSION_FIELDS}
+    row = {name: getattr(session, name) for name in _SESSION_FIELDS}
+    row["client_tools"] = None if session.client_tools is None else session.client_tools.to_json()
+    return row
 
 
 def _session(row: Any) -> Session:
@@ -55,6 +58,7 @@ def _session(row: Any) -> Session:
         is_active=row.is_active,
         deleted_at=maybe_utc(row.deleted_at),
         message_count=row.message_count,
+        client_tools=None if row.client_tools is None else ClientTools.from_json(row.client_tools),
     )
 
 

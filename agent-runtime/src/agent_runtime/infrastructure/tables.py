@@ -40,6 +40,7 @@ sessions = Table(
     Column("deleted_at", _TS, nullable=True),
     Column("message_count", Integer, nullable=False, default=0),
     Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("client_tools", JSON, nullable=True),  # ClientTools.to_json(); null: the client never declared
     Index("ix_sessions_owner_activity", "owner", "last_activity"),
     Index("ix_sessions_activity", "last_activity"),
 )

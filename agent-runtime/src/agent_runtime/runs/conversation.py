@@ -62,6 +62,8 @@ class Conversation:
         if session is None:
             raise NotFound(f"session {step.session_id} not found")
         session.check_access(step.subject)
+        if step.client_tools is not None and session.declare_client_tools(step.client_tools):
+            await step.uow.sessions.save(session)
         context = await step.uow.agents.get(session)
         return cls(step, session, context, await cache.read(step.uow, session), cache)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from agent_runtime.agents.client_tools import client_can_run
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
 from agent_runtime.agents.tools import ToolCall as ValidCall
 from agent_runtime.application import chunks as core_chunks
@@ -75,6 +76,9 @@ class Dispatcher:
         permission = check_permission(agent, valid.name, valid.arguments)
         if isinstance(permission, Refused):
             await self._refuse(conv, call.id, valid, permission)
+            return None
+        if not client_can_run(conv.session.client_tools, valid.name):
+            await conv.answer(call, f"Error: '{valid.name}' is not available: the user's client cannot run it.")
             return None
         if valid.name in RUNTIME_TOOLS:
             return await self._runtime_tool(conv, call, valid.name, valid.arguments)

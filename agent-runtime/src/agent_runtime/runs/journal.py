@@ -28,6 +28,7 @@ from agent_runtime.agents.catalogue import Catalogue
 from agent_runtime.application.audit import record_audit
 from agent_runtime.application.command_bus import HandlerContext, new_id
 from agent_runtime.application.ports import UnitOfWorkFactory
+from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.events import DomainEvent, SessionEventAppended
 from agent_runtime.runs.chunks import Chunk, without_nulls
 
@@ -45,10 +46,12 @@ class EventPublisher(Protocol):
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Who asked (``X-Subject``, checked against the session's owner) and the request's id, which becomes the
-    correlation id of every event the work raises."""
+    correlation id of every event the work raises; ``client_tools``: the tools the asking client declared it
+    executes (the session remembers them, ``Conversation.load``)."""
 
     subject: str | None = None
     correlation_id: str | None = None
+    client_tools: ClientTools | None = None
 
 
 class LiveFanout(Protocol):
@@ -80,6 +83,7 @@ class Step(HandlerContext):
     run after the commit and before anyone can see the chunks (the engine resolves tickets there)."""
 
     session_id: str
+    client_tools: ClientTools | None = None  # the asking client's declaration (Origin), None when it made none
     done_seq: int | None = None
     before_publish: list[Callable[[Step], None]] = field(default_factory=list)
     live_block: tuple[int, int] | None = None  # (first, last) seqs reserved for the next non-durable chunks
@@ -130,6 +134,7 @@ class Journal:
                         subject=origin.subject,
                         catalogue=self._catalogue,
                         session_id=session_id,
+                        client_tools=origin.client_tools,
                     )
                     yield step
                     await record_audit(uow, step.raised, correlation_id=correlation, causation_id="run")

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from agent_runtime.agents.client_tools import offered_tools
 from agent_runtime.agents.context import fit_history
 from agent_runtime.agents.tools import tool_schemas
 from agent_runtime.application import chunks as core_chunks
@@ -131,7 +132,8 @@ class AgentLoop:
         agent = self.services.agent(conv.agent_id)
         messages = [{"role": "system", "content": agent.system_prompt}]
         messages.extend(message.to_openai() for message in conv.history)
-        return Request(agent.id, self.services.model_for(agent), messages, tool_schemas(agent.tools))
+        tools = tool_schemas(offered_tools(agent.tools, conv.session.client_tools))
+        return Request(agent.id, self.services.model_for(agent), messages, tools)
 
     async def _call_model(self, state: RunState, request: Request) -> Reply:
         services = self.services
