@@ -67,6 +67,8 @@ async def test_an_acp_client_without_a_terminal_is_offered_no_command(
     assert not any(method.startswith("terminal/") for method in client.methods())
     assert not (tmp_path / "ran.txt").exists()
     assert client.text().endswith("understood")
+    [refused] = [u for _s, u in client.updates if getattr(u, "status", None) == "failed"]  # shown with the reason
+    assert "not available" in str(refused.content)
 
 
 async def test_an_acp_client_with_only_a_terminal_gets_commands_but_no_file_tools(

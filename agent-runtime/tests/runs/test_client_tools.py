@@ -52,7 +52,10 @@ async def test_a_call_to_a_tool_the_client_cannot_run_is_answered_to_the_model_a
     harness = Harness(multi_agent=False)
     script = '[[tool:execute_command {"command": "ls"}]] [[2:text:ok]]'
     chunks = await harness.send(user(script, client_tools=["read_file"]))
-    assert "tool_call" not in [kind for kind, *_ in shape(chunks)]
+    kinds = [kind for kind, *_ in shape(chunks)]
+    assert "tool_call" not in kinds
+    [refused] = [c for c in chunks if c["type"] == "tool_refused"]  # the user sees why (contracts.md)
+    assert (refused["tool_name"], refused["metadata"]["rule"]) == ("execute_command", "client_tools")
     [answer] = [m for m in harness.history() if m["role"] == "tool"]
     assert "'execute_command' is not available" in answer["content"]
     assert chunks[-1]["stop_reason"] == "completed"

@@ -78,7 +78,8 @@ class Dispatcher:
             await self._refuse(conv, call.id, valid, permission)
             return None
         if not client_can_run(conv.session.client_tools, valid.name):
-            await conv.answer(call, f"Error: '{valid.name}' is not available: the user's client cannot run it.")
+            unavailable = Refused(f"'{valid.name}' is not available: the user's client cannot run it.", "client_tools")
+            await self._refuse(conv, call.id, valid, unavailable)
             return None
         if valid.name in RUNTIME_TOOLS:
             return await self._runtime_tool(conv, call, valid.name, valid.arguments)
