@@ -60,6 +60,11 @@ class FakeSession:
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         await self.emit("done", stop_reason=stop_reason, usage=usage)
 
+    async def control(self, kind: str, **fields: Any) -> None:
+        """A connection-level frame (no seq, not logged), e.g. the gateway's error for a frame it could not deliver."""
+        if self.attachment is not None:
+            await self.attachment.connection.send(orjson.dumps({"type": kind, **fields}).decode())
+
     async def drop(self, code: int | None = None) -> None:
         """Cut the connection: a close frame with ``code``, or (None) a TCP abort as a crash would."""
         attachment, self.attachment = self.attachment, None
@@ -93,9 +98,16 @@ class FakeGateway:
     """Serves ``/api/v1/ws/{id}`` and ``/ws/{id}`` on a free loopback port."""
 
     def __init__(
-        self, script: Script, *, replay_deltas: bool = True, require_token: str | None = None, replay_overlap: int = 0
+        self,
+        script: Script,
+        *,
+        replay_deltas: bool = True,
+        require_token: str | None = None,
+        replay_overlap: int = 0,
+        port: int = 0,
     ) -> None:
         self.script = script
+        self.port = port
         self.replay_overlap = replay_overlap  # > 0 plays a faulty gateway that replays frames the client already has
         self.replay_deltas = replay_deltas
         self.require_token = require_token
@@ -115,7 +127,9 @@ class FakeGateway:
         return [frame for frame in self.received if frame.get("type") == kind]
 
     async def __aenter__(self) -> FakeGateway:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check_auth, compression=None)
+        self._server = await serve(
+            self._handle, "127.0.0.1", self.port, process_request=self._check_auth, compression=None
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -137,5 +137,7 @@ async def test_a_runtime_that_is_down_becomes_an_error_frame_and_the_socket_stay
         error = await recv(ws)
         assert error["type"] == "error"
         assert "agent runtime unavailable" in str(error["content"])
+        assert error["metadata"] == {"code": "runtime_unavailable"}  # not delivered: the client may send it again
+        assert "seq" not in error
         await ws.send('{"type":"ping"}')
         assert await recv(ws) == {"type": "pong"}

@@ -81,7 +81,7 @@ async def chat(options: ChatOptions, *, console: Console | None = None) -> int:
     terminal = TerminalInput(console)
     view = _view(options, console, console if not options.json else Console(file=sys.stderr))
     try:
-        async with _conversation(options, view, PromptDecider(terminal)) as conversation:
+        async with _conversation(options, view, PromptDecider(terminal), patient=True) as conversation:
             console.print(
                 f"[bold]codelab-chat[/] · {escape(options.url)} · workspace {conversation.executor.workspace.root}\n"
                 "[dim]Type a message; /help for commands; Ctrl-C cancels a running turn; Ctrl-D quits.[/]"
@@ -128,7 +128,8 @@ async def _loop(conversation: Conversation, terminal: TerminalInput, options: Ch
         else:
             turn = await _interruptible(conversation, conversation.say(line, agent))
         if turn.fatal:
-            return 1
+            # Never leave on our own: say what happened; the next message reconnects (the link never gives up).
+            conversation.view.notice(f"that turn ended early: {turn.errors[-1] if turn.errors else 'connection lost'}")
 
 
 async def _interruptible(conversation: Conversation, exchange: Coroutine[Any, Any, Turn]) -> Turn:
@@ -141,7 +142,9 @@ async def _interruptible(conversation: Conversation, exchange: Coroutine[Any, An
     def interrupt() -> None:
         nonlocal presses
         presses += 1
-        if presses == 1:
+        if presses == 1 and (conversation.waiting_to_resend or not conversation.link.connected):
+            task.cancel()  # nothing is running that a cancel could stop: stop waiting at once
+        elif presses == 1:
             conversation.view.notice("cancelling the turn (Ctrl-C again to stop waiting)")
             cancels.append(asyncio.ensure_future(conversation.cancel()))
         else:
@@ -155,6 +158,8 @@ async def _interruptible(conversation: Conversation, exchange: Coroutine[Any, An
         if not task.cancelled():
             raise
         conversation.view.close()
+        for text in conversation.abandon():
+            conversation.view.notice(f"not sent (↑ brings it back): {text}")
         return Turn(errors=["stopped waiting for the turn"])
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -162,16 +167,31 @@ async def _interruptible(conversation: Conversation, exchange: Coroutine[Any, An
 
 
 @contextlib.asynccontextmanager
-async def _conversation(options: ChatOptions, view: View, decider: Decider) -> AsyncIterator[Conversation]:
+async def _conversation(
+    options: ChatOptions, view: View, decider: Decider, *, patient: bool = False
+) -> AsyncIterator[Conversation]:
+    """``patient`` (interactive): reconnect and re-send undelivered frames until the person quits; otherwise up to
+    ``max_reconnects`` attempts."""
     workspace = Workspace(options.workspace)
-    policy = ReconnectPolicy(attempts=options.max_reconnects, initial_delay=options.reconnect_delay)
+    policy = ReconnectPolicy(
+        attempts=None if patient else options.max_reconnects, initial_delay=options.reconnect_delay
+    )
     link = SessionLink(
-        options.url, options.session or new_session_id(), token=options.token, policy=policy, on_notice=view.notice
+        options.url,
+        options.session or new_session_id(),
+        token=options.token,
+        policy=policy,
+        on_notice=view.notice,
+        on_progress=view.busy,
     )
     await link.open()
     try:
         yield Conversation(
-            link, ToolExecutor(workspace, options.limits), decider, view, idle_timeout=options.idle_timeout
+            link,
+            ToolExecutor(workspace, options.limits),
+            decider,
+            view,
+            idle_timeout=options.idle_timeout,
         )
     finally:
         await link.close()

@@ -6,18 +6,23 @@ Each frame the client sends that reaches the runtime (``user_message``, ``tool_r
 is over when every stream it opened has ended. The stop reason does not decide it: a ``hitl_decision`` stream may
 end ``completed`` while the ``tool_result`` sent right after it still has a reply to stream. ``cancel`` is not
 counted: its own stream may be empty; the cancelled run's ``done{cancelled}`` closes the stream it belongs to.
+
+A frame the gateway could not hand to the runtime (an ``error`` with ``metadata.code: runtime_unavailable``: the
+runtime is down or restarting) was not delivered: it is kept and sent again with backoff (a ``user_message`` keeps
+its ``client_message_id``, so it runs once), until the runtime takes it or the person stops waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from codelab_chat.decisions import Decider
-from codelab_chat.link import LinkClosed, SessionLink
+from codelab_chat.link import LinkClosed, ReconnectPolicy, SessionLink
 from codelab_chat.tools.executor import ToolExecutor
 from codelab_chat.transcript import ToolRun, Turn
 from codelab_chat.views import View
@@ -25,6 +30,7 @@ from codelab_chat.views import View
 Frame = dict[str, Any]
 # After ``agent_switched`` answers a ``switch_agent``, wait this long for a ``done`` a gateway might not send.
 _SWITCH_SETTLE_SECONDS = 2.0
+UNDELIVERED = "runtime_unavailable"  # the gateway's error code for a frame the runtime could not be reached for
 
 
 class ExchangeTimeout(Exception):
@@ -35,15 +41,26 @@ class Conversation:
     """One session seen from the terminal: sends the user's frames and answers the agent's."""
 
     def __init__(
-        self, link: SessionLink, executor: ToolExecutor, decider: Decider, view: View, *, idle_timeout: float = 600.0
+        self,
+        link: SessionLink,
+        executor: ToolExecutor,
+        decider: Decider,
+        view: View,
+        *,
+        idle_timeout: float = 600.0,
+        resend: ReconnectPolicy | None = None,
     ) -> None:
         self.link = link
         self.executor = executor
         self.decider = decider
         self.view = view
         self.idle_timeout = idle_timeout
+        self.resend = resend or link.policy  # how often an undelivered frame is sent again
+        self.waiting_to_resend = False  # True while an undelivered frame waits for its next attempt
         self._answered: set[str] = set()
         self._open_streams = 0
+        self._unconfirmed: list[Frame] = []  # sent, and no frame with a seq arrived since
+        self._resend_delays: Iterator[float] | None = None
 
     async def say(self, content: str, agent_type: str | None = None) -> Turn:
         """Send a user message and run the turn to its end (tools executed, approvals and plans answered)."""
@@ -59,6 +76,13 @@ class Conversation:
     async def cancel(self) -> None:
         """Cancel the running turn (its stream then ends with ``done{stop_reason: cancelled}``)."""
         await self.link.send({"type": "cancel"})
+
+    def abandon(self) -> list[str]:
+        """Forget the frames not delivered yet (the person stopped waiting); the texts of the messages among them."""
+        frames = [*self._unconfirmed, *self.link.discard_outbox()]
+        self._unconfirmed.clear()
+        texts = [str(f.get("content")) for f in frames if f.get("type") == "user_message"]
+        return list(dict.fromkeys(texts))
 
     async def exchange(self, frame: Frame) -> Turn:
         """Send ``frame`` and handle what comes back until the exchange is over.
@@ -78,6 +102,8 @@ class Conversation:
 
     async def _drive(self, frame: Frame, turn: Turn) -> None:
         self._open_streams = 0
+        self._unconfirmed.clear()
+        self._resend_delays = None
         await self._send(frame)
         timeout = self.idle_timeout
         while self._open_streams > 0:
@@ -89,14 +115,47 @@ class Conversation:
                 raise ExchangeTimeout(f"no frame from the gateway for {self.idle_timeout:g} s") from exc
             if frame["type"] == "switch_agent" and incoming.get("type") == "agent_switched":
                 timeout = _SWITCH_SETTLE_SECONDS
+            if "seq" in incoming:
+                self._unconfirmed.clear()
+                self._resend_delays = None
+            elif _is_undelivered(incoming) and self._unconfirmed and await self._resend_later(incoming):
+                continue
             turn.frames.append(incoming)
             self.view.show(incoming)
             await self._handle(incoming, turn)
 
     async def _send(self, frame: Frame) -> None:
         self._open_streams += 1
+        self._unconfirmed.append(frame)
         await self.link.send(frame)
         self.view.busy("waiting for the agent…")
+
+    async def _resend_later(self, error: Frame) -> bool:
+        """The oldest unconfirmed frame did not reach the runtime: wait, then send it again. False when the policy's
+        attempts are spent (the error then ends that stream like any other)."""
+        first = self._resend_delays is None
+        if first:
+            self._resend_delays = self.resend.delays()
+        assert self._resend_delays is not None
+        delay = next(self._resend_delays, None)
+        if delay is None:
+            return False
+        frame = self._unconfirmed.pop(0)
+        self._open_streams -= 1
+        what = "your message" if frame.get("type") == "user_message" else f"the {frame.get('type')}"
+        reason = str(error.get("content") or "the agent runtime is unavailable")
+        if first:
+            self.view.notice(
+                f"{reason}; {what} is kept and sent again when the runtime is back (Ctrl-C to stop waiting)"
+            )
+        self.view.busy(f"agent runtime unavailable; trying again in {delay:.0f} s…")
+        self.waiting_to_resend = True
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.waiting_to_resend = False
+        await self._send(frame)
+        return True
 
     async def _handle(self, frame: Frame, turn: Turn) -> None:
         kind = frame.get("type")
@@ -169,3 +228,8 @@ class Conversation:
             reply["feedback"] = decision.feedback
         turn.plan_decisions.append(decision.decision)
         await self._send(reply)
+
+
+def _is_undelivered(frame: Frame) -> bool:
+    metadata = frame.get("metadata")
+    return frame.get("type") == "error" and isinstance(metadata, dict) and metadata.get("code") == UNDELIVERED

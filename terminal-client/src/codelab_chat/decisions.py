@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -80,11 +82,15 @@ class TerminalInput:
     """Line input that does not block the event loop, so the WebSocket keeps answering pings while a person thinks.
 
     A daemon thread (not the default executor) reads the line: a pending ``input()`` must not keep the process
-    alive after Ctrl-C.
+    alive after Ctrl-C. In a terminal, readline gives line editing and a history: ↑ brings back what was typed,
+    including a message that could not be sent.
     """
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        if console.is_terminal:
+            with contextlib.suppress(ImportError):
+                import readline  # noqa: F401 - loading it is what gives input() editing and history
 
     async def ask(self, prompt: str) -> str:
         """One line typed by the user; ``EOFError`` on Ctrl-D."""
@@ -93,7 +99,7 @@ class TerminalInput:
 
         def read() -> None:
             try:
-                line = self.console.input(prompt)
+                line = input(self._prompt(prompt))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
                 loop.call_soon_threadsafe(_settle_error, answer, exc)
                 return
@@ -101,6 +107,16 @@ class TerminalInput:
 
         threading.Thread(target=read, daemon=True).start()
         return await answer
+
+    def _prompt(self, markup: str) -> str:
+        """The prompt rendered for ``input()``, escape sequences wrapped in readline's invisible markers so that
+        editing and history keep the cursor where it belongs."""
+        with self.console.capture() as captured:
+            self.console.print(markup, end="")
+        return _ESCAPES.sub("\x01\\1\x02", captured.get())
+
+
+_ESCAPES = re.compile(r"(\x1b\[[0-9;]*m)")
 
 
 def _settle(future: asyncio.Future[str], line: str) -> None:

@@ -4,15 +4,17 @@ Every session frame carries ``seq``. The link remembers the highest one it deliv
 (or the server closes with 1001 going-away or 1013 slow-consumer) it reconnects with backoff to the session's real
 id and sends ``resume{last_seq}``, so the gateway replays exactly what was missed. Frames with a ``seq`` at or below
 the last delivered one are dropped here too, so nothing reaches the caller twice. Frames the caller sends while the
-link is down wait in an outbox and go out right after the resume.
+link is down wait in an outbox and go out right after the resume. A patient link (the interactive client) never
+gives up on an unreachable gateway: it says what it is doing and keeps trying until the person quits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -35,18 +37,18 @@ class LinkClosed(Exception):
 
 @dataclass(frozen=True)
 class ReconnectPolicy:
-    """Exponential backoff with jitter: ``initial_delay`` doubling up to ``max_delay``, ``attempts`` tries."""
+    """Exponential backoff with jitter: ``initial_delay`` doubling up to ``max_delay``; ``attempts`` tries, or
+    without end when ``attempts`` is None."""
 
-    attempts: int = 10
+    attempts: int | None = 10
     initial_delay: float = 0.2
     max_delay: float = 5.0
 
-    def delays(self) -> list[float]:
-        delay, found = self.initial_delay, []
-        for _ in range(self.attempts):
-            found.append(delay * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not cryptography
+    def delays(self) -> Iterator[float]:
+        delay = self.initial_delay
+        for _ in range(self.attempts) if self.attempts is not None else itertools.count():
+            yield delay * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not cryptography
             delay = min(delay * 2, self.max_delay)
-        return found
 
 
 def socket_url(base_url: str, session_id: str) -> str:
@@ -76,25 +78,45 @@ class SessionLink:
         policy: ReconnectPolicy | None = None,
         open_timeout: float = 10.0,
         on_notice: Callable[[str], None] | None = None,
+        on_progress: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url
         self.session_id = session_id
         self.last_seq: int | None = None
         self.reconnects = 0
         self._token = token
-        self._policy = policy or ReconnectPolicy()
+        self.policy = policy or ReconnectPolicy()
         self._open_timeout = open_timeout
         self._notice = on_notice or (lambda _text: None)
+        self._progress = on_progress or (lambda _text: None)
         self._socket: ClientConnection | None = None
         self._outbox: list[Frame] = []
         self._fruitless_reconnects = 0
 
+    @property
+    def patient(self) -> bool:
+        """True when the link never gives up reconnecting (only a refusal ends it)."""
+        return self.policy.attempts is None
+
     async def open(self) -> None:
-        """Connect once; a refusal or an unreachable gateway raises :class:`LinkClosed` at once."""
+        """Connect once. A refusal raises :class:`LinkClosed`; so does an unreachable gateway, unless the link is
+        patient: then it says so and connects when the first frame is to go out."""
         try:
             self._socket = await self._connect()
         except (OSError, TimeoutError, WebSocketException) as exc:
-            raise LinkClosed(_describe_failure(exc, self.base_url)) from exc
+            if not self.patient or _is_refusal(exc):
+                raise LinkClosed(_describe_failure(exc, self.base_url)) from exc
+            self._notice(f"{_describe_failure(exc, self.base_url)}; messages wait until it answers")
+
+    @property
+    def connected(self) -> bool:
+        """True while a socket is open (frames go out at once rather than into the outbox)."""
+        return self._socket is not None
+
+    def discard_outbox(self) -> list[Frame]:
+        """Take back the frames still waiting for a connection (the person stopped waiting for them)."""
+        outbox, self._outbox = self._outbox, []
+        return outbox
 
     async def close(self) -> None:
         """Close normally (1000)."""
@@ -146,27 +168,33 @@ class SessionLink:
             raise LinkClosed(f"the gateway closed the connection ({code}{': ' + reason if reason else ''})")
         if self.session_id.startswith("new_"):
             # Without the real id there is nothing to resume; reconnecting to new_* would start another session.
+            self.session_id = new_session_id()  # the next message starts afresh instead
             raise LinkClosed(f"the connection dropped ({code}) before the gateway created the session")
         self._notice(f"connection lost ({code}); reconnecting to resume after seq {self.last_seq}")
 
     async def _reconnect(self) -> None:
         self._fruitless_reconnects += 1
-        if self._fruitless_reconnects > self._policy.attempts:
+        attempts = self.policy.attempts
+        if attempts is not None and self._fruitless_reconnects > attempts:
             raise LinkClosed("the connection keeps dropping before any frame arrives")
         failure: BaseException | None = None
-        for delay in self._policy.delays():
+        for attempt, delay in enumerate(self.policy.delays(), start=1):
+            if failure is not None:
+                self._progress(
+                    f"reconnecting: {_describe_failure(failure, self.base_url)}; "
+                    f"attempt {attempt} in {delay:.0f} s (Ctrl-C to stop waiting)"
+                )
             await asyncio.sleep(delay)
             try:
                 self._socket = await self._connect()
-            except InvalidStatus as exc:
-                if exc.response.status_code in (401, 403, 404):
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                if _is_refusal(exc):
                     raise LinkClosed(_describe_failure(exc, self.base_url)) from exc
                 failure = exc
                 continue
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                failure = exc
-                continue
             self.reconnects += 1
+            if failure is not None:
+                self._notice("reconnected")
             await self._resume()
             return
         raise LinkClosed(f"could not reconnect: {_describe_failure(failure, self.base_url)}")
@@ -202,6 +230,11 @@ def _parse(message: str | bytes) -> Frame | None:
     except orjson.JSONDecodeError:
         return None
     return frame if isinstance(frame, dict) else None
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    """A handshake the gateway answered with 401, 403 or 404: trying again cannot help."""
+    return isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403, 404)
 
 
 def _describe_failure(exc: BaseException | None, base_url: str) -> str:

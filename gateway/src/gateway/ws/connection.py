@@ -35,6 +35,9 @@ from gateway.ws.outbound import OutboundBuffer, Outgoing
 from gateway.ws.sink import FrameSink
 
 INBOUND_LIMIT = 256  # frames waiting for the runtime; more is a client not waiting for answers
+# The error code of a frame the runtime could not be reached for: it was not delivered, and the same frame (the same
+# client_message_id) may be sent again once the runtime is back.
+RUNTIME_UNAVAILABLE = "runtime_unavailable"
 
 
 class Connection(Channel):
@@ -125,8 +128,11 @@ class Connection(Channel):
         """A connection-level frame (no ``seq``)."""
         super().send_control(frame, kind or str(frame["type"]))
 
-    def send_error(self, message: str) -> None:
-        self.send_control({"type": "error", "content": message, "error": message})
+    def send_error(self, message: str, code: str | None = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "content": message, "error": message}
+        if code is not None:
+            frame["metadata"] = {"code": code}
+        self.send_control(frame)
 
     # runtime side ----------------------------------------------------------------------------------------------
 
@@ -166,7 +172,7 @@ class Connection(Channel):
             self.send_error(exc.message)
         except RuntimeUnavailable as exc:
             self.metrics.error("runtime_unavailable")
-            self.send_error(exc.message)
+            self.send_error(exc.message, RUNTIME_UNAVAILABLE)  # the frame never reached it: a client may send it again
         return None
 
     async def _relay(self, stream: ChunkStream, previous: asyncio.Task[None] | None) -> None:
