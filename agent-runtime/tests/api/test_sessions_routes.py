@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
-from agent_runtime.application.commands import CreatePlan, CreateSession, IssueToolCall, SubtaskDraft
-from tests.conftest import KEY
+from agent_runtime.app import create_app
+from agent_runtime.application.commands import CreateSession, IssueToolCall
+from tests.conftest import KEY, app_client, make_settings
+from tests.runs.scripted_model import FakeChatModel
 
 
 async def test_post_without_body_creates_a_flat_session(client: httpx.AsyncClient) -> None:
@@ -140,27 +144,23 @@ async def test_history_is_openai_shaped(client: httpx.AsyncClient) -> None:
     assert body["agent_history"] == []
 
 
-async def test_pending_approvals_always_carry_string_tool_names(client: httpx.AsyncClient) -> None:
-    commands = client.app.state.commands  # type: ignore[attr-defined]
-    await commands.execute(CreateSession(session_id="tool"))
-    await commands.execute(
-        IssueToolCall(
-            session_id="tool", call_id="c1", tool_name="write_file", arguments={"path": "a"}, requires_approval=True
-        )
-    )
-    await commands.execute(CreateSession(session_id="plan"))
-    await commands.execute(
-        CreatePlan(session_id="plan", goal="g", subtasks=(SubtaskDraft(description="d", agent="coder"),))
-    )
-    for session_id, tool_name in (("tool", "write_file"), ("plan", "create_plan")):
-        body = (await client.get(f"/sessions/{session_id}/pending-approvals")).json()
-        assert body["session_id"] == session_id
-        assert body["count"] == 1
-        (item,) = body["pending_approvals"]
-        assert item["tool_name"] == tool_name
-        assert isinstance(item["call_id"], str)
-        assert isinstance(item["arguments"], dict)
-        assert "T" in item["created_at"]
+async def test_pending_approvals_always_carry_string_tool_names(tmp_path: Path) -> None:
+    plan = {"goal": "g", "subtasks": [{"id": "a", "title": "t", "description": "d", "agent": "universal"}]}
+    tool = '[[tool:write_file {"path": "a.md", "content": "x"}]] write'
+    async with app_client(create_app(make_settings(tmp_path), llm=FakeChatModel())) as client:
+        for session_id, content in (("tool", tool), ("plan", f"[[tool:create_plan {json.dumps(plan)}]] plan it")):
+            message = {"type": "user_message", "content": content}
+            response = await client.post("/agent/message/stream", json={"session_id": session_id, "message": message})
+            assert response.status_code == 200
+        for session_id, tool_name in (("tool", "write_file"), ("plan", "create_plan")):
+            body = (await client.get(f"/sessions/{session_id}/pending-approvals")).json()
+            assert body["session_id"] == session_id
+            assert body["count"] == 1
+            (item,) = body["pending_approvals"]
+            assert item["tool_name"] == tool_name
+            assert isinstance(item["call_id"], str)
+            assert isinstance(item["arguments"], dict)
+            assert "T" in item["created_at"]
 
 
 async def test_outstanding_tool_calls_list_calls_without_results(client: httpx.AsyncClient) -> None:

@@ -11,24 +11,19 @@ from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import (
     AppendUserMessage,
-    CreatePlan,
     CreateSession,
     DecideApproval,
-    DecidePlan,
     DeleteSession,
     IssueToolCall,
     RecordToolResult,
     RenameSession,
     ReserveSeqs,
-    SubtaskDraft,
     SwitchAgent,
-    UpdateSubtask,
 )
 from agent_runtime.application.event_bus import Envelope, EventBus
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
-from agent_runtime.domain.plan import PlanStatus, SubtaskStatus
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -177,31 +172,6 @@ async def test_an_explicit_decision_with_edits_is_kept(h: Harness) -> None:
     )
     assert approval.status is ApprovalStatus.APPROVED_WITH_EDITS
     assert approval.modified_arguments == {"a": 2}
-
-
-async def test_a_plan_goes_through_approval_and_progress(h: Harness) -> None:
-    await h.bus.execute(CreateSession(session_id="s1"))
-    plan, approval = await h.bus.execute(
-        CreatePlan(
-            session_id="s1",
-            goal="Add login",
-            subtasks=(SubtaskDraft(description="code it", agent="coder", estimated_minutes=5),),
-        )
-    )
-    required = h.chunks("s1")[-1]
-    assert required["type"] == "plan_approval_required"
-    assert required["plan_summary"]["subtasks_count"] == 1  # type: ignore[index]
-    assert approval.tool_name == "create_plan"
-    decided = await h.bus.execute(DecidePlan(session_id="s1", plan_id=plan.id, approve=True))
-    assert decided.status is PlanStatus.APPROVED
-    await h.bus.execute(
-        UpdateSubtask(session_id="s1", plan_id=plan.id, subtask_id="subtask_1", status=SubtaskStatus.IN_PROGRESS)
-    )
-    done = await h.bus.execute(
-        UpdateSubtask(session_id="s1", plan_id=plan.id, subtask_id="subtask_1", status=SubtaskStatus.COMPLETED)
-    )
-    assert done.status is PlanStatus.COMPLETED
-    assert h.chunks("s1")[-1]["type"] == "plan_progress"
 
 
 async def test_every_event_of_one_command_shares_its_correlation_id(h: Harness) -> None:

@@ -11,6 +11,7 @@ import orjson
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
+from agent_runtime.api.stream import response_frames
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.domain.events import SessionEventAppended
@@ -22,7 +23,7 @@ from agent_runtime.runs.journal import Journal, Origin
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.model import CircuitBreaker, Classifier, ModelCaller
 from agent_runtime.runs.services import RunSettings, Services
-from agent_runtime.runs.subscription import replayed_chunks, ticket_chunks
+from service_kit.sse import SSEDecoder
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory
 
 from .scripted_model import FakeChatModel
@@ -90,15 +91,13 @@ class Harness:
         return ticket, follower
 
     async def read(self, ticket: Ticket, follower: Any, session_id: str = SESSION) -> list[dict[str, Any]]:
-        try:
-            async with asyncio.timeout(5):
-                if ticket.replay is not None and ticket.done.done():
-                    source = replayed_chunks(self.uows, session_id, ticket)
-                else:
-                    source = ticket_chunks(follower, ticket)
-                return [_chunk(seq, data) for seq, data in [item async for item in source]]
-        finally:
-            self.fanout.leave(session_id, follower)
+        """The chunks of the SSE body production writes for this request (``api.stream.response_frames``)."""
+        decoder = SSEDecoder()
+        events = []
+        async with asyncio.timeout(5):
+            async for frames in response_frames(self.fanout, follower, self.uows, session_id, ticket, 60.0):
+                events.extend(decoder.feed(frames))
+        return [_chunk(int(event.id or -1), event.data) for event in events]
 
     async def send(self, message: dict[str, Any], session_id: str = SESSION) -> list[dict[str, Any]]:
         ticket, follower = await self.submit(message, session_id)

@@ -68,8 +68,9 @@ class _Heartbeat:
 
 
 async def ticket_frames(follower: Follower, ticket: Ticket, interval: float) -> AsyncIterator[bytes]:
-    """This request's chunks as SSE bytes until its ``done`` (see ``runs.subscription.ticket_chunks``): the chunks
-    already waiting in the queue go out as one write, and ``: keep-alive`` after ``interval`` seconds of silence."""
+    """This request's chunks as SSE bytes until its ``done`` (or until the follower fell too far behind), skipping
+    what ``ticket.wants`` filters out (work queued ahead of it): the chunks already waiting in the queue go out as
+    one write, and ``: keep-alive`` after ``interval`` seconds of silence."""
     queue = follower.queue
     beat = _Heartbeat(queue, interval)
     try:
@@ -103,7 +104,7 @@ async def _replayed(uows: UnitOfWorkFactory, session_id: str, ticket: Ticket) ->
         yield encode(data, event_id=seq)
 
 
-async def _sse(
+async def response_frames(
     fanout: SessionFanout,
     follower: Follower,
     uows: UnitOfWorkFactory,
@@ -111,6 +112,8 @@ async def _sse(
     ticket: Ticket,
     interval: float,
 ) -> AsyncGenerator[bytes, None]:
+    """The SSE body of one request: its chunks live until its ``done``, or its logged answer replayed (an
+    idempotent repeat); the follower leaves the session's fan-out at the end."""
     try:
         if ticket.replay:
             source = with_heartbeats(_replayed(uows, session_id, ticket), interval, HEARTBEAT)
@@ -192,7 +195,7 @@ async def message_stream(scope: Scope, receive: Receive, send: Send) -> None:
     except BaseException:
         fanout.leave(session_id, follower)
         raise
-    events = _sse(fanout, follower, state.uows, session_id, ticket, settings.heartbeat_interval)
+    events = response_frames(fanout, follower, state.uows, session_id, ticket, settings.heartbeat_interval)
     await send_event_stream(receive, send, events)
 
 

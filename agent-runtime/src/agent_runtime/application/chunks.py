@@ -1,14 +1,20 @@
-"""Chunk builders: the flat JSON objects of the runtime's event stream (doc/contracts.md). Null keys are left out."""
+"""The one chunk builder module: every chunk of the runtime's event stream is built here (doc/contracts.md).
+
+Chunks are flat JSON objects with null keys omitted (``without_nulls``, applied when a chunk is logged). Durable
+chunks go to the session's event log with the state change they announce; the others (token deltas, status notes,
+the ``done`` of a frame that changed nothing) only go live. The delta builder is on the hot path (one call per token)
+and stays a bare dict literal.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from agent_runtime.domain.agent_context import AgentSwitch
-from agent_runtime.domain.plan import Plan
 
 Chunk = dict[str, Any]
 
+# The chunk types written to the session's event log (the others only go live).
 DURABLE = frozenset(
     {"session_info", "assistant_message", "tool_call", "agent_switched", "plan_approval_required", "plan_progress"}
     | {"tool_refused", "error", "done"}
@@ -19,8 +25,18 @@ def session_info(session_id: str) -> Chunk:
     return {"type": "session_info", "session_id": session_id}
 
 
+def delta(token: str) -> Chunk:
+    """A text delta of the running turn (not durable: folded into the final message)."""
+    return {"type": "assistant_message", "token": token, "is_final": False}
+
+
 def final_message(content: str, agent: str) -> Chunk:
     return {"type": "assistant_message", "content": content, "is_final": True, "metadata": {"agent": agent}}
+
+
+def status(content: str, **metadata: Any) -> Chunk:
+    """A note about the stream itself (e.g. a message queued behind a running turn); not durable."""
+    return {"type": "status", "content": content, "metadata": metadata}
 
 
 def tool_call(call_id: str, tool_name: str, arguments: dict[str, Any], approval_id: str | None) -> Chunk:
@@ -64,36 +80,18 @@ def agent_switched(switch: AgentSwitch) -> Chunk:
     }
 
 
-def plan_summary(plan: Plan) -> dict[str, Any]:
-    return {
-        "goal": plan.goal,
-        "subtasks_count": len(plan.subtasks),
-        "total_estimated_time": f"{plan.total_estimated_minutes} min",
-        "subtasks": [
-            {
-                "id": s.id,
-                "description": s.description,
-                "agent": s.agent,
-                "estimated_time": f"{s.estimated_minutes or 0} min",
-                "dependencies": list(s.dependencies),
-                "status": s.status.value,
-            }
-            for s in plan.subtasks
-        ],
-    }
-
-
-def plan_approval_required(plan: Plan, approval_id: str) -> Chunk:
+def plan_approval_required(approval_id: str, plan_id: str, summary: dict[str, Any], content: str) -> Chunk:
+    """A proposed plan awaits the user's decision; ``summary`` is the IDE's plan summary (``agents.plans``)."""
     return {
         "type": "plan_approval_required",
         "approval_request_id": approval_id,
-        "plan_id": plan.id,
-        "plan_summary": plan_summary(plan),
-        "content": f"Plan: {plan.goal} ({len(plan.subtasks)} subtasks). Approve to start.",
+        "plan_id": plan_id,
+        "plan_summary": summary,
+        "content": content,
     }
 
 
-def plan_progress(plan_id: str, subtask_id: str, status: str, content: str) -> Chunk:
+def plan_progress(plan_id: str, content: str, *, subtask_id: str | None, status: str) -> Chunk:
     return {
         "type": "plan_progress",
         "plan_id": plan_id,
@@ -117,3 +115,12 @@ def done(stop_reason: str, usage: dict[str, int] | None) -> Chunk:
             "total_tokens": int(usage.get("total_tokens", 0)),
         },
     }
+
+
+def without_nulls(chunk: Chunk) -> Chunk:
+    """The contract omits null keys (also inside ``metadata``)."""
+    out = {key: value for key, value in chunk.items() if value is not None}
+    metadata = out.get("metadata")
+    if isinstance(metadata, dict):
+        out["metadata"] = {key: value for key, value in metadata.items() if value is not None}
+    return out

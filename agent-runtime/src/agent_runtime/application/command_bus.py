@@ -15,6 +15,7 @@ import orjson
 
 from agent_runtime.agents.catalogue import Catalogue
 from agent_runtime.application.audit import record_audit
+from agent_runtime.application.chunks import Chunk, without_nulls
 from agent_runtime.application.commands import Command
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.ports import UnitOfWork, UnitOfWorkFactory, WriterLock
@@ -53,10 +54,11 @@ class HandlerContext:
         session.check_access(self.subject)
         return session
 
-    async def log(self, session_id: str, chunk: dict[str, Any]) -> int:
-        """Write a durable chunk to the session's event log in this transaction; returns its seq."""
+    async def log(self, session_id: str, chunk: Chunk) -> int:
+        """Write a durable chunk (null keys dropped) to the session's event log in this transaction; returns its
+        seq."""
         seq = await self.uow.sessions.allocate_seq(session_id)
-        data = orjson.dumps({**chunk, "session_id": session_id})
+        data = orjson.dumps({**without_nulls(chunk), "session_id": session_id})
         await self.uow.events.append(session_id, seq, str(chunk["type"]), data, self.now)
         self.raised.append(SessionEventAppended(session_id=session_id, occurred_at=self.now, seq=seq, data=data))
         return seq

@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.domain.approval import Decision
-from agent_runtime.domain.plan import SubtaskStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,38 +91,6 @@ class DecideApproval(Command):
     decision: Decision
     modified_arguments: dict[str, Any] | None = None
     feedback: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubtaskDraft:
-    description: str
-    agent: str
-    id: str | None = None
-    estimated_minutes: int | None = None
-    dependencies: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class CreatePlan(Command):
-    session_id: str
-    goal: str
-    subtasks: tuple[SubtaskDraft, ...] = field(default=())
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecidePlan(Command):
-    session_id: str
-    plan_id: str
-    approve: bool
-    feedback: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class UpdateSubtask(Command):
-    session_id: str
-    plan_id: str
-    subtask_id: str
-    status: SubtaskStatus
 
 
 @dataclass(frozen=True, kw_only=True)

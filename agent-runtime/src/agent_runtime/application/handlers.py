@@ -19,7 +19,4 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.IssueToolCall: w.issue_tool_call,
     c.RecordToolResult: w.record_tool_result,
     c.DecideApproval: w.decide_approval,
-    c.CreatePlan: w.create_plan,
-    c.DecidePlan: w.decide_plan,
-    c.UpdateSubtask: w.update_subtask,
 }

@@ -1,4 +1,4 @@
-"""Handlers for what a run waits on: tool calls and their results, approvals, plans."""
+"""Handlers for what a run waits on: tool calls and their results, approvals."""
 
 from __future__ import annotations
 
@@ -6,18 +6,10 @@ import orjson
 
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import HandlerContext
-from agent_runtime.application.commands import (
-    CreatePlan,
-    DecideApproval,
-    DecidePlan,
-    IssueToolCall,
-    RecordToolResult,
-    UpdateSubtask,
-)
-from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind, Decision
+from agent_runtime.application.commands import DecideApproval, IssueToolCall, RecordToolResult
+from agent_runtime.domain.approval import Approval, ApprovalKind, Decision
 from agent_runtime.domain.errors import Conflict, NotFound
 from agent_runtime.domain.message import Message
-from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from agent_runtime.domain.tool_call import IssuedToolCall
 
 
@@ -96,69 +88,3 @@ async def decide_approval(command: DecideApproval, ctx: HandlerContext) -> Appro
     await ctx.uow.approvals.save(approval)
     ctx.collect(approval)
     return approval
-
-
-async def create_plan(command: CreatePlan, ctx: HandlerContext) -> tuple[Plan, Approval]:
-    session = await ctx.session(command.session_id)
-    if await ctx.uow.approvals.pending(session.id):
-        raise Conflict("another approval is still pending in this session", code="approval_pending")
-    subtasks = [
-        Subtask(
-            id=draft.id or f"subtask_{index}",
-            description=draft.description,
-            agent=draft.agent,
-            estimated_minutes=draft.estimated_minutes,
-            dependencies=draft.dependencies,
-        )
-        for index, draft in enumerate(command.subtasks, start=1)
-    ]
-    plan = Plan.draft(plan_id=ctx.new_id(), session_id=session.id, goal=command.goal, subtasks=subtasks, now=ctx.now)
-    approval = Approval.request(
-        id=ctx.new_id(),
-        session_id=session.id,
-        kind=ApprovalKind.PLAN,
-        call_id=f"plan_{plan.id}",
-        tool_name=PLAN_TOOL_NAME,
-        arguments={"plan_id": plan.id, "goal": plan.goal, "subtasks_count": len(subtasks)},
-        reason=command.goal,
-        created_at=ctx.now,
-        plan_id=plan.id,
-    )
-    await ctx.uow.plans.add(plan)
-    await ctx.uow.approvals.add(approval)
-    ctx.collect(plan, approval)
-    await ctx.log(session.id, chunks.plan_approval_required(plan, approval.id))
-    return plan, approval
-
-
-async def decide_plan(command: DecidePlan, ctx: HandlerContext) -> Plan:
-    session = await ctx.session(command.session_id)
-    plan = await ctx.uow.plans.get(command.plan_id)
-    if plan is None or plan.session_id != session.id:
-        raise NotFound(f"plan {command.plan_id} not found", code="unknown_plan")
-    plan.move_to(PlanStatus.APPROVED if command.approve else PlanStatus.CANCELLED, ctx.now)
-    approval = await ctx.uow.approvals.for_call(session.id, f"plan_{plan.id}")
-    if approval is not None and approval.is_pending:
-        decision = Decision.APPROVE if command.approve else Decision.REJECT
-        approval.decide(decision, now=ctx.now, feedback=command.feedback)
-        await ctx.uow.approvals.save(approval)
-        ctx.collect(approval)
-    await ctx.uow.plans.save(plan)
-    ctx.collect(plan)
-    return plan
-
-
-async def update_subtask(command: UpdateSubtask, ctx: HandlerContext) -> Plan:
-    session = await ctx.session(command.session_id)
-    plan = await ctx.uow.plans.get(command.plan_id)
-    if plan is None or plan.session_id != session.id:
-        raise NotFound(f"plan {command.plan_id} not found", code="unknown_plan")
-    if plan.status is PlanStatus.APPROVED and command.status is SubtaskStatus.IN_PROGRESS:
-        plan.move_to(PlanStatus.IN_PROGRESS, ctx.now)
-    plan.move_subtask(command.subtask_id, command.status, ctx.now)
-    await ctx.uow.plans.save(plan)
-    ctx.collect(plan)
-    subtask = next(s for s in plan.subtasks if s.id == command.subtask_id)
-    content = f"{subtask.description}: {command.status.value.replace('_', ' ')}"
-    await ctx.log(session.id, chunks.plan_progress(plan.id, subtask.id, command.status.value, content))
-    return plan

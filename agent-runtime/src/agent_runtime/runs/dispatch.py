@@ -15,7 +15,7 @@ import orjson
 from agent_runtime.agents.client_tools import client_can_run
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
 from agent_runtime.agents.tools import ToolCall as ValidCall
-from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application import chunks
 from agent_runtime.application.commands import IssueToolCall
 from agent_runtime.application.workflow_handlers import issue_tool_call
 from agent_runtime.domain.approval import ApprovalStatus, Decision
@@ -103,7 +103,7 @@ class Dispatcher:
 
     async def _refuse(self, conv: Conversation, call_id: str, call: ValidCall, refusal: Refused | Deny) -> None:
         """The call never runs: the user sees a ``tool_refused`` chunk, the model the reason as the call's result."""
-        await conv.step.emit(core_chunks.tool_refused(call_id, call.name, call.arguments, refusal.reason, refusal.rule))
+        await conv.step.emit(chunks.tool_refused(call_id, call.name, call.arguments, refusal.reason, refusal.rule))
         await conv.answer(ToolCall(call_id, call.name, {}), refusal_result(refusal))
 
     async def _runtime_tool(
@@ -128,7 +128,7 @@ class Dispatcher:
             await conv.answer(later, f"Error: not run because {call.name} ended the turn.")
         message = Message(role="assistant", content=text, created_at=conv.step.now, agent=conv.agent_id)
         await conv.append(message)
-        await conv.step.emit(core_chunks.final_message(text, conv.agent_id))
+        await conv.step.emit(chunks.final_message(text, conv.agent_id))
 
     async def _switch_mode(self, conv: Conversation, call: ToolCall, target: str, reason: str) -> Stop | None:
         target = target.strip().lower()
@@ -138,7 +138,7 @@ class Dispatcher:
             await conv.answer(call, f"Error: '{target}' {problem}. Agents: {', '.join(workers)}.")
             return None
         switch = await conv.switch(target, reason or "switch_mode", None)
-        await conv.step.emit(core_chunks.agent_switched(switch))
+        await conv.step.emit(chunks.agent_switched(switch))
         name = self._s.agent(target).name
         await conv.answer(call, f"Switched to the {name} agent; it continues the task from here.")
         return None
@@ -185,7 +185,7 @@ class Dispatcher:
         issued.arguments = valid.arguments
         await step.uow.tool_calls.save(issued)
         step.collect(approval)
-        await step.emit(core_chunks.tool_call(issued.call_id, issued.tool_name, valid.arguments, None))
+        await step.emit(chunks.tool_call(issued.call_id, issued.tool_name, valid.arguments, None))
         return None
 
     async def abandon(self, conv: Conversation, reason: str) -> None:

@@ -19,15 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_runtime.agents.catalogue import UnknownAgent
-from agent_runtime.application import chunks as core_chunks
-from agent_runtime.application import session_handlers
+from agent_runtime.application import chunks, session_handlers
 from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import NotFound
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.session import Session
-from agent_runtime.runs import chunks
 from agent_runtime.runs.client_messages import ClientMessageIds
 from agent_runtime.runs.frame_handlers import FrameHandlers
 from agent_runtime.runs.frames import Cancel, ExpireApprovals, Frame, InvalidFrame, SwitchAgent, UserMessage
@@ -277,8 +275,8 @@ class RunEngine:
                 await self._loop.finish(step, RunState(running[-1], work.origin), stop, self._on_done(session_id, work))
                 return
             if stop.error is not None:
-                await step.emit(core_chunks.error(stop.error, stop.code or "run_failed"))
-            await step.emit(core_chunks.done(stop.reason.value, None))
+                await step.emit(chunks.error(stop.error, stop.code or "run_failed"))
+            await step.emit(chunks.done(stop.reason.value, None))
             step.before_publish.append(self._on_done(session_id, work))
 
     def _resolver(self, session_id: str, work: _Work) -> Callable[[int], None]:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from agent_runtime.agents.routing import agent_for_message
-from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application import chunks
 from agent_runtime.domain.approval import ApprovalKind, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import Run, StopReason
-from agent_runtime.runs import chunks, client_messages
+from agent_runtime.runs import client_messages
 from agent_runtime.runs.conversation import USER_SWITCH_REASON, Conversation
 from agent_runtime.runs.frames import (
     Cancel,
@@ -159,7 +159,7 @@ class FrameHandlers:
             assert frame.modified_arguments is not None
             problem = await self._loop.dispatcher.edit(conv, issued, frame.modified_arguments)
             if problem is not None:
-                await step.emit(core_chunks.error(f"The edited arguments were refused: {problem}", "invalid_edit"))
+                await step.emit(chunks.error(f"The edited arguments were refused: {problem}", "invalid_edit"))
                 return Quiet()
             return Stop(StopReason.TOOL_CALL)
         approval.decide(Decision.APPROVE, now=step.now, feedback=frame.feedback)
@@ -171,7 +171,7 @@ class FrameHandlers:
         try:
             approval = await self._loop.plans.pending(conv, frame)
         except NoPlanPending as exc:
-            await conv.step.emit(core_chunks.error(str(exc), "no_pending_plan"))
+            await conv.step.emit(chunks.error(str(exc), "no_pending_plan"))
             return Quiet()
         return await self._loop.plans.decide(conv, approval, frame)
 
@@ -200,12 +200,12 @@ class FrameHandlers:
 
     async def _unknown_call(self, conv: Conversation, call_id: str) -> Outcome:
         message = f"Unknown call_id '{call_id}': no tool call with this id was issued in this session."
-        await conv.step.emit(core_chunks.error(message, "unknown_call_id"))
+        await conv.step.emit(chunks.error(message, "unknown_call_id"))
         return Quiet()
 
     async def _switch(self, conv: Conversation, agent: str, reason: str, confidence: float | None) -> None:
         switch = await conv.switch(agent, reason, confidence)
-        await conv.step.emit(core_chunks.agent_switched(switch))
+        await conv.step.emit(chunks.agent_switched(switch))
 
     async def _current(self, conv: Conversation) -> StopReason:
         """What the session waits for now (the stop reason of a ``done`` that changed nothing)."""
@@ -254,7 +254,7 @@ class FrameHandlers:
         journal = self._s.journal
         if quiet.notice is not None:
             await journal.live(session_id, chunks.status(quiet.notice, code=quiet.code))
-        await journal.live(session_id, core_chunks.done(reason.value, None), resolve)
+        await journal.live(session_id, chunks.done(reason.value, None), resolve)
 
 
 def _resolver(resolve: Resolve) -> Callable[[Step], None]:

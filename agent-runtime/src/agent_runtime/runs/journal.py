@@ -26,11 +26,11 @@ import orjson
 
 from agent_runtime.agents.catalogue import Catalogue
 from agent_runtime.application.audit import record_audit
+from agent_runtime.application.chunks import Chunk
 from agent_runtime.application.command_bus import HandlerContext, new_id
 from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.events import DomainEvent, SessionEventAppended
-from agent_runtime.runs.chunks import Chunk, without_nulls
 
 BLOCK = 256
 
@@ -89,7 +89,7 @@ class Step(HandlerContext):
     live_block: tuple[int, int] | None = None  # (first, last) seqs reserved for the next non-durable chunks
 
     async def emit(self, chunk: Chunk) -> int:
-        seq = await self.log(self.session_id, without_nulls(chunk))
+        seq = await self.log(self.session_id, chunk)
         if chunk["type"] == "done":
             self.done_seq = seq
         return seq

@@ -19,12 +19,11 @@ import orjson
 from agent_runtime.agents.client_tools import offered_tools
 from agent_runtime.agents.context import fit_history
 from agent_runtime.agents.tools import tool_schemas
-from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application import chunks
 from agent_runtime.application.ports import UsageEntry
 from agent_runtime.domain.events import UsageRecorded
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
-from agent_runtime.runs import chunks
 from agent_runtime.runs.conversation import Conversation
 from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.journal import Step
@@ -101,7 +100,7 @@ class AgentLoop:
             await step.uow.runs.save(run)
             step.collect(run)
         if stop.error is not None:
-            await step.emit(core_chunks.error(stop.error, stop.code or "run_failed"))
+            await step.emit(chunks.error(stop.error, stop.code or "run_failed"))
         if state.model_calls and state.model is not None:
             totals = state.totals()
             entry = UsageEntry(
@@ -123,7 +122,7 @@ class AgentLoop:
                 duration_ms=entry.duration_ms,
             )
             step.raised.append(usage_event)
-        done_seq = await step.emit(core_chunks.done(stop.reason.value, state.totals()))
+        done_seq = await step.emit(chunks.done(stop.reason.value, state.totals()))
         if state.client_message_id is not None:
             await step.uow.client_messages.finish(state.session_id, state.client_message_id, done_seq)
         step.before_publish.append(on_done)
@@ -163,7 +162,7 @@ class AgentLoop:
         message = Message(role="assistant", content=text, created_at=conv.step.now, tool_calls=calls, agent=agent)
         await conv.append(message)
         if text:
-            await conv.step.emit(core_chunks.final_message(text, agent))
+            await conv.step.emit(chunks.final_message(text, agent))
         if not calls:
             return None
         verdict = self.services.guard.check(conv.turn_messages())

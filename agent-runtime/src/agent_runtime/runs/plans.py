@@ -14,12 +14,11 @@ import uuid
 from typing import Any
 
 from agent_runtime.agents.plans import InvalidPlan, estimate_minutes, parse_plan, plan_summary
-from agent_runtime.application import chunks as core_chunks
+from agent_runtime.application import chunks
 from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from agent_runtime.domain.run import StopReason
-from agent_runtime.runs import chunks
 from agent_runtime.runs.conversation import Conversation
 from agent_runtime.runs.frames import PlanDecision
 from agent_runtime.runs.services import Services, Stop
@@ -153,7 +152,7 @@ class PlanFlow:
         await step.emit(chunks.plan_progress(plan.id, started, subtask_id=subtask.id, status="in_progress"))
         if subtask.agent != conv.agent_id and subtask.agent in self._s.catalogue:
             switch = await conv.switch(subtask.agent, f"plan subtask {position}", None)
-            await step.emit(core_chunks.agent_switched(switch))
+            await step.emit(chunks.agent_switched(switch))
         text = f"[Plan step {position}] {subtask.description}\n\n(Plan goal: {plan.goal})"
         await conv.append(Message(role="user", content=text, created_at=step.now))
         return None
