@@ -12,8 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from codelab_chat.app import ChatOptions, _known_agent
 from codelab_chat.cli import main
 from fake_gateway import FakeGateway, FakeSession, Frame
+from harness import CapturedConsole
 
 REPLY = "Done: the answer is 42."
 
@@ -116,9 +118,16 @@ def test_sessions_subcommand_fails_cleanly_when_the_gateway_is_down(capsys: pyte
 class SessionsHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         long_id = "0123456789abcdef0123456789abcdef"
-        body = {"sessions": [{"id": long_id, "title": "t", "current_agent": "coder", "message_count": 4}]}
-        payload = orjson.dumps(body if self.path == "/api/v1/sessions" else {})
-        self.send_response(200)
+        body: dict[str, object] = {}
+        status = 200
+        if self.path == "/api/v1/sessions":
+            body = {"sessions": [{"id": long_id, "title": "t", "current_agent": "coder", "message_count": 4}]}
+        elif self.path == "/api/v1/agents":
+            body = {"agents": [{"id": "coder", "name": "Coder"}, {"id": "ask", "name": "Ask"}], "count": 2}
+        elif self.path == "/api/v1/sessions/missing":
+            status, body = 404, {"error": {"message": "session not found", "code": "not_found"}}
+        payload = orjson.dumps(body)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -174,3 +183,25 @@ async def test_interactive_mode_asks_before_gated_calls(workspace: Path) -> None
     assert not (workspace / "second.txt").exists()
     assert "Not writing: not now" in stdout
     assert [f["decision"] for f in gateway.received_of("hitl_decision")] == ["approve", "reject"]
+
+
+def test_an_unknown_session_is_named_and_the_sessions_are_offered(
+    rest_gateway: str, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--session", "missing", "--url", rest_gateway, "--workspace", str(workspace)]) == 2
+    err = capsys.readouterr().err
+    assert "there is no session 'missing'" in err
+    assert "0123456789abcdef0123456789abcdef" in err  # the list to pick from, ids in full
+
+
+async def test_agent_names_are_checked_before_switching(rest_gateway: str) -> None:
+    screen = CapturedConsole()
+    options = ChatOptions(url=rest_gateway)
+
+    assert await _known_agent(screen.console, options, "coder")
+    assert not await _known_agent(screen.console, options, "coderr")
+    assert not await _known_agent(screen.console, options, "")
+    assert screen.text.splitlines() == [
+        "unknown agent 'coderr'. Agents: coder, ask",
+        "Agents: coder, ask — /agent NAME switches",
+    ]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import re
+from pathlib import Path
+
+from rich.console import Console
+
 from codelab_chat.decisions import (
     PLAN_REJECTED_BY_FLAGS,
     REJECTED_BY_FLAGS,
@@ -10,6 +16,8 @@ from codelab_chat.decisions import (
     PromptDecider,
     ToolDecision,
 )
+from codelab_chat.diffs import write_diff
+from codelab_chat.workspace import Workspace
 from harness import CapturedConsole
 
 CALL = {"type": "tool_call", "call_id": "c1", "tool_name": "write_file", "arguments": {"path": "a", "content": "x"}}
@@ -70,3 +78,40 @@ async def test_a_person_modifies_a_plan_with_feedback() -> None:
     decision = await PromptDecider(FakeLineInput("m", "skip the tests step")).decide_plan(PLAN)
 
     assert decision == PlanDecision("modify", feedback="skip the tests step")
+
+
+async def test_a_write_file_approval_shows_a_coloured_diff_against_the_current_file(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text("# Notes\nold line\nkept\n", encoding="utf-8")
+    terminal = FakeLineInput("a")
+    screen = io.StringIO()
+    terminal.console = Console(file=screen, force_terminal=True, width=100, color_system="standard")
+    call = {
+        "type": "tool_call",
+        "call_id": "c1",
+        "tool_name": "write_file",
+        "arguments": {"path": "notes.md", "content": "# Notes\nnew line\nkept\n", "create_dirs": False},
+    }
+
+    assert await PromptDecider(terminal, Workspace(str(tmp_path))).decide_tool(call) == ToolDecision("approve")
+
+    shown = screen.getvalue()
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+    assert "--- a/notes.md\n+++ b/notes.md\n@@ -1,3 +1,3 @@\n # Notes\n-old line\n+new line\n kept\n" in plain
+    assert "\x1b[31m-old line" in shown  # removals red
+    assert "\x1b[32m+new line" in shown  # additions green
+    assert '"create_dirs": false' in plain  # the other arguments still shown
+    assert "# Notes\\nnew line" not in plain  # not the content as a JSON string
+
+
+def test_a_new_file_is_diffed_against_nothing_and_a_refused_path_is_not_read(tmp_path: Path) -> None:
+    space = Workspace(str(tmp_path))
+    assert write_diff(space, {"path": "new.txt", "content": "a\nb"}).splitlines() == [
+        "--- /dev/null",
+        "+++ b/new.txt",
+        "@@ -0,0 +1,2 @@",
+        "+a",
+        "+b",
+        "\\ No newline at end of file",
+    ]
+    assert write_diff(space, {"path": "../outside", "content": "x"}).startswith("(no diff: ")
+    assert write_diff(space, {"path": "new.txt", "content": ""}) == ""

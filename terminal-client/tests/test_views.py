@@ -116,3 +116,50 @@ def test_a_continued_sessions_tail_is_shown(out: CapturedConsole) -> None:
     assert "you> q5" not in out.text
     assert "raw tool output" not in out.text
     assert "answer" in out.text
+
+
+def test_a_refused_call_is_shown_with_its_reason_and_rule(out: CapturedConsole, info: CapturedConsole) -> None:
+    view = RichView(out.console, info.console)
+    view.show(
+        {
+            "type": "tool_refused",
+            "call_id": "c1",
+            "tool_name": "execute_command",
+            "arguments": {"command": "rm -rf /"},
+            "content": "deleting outside the workspace is not allowed",
+            "metadata": {"rule": "deny:rm-outside"},
+            "seq": 4,
+        }
+    )
+
+    assert (
+        info.text == "⊘ refused execute_command: deleting outside the workspace is not allowed (rule deny:rm-outside)\n"
+    )
+
+
+def test_a_tool_run_shows_a_short_preview_of_its_output(out: CapturedConsole, info: CapturedConsole) -> None:
+    view = RichView(out.console, info.console)
+    text = "\n".join(f"line {n}" for n in range(1, 11)) + "\n" + "x" * 300
+    view.tool_ran(ToolRun("c1", "read_file", {"path": "a.txt"}, "auto", result={"content": text, "lines_read": 11}))
+    view.tool_ran(
+        ToolRun(
+            "c2",
+            "search_in_code",
+            {"query": "def"},
+            "auto",
+            result={"matches": [{"file": "a.py", "line": 3, "line_content": "  def main():"}], "total_matches": 1},
+        )
+    )
+    view.tool_ran(ToolRun("c3", "execute_command", {"command": "true"}, "auto", result={"exit_code": 0, "stdout": ""}))
+
+    assert info.text.splitlines() == [
+        "  ✓ read_file lines read: 11",
+        "    │ line 1",
+        "    │ line 2",
+        "    │ line 3",
+        "    │ line 4",
+        "    │ … 7 more lines",
+        "  ✓ search_in_code total matches: 1",
+        "    │ a.py:3: def main():",
+        "  ✓ execute_command exit code: 0",
+    ]

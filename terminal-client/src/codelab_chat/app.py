@@ -19,14 +19,14 @@ from rich.console import Console
 from codelab_chat.conversation import Conversation
 from codelab_chat.decisions import Decider, FlagDecider, PromptDecider, TerminalInput
 from codelab_chat.link import LinkClosed, ReconnectPolicy, SessionLink, new_session_id
-from codelab_chat.sessions import SessionsUnavailable, session_history
+from codelab_chat.sessions import SessionsUnavailable, agent_names, session_history
 from codelab_chat.tools.executor import ToolExecutor
 from codelab_chat.tools.limits import ToolLimits
 from codelab_chat.transcript import Transcript, Turn
 from codelab_chat.views import JsonView, RichView, View, escape, render_history
 from codelab_chat.workspace import Workspace
 
-_HELP = """/agent NAME   switch agent (orchestrator, coder, architect, debug, ask) and pin it for later messages
+_HELP = """/agent NAME   switch agent and pin it for later messages (/agent alone lists the agents)
 /session      show the session id (continue it later with --session)
 /quit         leave (Ctrl-D too)"""
 
@@ -81,7 +81,8 @@ async def chat(options: ChatOptions, *, console: Console | None = None) -> int:
     terminal = TerminalInput(console)
     view = _view(options, console, console if not options.json else Console(file=sys.stderr))
     try:
-        async with _conversation(options, view, PromptDecider(terminal), patient=True) as conversation:
+        decider = PromptDecider(terminal, Workspace(options.workspace))
+        async with _conversation(options, view, decider, patient=True) as conversation:
             console.print(
                 f"[bold]codelab-chat[/] · {escape(options.url)} · workspace {conversation.executor.workspace.root}\n"
                 "[dim]Type a message; /help for commands; Ctrl-C cancels a running turn; Ctrl-D quits.[/]"
@@ -122,14 +123,35 @@ async def _loop(conversation: Conversation, terminal: TerminalInput, options: Ch
         if line == "/session":
             console.print(conversation.link.session_id)
             continue
-        if line.startswith("/agent "):
-            agent = line.split(maxsplit=1)[1].strip()
+        if line == "/agent" or line.startswith("/agent "):
+            wanted = line[len("/agent") :].strip()
+            if not await _known_agent(console, options, wanted):
+                continue
+            agent = wanted
             turn = await _interruptible(conversation, conversation.switch_agent(agent))
         else:
             turn = await _interruptible(conversation, conversation.say(line, agent))
         if turn.fatal:
             # Never leave on our own: say what happened; the next message reconnects (the link never gives up).
             conversation.view.notice(f"that turn ended early: {turn.errors[-1] if turn.errors else 'connection lost'}")
+
+
+async def _known_agent(console: Console, options: ChatOptions, wanted: str) -> bool:
+    """True when ``wanted`` names an agent of this gateway; otherwise say which ones there are. When the list cannot
+    be fetched the name goes out as typed (the gateway then answers for it)."""
+    try:
+        names = await agent_names(options.url, options.token)
+    except SessionsUnavailable as exc:
+        if not wanted:
+            console.print(f"[dim]the agents could not be listed: {escape(str(exc))}[/]")
+        return bool(wanted)
+    if wanted in names:
+        return True
+    if wanted:
+        console.print(f"[red]unknown agent {escape(repr(wanted))}.[/] Agents: {escape(', '.join(names))}")
+    else:
+        console.print(f"Agents: {escape(', '.join(names))} — /agent NAME switches")
+    return False
 
 
 async def _interruptible(conversation: Conversation, exchange: Coroutine[Any, Any, Turn]) -> Turn:

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from codelab_chat import __version__
 from codelab_chat.app import ChatOptions, chat, run
-from codelab_chat.sessions import SessionsUnavailable, list_sessions
+from codelab_chat.sessions import SessionsUnavailable, list_sessions, session_exists
+from codelab_chat.tools.limits import ToolLimits
 from codelab_chat.views import escape
 
 _DEFAULT_URL = "ws://127.0.0.1:8000"
@@ -67,7 +68,10 @@ def _chat_parser() -> argparse.ArgumentParser:
     gate.add_argument("--auto-reject", action="store_true", help="-m: reject them (the default without a flag)")
     parser.add_argument("--approve-plans", action="store_true", help="-m: approve plans (default: reject)")
     parser.add_argument("--idle-timeout", type=float, default=600.0, help="seconds without a frame before giving up")
-    parser.add_argument("--max-reconnects", type=int, default=10, help="reconnect attempts after a drop")
+    parser.add_argument("--max-reconnects", type=int, default=10, help="-m: reconnect attempts after a drop")
+    parser.add_argument(
+        "--backups", action="store_true", help="let write_file keep <name>.bak copies (default: no stray copies)"
+    )
     return parser
 
 
@@ -90,10 +94,13 @@ def _chat(args: argparse.Namespace) -> int:
         json=args.json,
         idle_timeout=args.idle_timeout,
         max_reconnects=args.max_reconnects,
+        limits=ToolLimits(keep_backups=args.backups),
     )
     if not os.path.isdir(options.workspace):
         print(f"codelab-chat: workspace is not a directory: {options.workspace}", file=sys.stderr)
         return 2
+    if options.session and not asyncio.run(session_exists(options.url, options.session, options.token)):
+        return _unknown_session(options)
     if args.message is None:
         return asyncio.run(chat(options))
     message = sys.stdin.read() if args.message == "-" else args.message
@@ -108,6 +115,23 @@ def _chat(args: argparse.Namespace) -> int:
     return 0 if transcript.ok else 1
 
 
+def _unknown_session(options: ChatOptions) -> int:
+    """--session names no session of this user on this gateway: say so, and offer the ones there are."""
+    console = Console(stderr=True)
+    console.print(f"codelab-chat: there is no session {escape(repr(options.session))} at {escape(options.url)}.")
+    try:
+        sessions = asyncio.run(list_sessions(options.url, options.token))
+    except SessionsUnavailable as exc:
+        console.print(f"The sessions could not be listed: {escape(str(exc))}")
+        return 2
+    if sessions:
+        console.print("Continue one of these with --session ID, or leave --session out to start a new one:")
+        console.print(_sessions_table(sessions))
+    else:
+        console.print("There are no sessions yet: leave --session out to start one.")
+    return 2
+
+
 async def _sessions(args: argparse.Namespace) -> int:
     try:
         sessions = await list_sessions(args.url, args.token)
@@ -118,6 +142,11 @@ async def _sessions(args: argparse.Namespace) -> int:
         for session in sessions:
             sys.stdout.write(orjson.dumps(session).decode() + "\n")
         return 0
+    Console().print(_sessions_table(sessions))
+    return 0
+
+
+def _sessions_table(sessions: list[dict[str, object]]) -> Table:
     table = Table("title", "agent", "messages", "last activity")
     # The id is what --session needs: never shorten or wrap it.
     table.add_column("id", no_wrap=True, min_width=max((len(str(s.get("id", ""))) for s in sessions), default=2))
@@ -130,5 +159,4 @@ async def _sessions(args: argparse.Namespace) -> int:
             session.get("id", ""),
         )
         table.add_row(*(escape(str(cell)) for cell in cells))  # titles are user text: no markup, no controls
-    Console().print(table)
-    return 0
+    return table

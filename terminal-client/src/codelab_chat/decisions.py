@@ -13,7 +13,9 @@ import orjson
 from rich.console import Console
 from rich.syntax import Syntax
 
-from codelab_chat.views import escape
+from codelab_chat.diffs import write_diff
+from codelab_chat.views import escape, render_diff
+from codelab_chat.workspace import Workspace
 
 Frame = dict[str, Any]
 REJECTED_BY_FLAGS = "Rejected by codelab-chat: approval-gated calls are refused without --auto-approve"
@@ -130,16 +132,17 @@ def _settle_error(future: asyncio.Future[str], exc: BaseException) -> None:
 
 
 class PromptDecider:
-    """Asks the person at the terminal."""
+    """Asks the person at the terminal. A ``write_file`` is shown as a diff against the file in ``workspace``."""
 
-    def __init__(self, terminal: LineInput) -> None:
+    def __init__(self, terminal: LineInput, workspace: Workspace | None = None) -> None:
         self.terminal = terminal
         self.console = terminal.console
+        self.workspace = workspace
 
     async def decide_tool(self, call: Frame) -> ToolDecision:
         arguments = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
         self.console.print(f"[bold yellow]Approval needed[/] for [bold]{escape(str(call.get('tool_name')))}[/]:")
-        self.console.print(Syntax(orjson.dumps(arguments, option=orjson.OPT_INDENT_2).decode(), "json"))
+        self._show(str(call.get("tool_name")), arguments or {})
         while True:
             choice = (await self.terminal.ask("(a)pprove / (e)dit arguments / (r)eject? ")).strip().lower()
             if choice in ("a", "approve", "y", "yes"):
@@ -151,6 +154,15 @@ class PromptDecider:
                 edited = await self._edit(arguments or {})
                 if edited is not None:
                     return ToolDecision("edit", arguments=edited)
+
+    def _show(self, tool_name: str, arguments: dict[str, Any]) -> None:
+        if tool_name == "write_file" and self.workspace is not None:
+            diff = write_diff(self.workspace, arguments)
+            render_diff(self.console, diff or f"(no change to {arguments.get('path')})")
+            arguments = {key: value for key, value in arguments.items() if key not in ("path", "content")}
+            if not arguments:
+                return
+        self.console.print(Syntax(orjson.dumps(arguments, option=orjson.OPT_INDENT_2).decode(), "json"))
 
     async def _edit(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         self.console.print("Enter the arguments as one line of JSON (empty line keeps them):")

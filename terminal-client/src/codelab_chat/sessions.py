@@ -1,4 +1,4 @@
-"""The gateway's REST session views: the list (``GET /api/v1/sessions``) and one session's history."""
+"""The gateway's REST views the client reads: the sessions (list, one, its history) and the agents."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import httpx
 
 class SessionsUnavailable(Exception):
     """The list could not be fetched; the message says why (no secrets in it)."""
+
+
+class NotFound(SessionsUnavailable):
+    """The gateway answered 404: no such session (or not this user's)."""
 
 
 def rest_base(base_url: str) -> str:
@@ -33,6 +37,8 @@ async def _get(
             response = await client.get(path, timeout=10.0)
         except httpx.HTTPError as exc:
             raise SessionsUnavailable(f"cannot reach {rest_base(base_url)}: {exc}") from exc
+    if response.status_code == 404:
+        raise NotFound(f"GET /api/v1{path} answered HTTP 404: {_message(response)}")
     if response.status_code != 200:
         raise SessionsUnavailable(f"GET /api/v1{path} answered HTTP {response.status_code}: {_message(response)}")
     try:
@@ -74,3 +80,26 @@ async def session_history(
     if not isinstance(messages, list):
         raise SessionsUnavailable("the history answer has no 'messages' list")
     return [item for item in messages if isinstance(item, dict)]
+
+
+async def session_exists(
+    base_url: str, session_id: str, token: str | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> bool:
+    """False when the gateway says there is no such session; True when it has it (or cannot say right now)."""
+    try:
+        await _get(base_url, f"/sessions/{quote(session_id, safe='')}", token, transport)
+    except NotFound:
+        return False
+    except SessionsUnavailable:
+        return True  # the socket will tell, with its own error
+    return True
+
+
+async def agent_names(
+    base_url: str, token: str | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> list[str]:
+    """The ids of the agents a session can switch to (``GET /api/v1/agents``)."""
+    agents = (await _get(base_url, "/agents", token, transport)).get("agents")
+    if not isinstance(agents, list):
+        raise SessionsUnavailable("GET /api/v1/agents answered without an 'agents' list")
+    return [str(agent["id"]) for agent in agents if isinstance(agent, dict) and agent.get("id")]

@@ -16,6 +16,7 @@ from rich.markdown import Markdown
 from rich.markup import escape as escape_markup
 from rich.panel import Panel
 from rich.status import Status
+from rich.text import Text
 
 from codelab_chat.transcript import ToolRun
 
@@ -166,8 +167,10 @@ class RichView:
         self._end_live()
         if run.error is not None:
             self.info.print(f"  [red]✗ {escape(run.tool_name)}:[/] {escape(run.error)}")
-        else:
-            self.info.print(f"  [green]✓ {escape(run.tool_name)}[/] [dim]{escape(_summary(run))}[/]")
+            return
+        self.info.print(f"  [green]✓ {escape(run.tool_name)}[/] [dim]{escape(_summary(run))}[/]")
+        for line in preview(run):
+            self.info.print(f"    [dim]│ {escape(line)}[/]", highlight=False)
 
     def notice(self, text: str) -> None:
         self._idle()
@@ -181,6 +184,20 @@ class RichView:
         self._end_live()
 
 
+DIFF_LINES = 200
+_DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"), ("\\", "dim"))
+
+
+def render_diff(console: Console, diff: str, limit: int = DIFF_LINES) -> None:
+    """A unified diff, coloured like git's (additions green, removals red, hunks cyan), at most ``limit`` lines."""
+    lines = diff.splitlines()
+    for line in lines[:limit]:
+        style = next((style for prefix, style in _DIFF_STYLES if line.startswith(prefix)), "")
+        console.print(Text(clean(line), style=style), highlight=False, soft_wrap=True)
+    if len(lines) > limit:
+        console.print(f"[dim]… {len(lines) - limit} more diff lines[/]")
+
+
 def render_history(console: Console, messages: list[dict[str, Any]], last: int = 6) -> None:
     """The tail of a continued session: the last user and assistant messages with text."""
     spoken = [m for m in messages if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
@@ -191,6 +208,34 @@ def render_history(console: Console, messages: list[dict[str, Any]], last: int =
             console.print(f"[bold green]you>[/] {escape(message['content'])}")
         else:
             console.print(Markdown(clean(message["content"])))
+
+
+PREVIEW_LINES = 4
+PREVIEW_WIDTH = 120
+
+
+def preview(run: ToolRun) -> list[str]:
+    """A few lines of what a tool gave the agent (the file read, the command's output, the entries or matches
+    found), each cut to a terminal line, with a last line saying how much more there was."""
+    lines = _output_lines(run.result or {})
+    shown = [line[:PREVIEW_WIDTH] + ("…" if len(line) > PREVIEW_WIDTH else "") for line in lines[:PREVIEW_LINES]]
+    if len(lines) > PREVIEW_LINES:
+        shown.append(f"… {len(lines) - PREVIEW_LINES} more lines")
+    return shown
+
+
+def _output_lines(result: dict[str, Any]) -> list[str]:
+    if isinstance(result.get("content"), str):  # read_file
+        return str(result["content"]).splitlines()
+    if isinstance(result.get("stdout"), str) or isinstance(result.get("stderr"), str):
+        return [*str(result.get("stdout") or "").splitlines(), *str(result.get("stderr") or "").splitlines()]
+    if isinstance(result.get("items"), list):  # list_files
+        items = [item for item in result["items"] if isinstance(item, dict)]
+        return [f"{item.get('path')}{'/' if item.get('type') == 'directory' else ''}" for item in items]
+    if isinstance(result.get("matches"), list):  # search_in_code
+        matches = [match for match in result["matches"] if isinstance(match, dict)]
+        return [f"{m.get('file')}:{m.get('line')}: {str(m.get('line_content') or '').strip()}" for m in matches]
+    return []
 
 
 def _summary(run: ToolRun) -> str:
@@ -207,6 +252,16 @@ def _tool_call(console: Console, frame: Frame) -> None:
         arguments = arguments[:200] + "…"
     gate = " [yellow](needs approval)[/]" if frame.get("requires_approval") else ""
     console.print(f"[cyan]⚙ {escape(str(frame.get('tool_name')))}[/] [dim]{escape(arguments)}[/]{gate}")
+
+
+def _tool_refused(console: Console, frame: Frame) -> None:
+    """A call the runtime's guardrails refused (it never reached this client); the agent got the reason too."""
+    rule = _object(frame.get("metadata")).get("rule")
+    reason = str(frame.get("content") or "refused")
+    console.print(
+        f"[bold red]⊘ refused {escape(str(frame.get('tool_name')))}[/]: {escape(reason)}"
+        + (f" [dim](rule {escape(str(rule))})[/]" if rule else "")
+    )
 
 
 def _agent_switched(console: Console, frame: Frame) -> None:
@@ -257,6 +312,7 @@ def _done(console: Console, frame: Frame) -> None:
 _PAUSES = frozenset({"tool_call", "approval", "plan_approval"})
 _RENDERERS = {
     "tool_call": _tool_call,
+    "tool_refused": _tool_refused,
     "agent_switched": _agent_switched,
     "plan_approval_required": _plan,
     "plan_progress": _plan_progress,

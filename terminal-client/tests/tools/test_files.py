@@ -76,10 +76,32 @@ def test_write_file_counts_utf8_bytes_and_makes_no_backup_for_a_new_file(space: 
     assert (space.root / "new.txt").read_text(encoding="utf-8") == "héllo"
 
 
-def test_write_file_backs_up_an_existing_file_by_default(space: Workspace) -> None:
+def test_write_file_leaves_no_stray_backup_unless_the_client_keeps_backups(space: Workspace) -> None:
     (space.root / "a.txt").write_text("old", encoding="utf-8")
 
-    result = write_file(space, LIMITS, {"path": "a.txt", "content": "new"})
+    result = write_file(space, LIMITS, {"path": "a.txt", "content": "new", "backup": True})
+
+    assert "backup_path" not in result
+    assert sorted(p.name for p in space.root.iterdir()) == ["a.txt"]
+    assert (space.root / "a.txt").read_text(encoding="utf-8") == "new"
+
+
+def test_a_new_file_gets_the_umask_mode_and_an_existing_one_keeps_its_own(space: Workspace) -> None:
+    write_file(space, LIMITS, {"path": "new.txt", "content": "x"})
+    (space.root / "script.sh").write_text("old", encoding="utf-8")
+    (space.root / "script.sh").chmod(0o755)
+    write_file(space, LIMITS, {"path": "script.sh", "content": "new"})
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (space.root / "new.txt").stat().st_mode & 0o777 == 0o666 & ~umask  # 0644 under the usual 022
+    assert (space.root / "script.sh").stat().st_mode & 0o777 == 0o755
+
+
+def test_write_file_backs_up_an_existing_file_with_backups_kept(space: Workspace) -> None:
+    (space.root / "a.txt").write_text("old", encoding="utf-8")
+
+    result = write_file(space, ToolLimits(keep_backups=True), {"path": "a.txt", "content": "new"})
 
     assert result["backup_path"] == "a.txt.bak"
     assert (space.root / "a.txt.bak").read_text(encoding="utf-8") == "old"

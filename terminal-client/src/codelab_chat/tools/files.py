@@ -43,12 +43,24 @@ def read_file(workspace: Workspace, limits: ToolLimits, arguments: Arguments) ->
     return {"success": True, "content": "".join(chosen), "lines_read": len(chosen)}
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# A new file gets what any program would give it under the user's umask (0644 under the usual 022), not the
+# private 0600 of the temporary file it is written through. Read once, at import, before any thread runs.
+NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def write_file(workspace: Workspace, limits: ToolLimits, arguments: Arguments) -> Result:
-    """Write ``content`` (UTF-8) atomically; an existing file is first copied to ``<name>.bak`` when ``backup``."""
+    """Write ``content`` (UTF-8) atomically; an existing file is first copied to ``<name>.bak`` when ``backup`` and
+    the client keeps backups (``--backups``). A new file gets the umask's mode, an existing one keeps its own."""
     path = required_str(arguments, "path")
     content = required_str(arguments, "content")
     create_dirs = optional_bool(arguments, "create_dirs", False)
-    backup = optional_bool(arguments, "backup", True)
+    backup = optional_bool(arguments, "backup", True) and limits.keep_backups
     location = workspace.resolve(path)
     if location == workspace.root or location.is_dir():
         raise ToolError(f"Path is a directory: {path}")
@@ -74,6 +86,8 @@ def _replace_atomically(location: Path, data: bytes) -> None:
             stream.write(data)
         if location.exists():
             shutil.copymode(location, temporary)
+        else:
+            os.chmod(temporary, NEW_FILE_MODE)
         os.replace(temporary, location)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

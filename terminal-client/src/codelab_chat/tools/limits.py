@@ -19,3 +19,6 @@ class ToolLimits:
     max_line_chars: int = 500
     default_timeout: int = 60
     max_timeout: int = 600
+    # write_file's ``backup`` (the IDE keeps ``<name>.bak``) only with --backups: no stray copies in a workspace
+    # that version control already protects.
+    keep_backups: bool = False
