@@ -157,3 +157,11 @@ async def test_an_anthropic_client_on_an_openai_model_gets_its_tool_calls_byte_f
     assert len(calls) >= 2
     assert [partial[i] for i in sorted(partial)][:2] == [OPENAI_TOOLS["args0"], OPENAI_TOOLS["args1"]]
     assert message.stop_reason == "tool_use"
+
+
+async def test_heartbeats_while_the_model_thinks_are_invisible_to_the_sdk(sdk):
+    async with sdk.messages.stream(
+        model="mock", max_tokens=100, messages=[{"role": "user", "content": "slow thought [[ttft_ms:400]]"}]
+    ) as stream:
+        text = "".join([piece async for piece in stream.text_stream])
+    assert text == "slow thought"

@@ -79,8 +79,12 @@ class MessagesEndpoint:
         try:
             opened = await state.dispatcher.open(chat, entry, prompt_tokens)
             writer = MessageWriter(opened.entry.name, prompt_tokens, stream=False)
-            async for batch in completion_batches(state, scope, opened, prompt_tokens):
-                writer.feed(batch)
+            batches = completion_batches(state, scope, opened, prompt_tokens)
+            try:
+                async for batch in batches:
+                    writer.feed(batch)
+            finally:
+                await batches.aclose()  # also when the writer refused a delta: the usage is recorded once
             _, message = writer.finish()
         except ProxyError as error:
             await send_error(send, error.scrub(state.secrets))
