@@ -1,0 +1,256 @@
+"""The client side of the conformance matrix: each front door renders the same neutral conversation in its API,
+sends it (streamed or not), checks its event grammar (the exact order its API defines), and reduces the answer to
+one ``Outcome`` the matrix compares across doors and providers.
+
+To add a door: write a class with ``name``, ``request(...)`` and ``outcome(...)`` like ``ChatDoor`` and add it to
+``DOORS``; every case and provider then runs through it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tests.conformance.wire import Call, Script
+
+TOOL_NAMES = ("read_file", "run")
+
+
+@dataclass
+class History:
+    """An earlier assistant turn to send back (its reasoning, text and calls), and the results of its calls."""
+
+    turn: Script
+    signature: str | None = None
+    results: list[tuple[str, str]] = field(default_factory=list)  # (call id, output)
+
+
+@dataclass
+class Outcome:
+    status: int
+    text: str = ""
+    reasoning: str = ""
+    signatures: list[str] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    finish: str | None = None
+    usage: tuple[int, int, int] | None = None  # prompt, completion, cached
+    error: str | None = None  # the error code, from the HTTP answer or the stream
+    events: list[str] = field(default_factory=list)  # the stream's event kinds in order
+
+
+def _sse_data(text: str) -> list[str]:
+    return [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+
+
+def _grammar(tokens: list[str], pattern: str, door: str) -> None:
+    """``tokens`` (one letter-word per event) must match ``pattern`` exactly: the door's event order."""
+    joined = " ".join(tokens)
+    assert re.fullmatch(pattern, joined), f"{door}: event order not allowed by the API: {joined}"
+
+
+class ChatDoor:
+    name = "chat"
+    path = "/v1/chat/completions"
+    # role, then content/reasoning/tool pieces, one finish, the usage chunk, [DONE]; or an error event last.
+    ok = r"role( (text|reasoning|signed|tool))* finish usage done"
+    failed = r"(role( (text|reasoning|signed|tool))* )?error"
+
+    def request(self, model: str, prompt: str, history: History | None, *, stream: bool) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        if history is not None:
+            turn = history.turn
+            assistant: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+            if turn.thinking:
+                assistant["reasoning_content"] = turn.thinking
+                if history.signature:
+                    block = {"type": "thinking", "thinking": turn.thinking, "signature": history.signature}
+                    assistant["thinking_blocks"] = [block]
+            if turn.calls:
+                assistant["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in turn.calls
+                ]
+            messages.append(assistant)
+            messages += [{"role": "tool", "tool_call_id": i, "content": out} for i, out in history.results]
+        tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in TOOL_NAMES]
+        body: dict[str, Any] = {"model": model, "messages": messages, "tools": tools, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def outcome(self, status: int, text: str, *, stream: bool) -> Outcome:
+        if not stream or status != 200:
+            return self._whole(status, orjson.loads(text))
+        out = Outcome(status)
+        pieces: dict[int, list[str]] = {}
+        heads: dict[int, tuple[str, str]] = {}
+        for data in _sse_data(text):
+            if data == "[DONE]":
+                out.events.append("done")
+                continue
+            chunk = orjson.loads(data)
+            if "error" in chunk:
+                out.error = chunk["error"]["code"]
+                out.events.append("error")
+                continue
+            if chunk.get("usage"):
+                out.usage = _chat_usage(chunk["usage"])
+                out.events.append("usage")
+            for choice in chunk["choices"]:
+                delta = choice["delta"]
+                if "role" in delta:
+                    out.events.append("role")
+                if delta.get("content"):
+                    out.text += delta["content"]
+                    out.events.append("text")
+                if delta.get("reasoning_content"):
+                    out.reasoning += delta["reasoning_content"]
+                    out.events.append("reasoning")
+                for block in delta.get("thinking_blocks") or ():
+                    out.signatures.append(block.get("signature") or block.get("data"))
+                    out.events.append("signed")
+                for call in delta.get("tool_calls") or ():
+                    if call.get("id"):
+                        heads[call["index"]] = (call["id"], call["function"]["name"])
+                    pieces.setdefault(call["index"], []).append(call["function"].get("arguments") or "")
+                    out.events.append("tool")
+                if choice.get("finish_reason"):
+                    out.finish = choice["finish_reason"]
+                    out.events.append("finish")
+        out.calls = [Call(*heads[i], "".join(pieces[i])) for i in sorted(pieces)]
+        _grammar(out.events, self.failed if out.error else self.ok, self.name)
+        return out
+
+    @staticmethod
+    def _whole(status: int, body: dict[str, Any]) -> Outcome:
+        if status != 200:
+            return Outcome(status, error=body["error"]["code"])
+        choice = body["choices"][0]
+        message = choice["message"]
+        calls = [
+            Call(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or ()
+        ]
+        signatures = [b.get("signature") or b.get("data") for b in message.get("thinking_blocks") or ()]
+        return Outcome(
+            status,
+            text=message.get("content") or "",
+            reasoning=message.get("reasoning_content") or "",
+            signatures=signatures,
+            calls=calls,
+            finish=choice["finish_reason"],
+            usage=_chat_usage(body["usage"]),
+        )
+
+
+def _chat_usage(usage: dict[str, Any]) -> tuple[int, int, int]:
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return usage["prompt_tokens"], usage["completion_tokens"], cached
+
+
+# Responses API event kinds, abbreviated for the grammar.
+_RESPONSES_TOKENS = {
+    "response.created": "created",
+    "response.in_progress": "progress",
+    "response.output_item.added": "added",
+    "response.content_part.added": "part",
+    "response.output_text.delta": "text",
+    "response.output_text.done": "text_done",
+    "response.reasoning_text.delta": "think",
+    "response.reasoning_text.done": "think_done",
+    "response.content_part.done": "part_done",
+    "response.function_call_arguments.delta": "args",
+    "response.function_call_arguments.done": "args_done",
+    "response.output_item.done": "done",
+    "response.completed": "completed",
+    "response.incomplete": "incomplete",
+    "response.failed": "failed",
+    "error": "error",
+}
+_ITEM = r"added (part( text)* text_done part_done|part( think)* think_done part_done|(args )*args_done) done"
+
+
+class ResponsesDoor:
+    name = "responses"
+    path = "/v1/responses"
+    ok = rf"created progress( {_ITEM})* (completed|incomplete)"
+    failed = rf"created progress( {_ITEM})*( added( \w+)*)? failed|error"
+
+    def request(self, model: str, prompt: str, history: History | None, *, stream: bool) -> dict[str, Any]:
+        items: list[dict[str, Any]] = [{"type": "message", "role": "user", "content": prompt}]
+        if history is not None:
+            turn = history.turn
+            if turn.thinking:
+                reasoning: dict[str, Any] = {
+                    "type": "reasoning",
+                    "id": "rs_1",
+                    "summary": [],
+                    "content": [{"type": "reasoning_text", "text": turn.thinking}],
+                }
+                if history.signature:
+                    reasoning["encrypted_content"] = history.signature
+                items.append(reasoning)
+            if turn.text:
+                content = [{"type": "output_text", "text": turn.text, "annotations": []}]
+                items.append({"type": "message", "role": "assistant", "id": "msg_1", "content": content})
+            for call in turn.calls:
+                items.append(
+                    {
+                        "type": "function_call",
+                        "id": f"fc_{call.id}",
+                        "call_id": call.id,
+                        "name": call.name,
+                        "arguments": call.arguments,
+                    }
+                )
+            items += [{"type": "function_call_output", "call_id": i, "output": out} for i, out in history.results]
+        tools = [{"type": "function", "name": n, "parameters": {"type": "object"}} for n in TOOL_NAMES]
+        return {"model": model, "input": items, "tools": tools, "stream": stream, "store": False}
+
+    def outcome(self, status: int, text: str, *, stream: bool) -> Outcome:
+        if status != 200:
+            return Outcome(status, error=orjson.loads(text)["error"]["code"])
+        if not stream:
+            return self._response(status, orjson.loads(text))
+        events = [orjson.loads(data) for data in _sse_data(text)]
+        tokens = [_RESPONSES_TOKENS[e["type"]] for e in events]
+        assert [e["sequence_number"] for e in events] == list(range(len(events)))
+        last = events[-1]
+        if last["type"] == "error":
+            out = Outcome(status, error=last["code"], events=tokens)
+        else:
+            out = self._response(status, last["response"], tokens)
+        _grammar(tokens, self.failed if out.error else self.ok, self.name)
+        if not out.error:  # the deltas add up to what the items say
+            deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+            assert deltas == out.text
+            arguments = "".join(e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta")
+            assert arguments == "".join(c.arguments for c in out.calls)
+        return out
+
+    @staticmethod
+    def _response(status: int, response: dict[str, Any], tokens: list[str] | None = None) -> Outcome:
+        out = Outcome(status, events=tokens or [])
+        if response["status"] == "failed":
+            out.error = response["error"]["code"]
+            return out
+        for item in response["output"]:
+            if item["type"] == "message":
+                out.text += "".join(part["text"] for part in item["content"])
+            elif item["type"] == "reasoning":
+                out.reasoning += "".join(part["text"] for part in item.get("content") or ())
+                if item.get("encrypted_content"):
+                    out.signatures.append(item["encrypted_content"])
+            elif item["type"] == "function_call":
+                out.calls.append(Call(item["call_id"], item["name"], item["arguments"]))
+        out.finish = "tool_calls" if out.calls else "stop"
+        if response["status"] == "incomplete":
+            out.finish = "length"
+        usage = response["usage"]
+        out.usage = (usage["input_tokens"], usage["output_tokens"], usage["input_tokens_details"]["cached_tokens"])
+        return out
+
+
+DOORS = (ChatDoor(), ResponsesDoor())
