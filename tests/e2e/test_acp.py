@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from acp import RequestError, text_block
+from acp import RequestError, embedded_text_resource, image_block, resource_block, resource_link_block, text_block
 from acp.core import ClientSideConnection
 from acp.schema import CurrentModeUpdate, ToolCallProgress, ToolCallStart, UserMessageChunk
 from websockets.asyncio.client import connect
@@ -96,6 +96,49 @@ async def test_a_prompt_streams_the_reply_in_chunks_and_ends_the_turn(editor: Ed
     chunks = [u for _s, u in editor.client.updates if u.session_update == "agent_message_chunk"]
     assert len(chunks) > 1  # streamed, not one final message
     assert editor.client.text() == "hello from an editor"
+
+
+async def test_a_file_link_and_an_embedded_text_resource_reach_the_model_as_text(
+    editor: Editor, system: System, tmp_path: Path
+) -> None:
+    await editor.mode("ask")
+    link = resource_link_block("app.py", (tmp_path / "src" / "app.py").as_uri())
+    notes = resource_block(embedded_text_resource((tmp_path / "notes.md").as_uri(), "remember the milk"))
+    blocks = [text_block("explain "), link, notes]
+    answer = await editor.connection.prompt(session_id=editor.session_id, prompt=blocks)
+    assert answer.stop_reason == "end_turn"
+    [asked] = [m["content"] for m in history(system, editor.session_id) if m["role"] == "user"]
+    assert asked == 'explain @src/app.py\n\n<context uri="notes.md">\nremember the milk\n</context>'
+    with pytest.raises(RequestError) as raised:  # the runtime's messages are text: images are refused by name
+        await editor.connection.prompt(session_id=editor.session_id, prompt=[image_block("AAAA", "image/png")])
+    assert raised.value.code == -32602
+    assert "image" in str(raised.value)
+
+
+async def test_session_list_pages_through_the_sessions_with_their_titles(
+    editor: Editor, system: System, tmp_path: Path
+) -> None:
+    for _ in range(51):  # more than one page (50), whatever ran before
+        created = urllib.request.Request(f"{system.gateway.url}/api/v1/sessions", data=b"{}", method="POST")
+        created.add_header("Content-Type", "application/json")
+        urllib.request.urlopen(created, timeout=10).close()
+    await editor.mode("ask")
+    assert await editor.prompt("a session worth listing") == "end_turn"
+    pages = 0
+    seen: list[Any] = []
+    cursor: str | None = None
+    while True:
+        page = await editor.connection.list_sessions(cwd=str(tmp_path), cursor=cursor)
+        seen += page.sessions
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    ids = [s.session_id for s in seen]
+    assert pages >= 2
+    assert len(ids) == len(set(ids))  # pages do not overlap
+    [mine] = [s for s in seen if s.session_id == editor.session_id]
+    assert (mine.title, mine.cwd) == ("a session worth listing", str(tmp_path))
 
 
 async def test_read_file_is_served_by_the_client_with_an_absolute_path(
@@ -225,6 +268,16 @@ async def test_set_mode_switches_the_agent_and_the_architect_still_writes_only_m
     assert (tmp_path / "design.md").read_text() == "# Design"
     writes = [params["path"] for method, params in editor.client.requests if method == "fs/write_text_file"]
     assert writes == [str(tmp_path / "design.md")]
+    [refused] = [u for u in editor.tool_updates() if u.status == "failed"]  # tool_refused: shown with the reason
+    assert [loc.path for loc in refused.locations or []] == [str(tmp_path / "main.py")]
+    assert "Refused:" in refused.content[0].content.text
+
+
+async def test_the_orchestrator_routing_a_prompt_is_a_mode_update(editor: Editor) -> None:
+    assert await editor.prompt("[[route:debug 0.92 a crash to chase]] why does it crash") == "end_turn"
+    modes = [u.current_mode_id for _s, u in editor.client.updates if isinstance(u, CurrentModeUpdate)]
+    assert modes == ["debug"]  # a new session starts with the orchestrator, which handed the prompt on
+    assert editor.client.text().endswith("why does it crash")
 
 
 async def test_an_unknown_mode_is_invalid_params(editor: Editor) -> None:
