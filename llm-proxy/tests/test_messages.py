@@ -339,3 +339,47 @@ def test_a_tool_result_without_its_call_id_is_refused():
     with pytest.raises(ProxyError) as caught:
         neutral_request(parse_messages_request(orjson.dumps(payload)))
     assert caught.value.param == "messages[0].content[0]"
+
+
+@pytest.mark.parametrize(
+    ("choice", "upstream_choice"),
+    [
+        ({"type": "auto"}, {"type": "auto"}),
+        ({"type": "any", "disable_parallel_tool_use": True}, {"type": "any", "disable_parallel_tool_use": True}),
+        ({"type": "tool", "name": "Read"}, {"type": "tool", "name": "Read"}),
+        ({"type": "none"}, {"type": "none"}),
+    ],
+)
+async def test_sampling_stops_and_tool_choice_reach_anthropic_as_sent(proxy_client, upstream, choice, upstream_choice):
+    upstream.play(Reply(chunks=[fixture_bytes("anthropic_tools.sse")]))
+    request = {
+        "model": "anthropic/claude-up",
+        "max_tokens": 300,
+        "temperature": 0.4,
+        "top_p": 0.9,
+        "stop_sequences": ["END", "STOP"],
+        "tool_choice": choice,
+        "tools": CLAUDE_CODE_LIKE["tools"],
+        "messages": [{"role": "user", "content": "go"}],
+    }
+    async with proxy_client(anthropic_base_url=upstream.url, anthropic_api_key="k") as client:
+        response = await post(client, request)
+    assert response.status_code == 200
+    sent = upstream.requests[0]
+    assert sent["tool_choice"] == upstream_choice
+    assert (sent["temperature"], sent["top_p"], sent["stop_sequences"]) == (0.4, 0.9, ["END", "STOP"])
+
+
+async def test_cache_tokens_from_anthropic_are_reported_apart(proxy_client, upstream):
+    upstream.play(Reply(chunks=[fixture_bytes("anthropic_tools.sse")]))
+    async with proxy_client(anthropic_base_url=upstream.url, anthropic_api_key="k") as client:
+        whole = (await post(client, body("go", model="anthropic/claude-up"))).json()
+        streamed = events((await post(client, body("go", model="anthropic/claude-up", stream=True))).text)
+    # The fixture's message_start: 100 uncached input tokens, 30 read from the cache, 20 written to it.
+    assert whole["usage"] == {
+        "input_tokens": 100,
+        "cache_read_input_tokens": 30,
+        "cache_creation_input_tokens": 20,
+        "output_tokens": 55,
+    }
+    assert streamed[-2]["usage"] == whole["usage"]
