@@ -278,3 +278,8 @@ class FakeLock:
     async def hold(self, session_id: str) -> AsyncIterator[None]:
         self.held.append(session_id)
         yield
+
+    @asynccontextmanager
+    async def hold_if_free(self, session_id: str) -> AsyncIterator[bool]:
+        self.held.append(session_id)
+        yield True

@@ -24,15 +24,18 @@ from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.maintenance import expire_idle_sessions, periodically
 from agent_runtime.application.ports import LLMClient
+from agent_runtime.application.queries import events_after
 from agent_runtime.assembly import build_run_engine
 from agent_runtime.domain.events import SessionDeleted
-from agent_runtime.infrastructure.database import create_engine
+from agent_runtime.infrastructure.database import create_engine, is_postgres
 from agent_runtime.infrastructure.llm_proxy_client import LLMProxyClient, LLMProxyModels
 from agent_runtime.infrastructure.loop_sqlite import FileOwner
 from agent_runtime.infrastructure.metrics import EventMetrics
 from agent_runtime.infrastructure.migrator import upgrade
+from agent_runtime.infrastructure.pg_fanout import PgRelay, asyncpg_dsn
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from agent_runtime.infrastructure.writer_lock import SessionWriterLock
+from agent_runtime.runs.engine import RunEngine
 from agent_runtime.runs.expiry import expire_stale_approvals
 from agent_runtime.runs.services import ContextWindows
 from agent_runtime.settings import Settings
@@ -76,11 +79,30 @@ def _wire(
         clock=clock,
     )
     events.subscribe(app.state.runs.forget_session, event_type=SessionDeleted, name="known_sessions")
+    app.state.relay = _relay(settings, engine, uows, fanout, app.state.runs)
+
+
+def _relay(
+    settings: Settings, engine: AsyncEngine, uows: SqlAlchemyUnitOfWorkFactory, fanout: SessionFanout, runs: RunEngine
+) -> PgRelay | None:
+    """On PostgreSQL the live fan-out and ``cancel`` reach every replica (ADR 8); SQLite is one process."""
+    if not is_postgres(engine):
+        return None
+
+    async def logged_chunk(session_id: str, seq: int) -> bytes | None:
+        events = await events_after(uows, session_id, seq - 1, 1)
+        return events[0].data if events and events[0].seq == seq else None
+
+    relay = PgRelay(asyncpg_dsn(settings.database_url()), fanout, logged_chunk)
+    fanout.use_relay(relay)
+    relay.on_cancel = runs.cancel_here
+    runs.cancel_elsewhere = relay.cancel
+    return relay
 
 
 def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[asyncio.Task[None]]:
     """The background passes: idle sessions expire (``SESSION_TTL_HOURS``), undecided approvals expire
-    (``APPROVAL_TTL_SECONDS``)."""
+    (``APPROVAL_TTL_SECONDS``), a dead replica's turns end (PostgreSQL, ``TAKEOVER_INTERVAL``)."""
     commands, uows, runs = app.state.commands, app.state.uows, app.state.runs
     tasks = []
     if settings.session_ttl_hours > 0:
@@ -98,6 +120,9 @@ def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[
             return await expire_stale_approvals(runs, uows, ttl=undecided, now=clock())
 
         job = periodically(approvals, interval=settings.approval_sweep_interval, what="expired approvals")
+        tasks.append(asyncio.create_task(job))
+    if app.state.relay is not None:  # several replicas: a dead one's turns are found by the others
+        job = periodically(runs.recover, interval=settings.takeover_interval, what="turns of a dead replica ended")
         tasks.append(asyncio.create_task(job))
     return tasks
 
@@ -124,6 +149,9 @@ def _lifespan(
         client = llm or LLMProxyClient(http, key, stream_timeout=settings.llm_stream_timeout)
         models = windows or LLMProxyModels(http, key)
         _wire(app, settings, engine, client, models, clock)
+        relay = app.state.relay
+        if relay is not None:
+            await relay.start()
         await app.state.runs.recover()
         housekeeping = _start_housekeeping(app, settings, clock)
         try:
@@ -133,6 +161,8 @@ def _lifespan(
                 task.cancel()
             await asyncio.gather(*housekeeping, return_exceptions=True)
             await app.state.runs.aclose()
+            if relay is not None:
+                await relay.aclose()
             await http.aclose()
             app.state.uows.close()
             await engine.dispose()

@@ -76,6 +76,13 @@ class Settings(ServiceSettings):
         5.0, gt=0, description="Seconds between passes that expire undecided approvals (with APPROVAL_TTL_SECONDS)."
     )
 
+    takeover_interval: float = Field(
+        5.0,
+        gt=0,
+        description="PostgreSQL: seconds between passes that end the turns of a replica that died (their session lock "
+        "is free while their run is marked running).",
+    )
+
     @field_validator("db_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:

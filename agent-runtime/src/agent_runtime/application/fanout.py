@@ -3,13 +3,19 @@ following that session right now. Readers replay the log first and then read fro
 
 Non-durable chunks (token deltas, status) are not in the log, so the fan-out also keeps those of the session's
 running turn: a reader resuming in the middle of a turn gets them from here. They are dropped as soon as a durable
-chunk follows them (the final message carries the deltas' whole text; an ``error``/``done`` ends the turn)."""
+chunk follows them (the final message carries the deltas' whole text; an ``error``/``done`` ends the turn).
+
+With several replicas on one database a :class:`Relay` carries the chunks between processes (ADR 8): what this
+process produces goes to the relay too, and what another process produced comes back through ``deliver``; a
+session's channel is listened to while this process has followers of it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
 
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.domain.events import SessionEventAppended
@@ -20,6 +26,31 @@ MAX_BACKLOG = 10_000
 TURN_LIMIT = 20_000
 
 Item = tuple[int, bytes]
+
+
+class Kind(Enum):
+    """What a relayed chunk does at the receiving replica (the code is its one-letter wire form)."""
+
+    LIVE = "L"  # a non-durable chunk (publish_live)
+    LIVE_END = "E"  # a non-durable ``done`` that ends the turn (publish_live, ends_turn)
+    DURABLE = "D"  # a logged chunk, after its commit (on_event)
+    TURN_OVER = "T"  # the producing worker went idle (end_turn)
+    RESUME = "W"  # chunks may have been lost on the way: followers resume from the log (wake)
+
+
+class Relay(Protocol):
+    """Carries chunks to the other replicas' fan-outs (``infrastructure/pg_fanout.py``)."""
+
+    def send(self, kind: Kind, session_id: str, seq: int, data: bytes) -> None:
+        """Hot path (every token): queue, never wait."""
+
+    def watch(self, session_id: str) -> None:
+        """This process has followers of the session now: receive its chunks."""
+
+    def unwatch(self, session_id: str) -> None: ...
+
+    async def ready(self, session_id: str) -> None:
+        """Return once chunks of the watched session published from now on will be received."""
 
 
 @dataclass(eq=False, slots=True)
@@ -35,11 +66,28 @@ class SessionFanout:
     def __init__(self) -> None:
         self._followers: dict[str, set[Follower]] = {}
         self._turns: dict[str, deque[Item]] = {}
+        self._relay: Relay | None = None
+        self._relayed: set[str] = set()  # sessions whose kept chunks came from another replica
+
+    def use_relay(self, relay: Relay) -> None:
+        """Cross-process fan-out (several replicas on PostgreSQL); without it the fan-out is this process's."""
+        self._relay = relay
 
     def follow(self, session_id: str) -> Follower:
         follower = Follower()
-        self._followers.setdefault(session_id, set()).add(follower)
+        followers = self._followers.get(session_id)
+        if followers is None:
+            followers = self._followers[session_id] = set()
+            if self._relay is not None:
+                self._relay.watch(session_id)
+        followers.add(follower)
         return follower
+
+    async def ready(self, session_id: str) -> None:
+        """Wait until chunks of a followed session produced by other replicas reach this process's followers (a
+        reader that reads the log must not start before, or a chunk committed meanwhile would reach it neither way)."""
+        if self._relay is not None:
+            await self._relay.ready(session_id)
 
     def follow_turn(self, session_id: str) -> tuple[Follower, list[Item]]:
         """Attach a follower and take the running turn's non-durable chunks in one synchronous step, so every
@@ -52,10 +100,21 @@ class SessionFanout:
             followers.discard(follower)
             if not followers:
                 del self._followers[session_id]
+                if self._relay is not None:
+                    self._relay.unwatch(session_id)
+                    if session_id in self._relayed:  # nobody here resumes from them any more
+                        self._relayed.discard(session_id)
+                        self._turns.pop(session_id, None)
 
     def publish_live(self, session_id: str, seq: int, data: bytes, *, ends_turn: bool = False) -> None:
         """A non-durable chunk: kept for resuming readers until a durable chunk follows (``ends_turn``: a ``done``
         that is not logged, which ends what was kept), then sent to the followers. Hot path (every token)."""
+        self._keep(session_id, seq, data, ends_turn)
+        self.publish(session_id, seq, data)
+        if self._relay is not None:
+            self._relay.send(Kind.LIVE_END if ends_turn else Kind.LIVE, session_id, seq, data)
+
+    def _keep(self, session_id: str, seq: int, data: bytes, ends_turn: bool) -> None:
         if ends_turn:
             self._turns.pop(session_id, None)
         else:
@@ -63,11 +122,27 @@ class SessionFanout:
             if turn is None:
                 turn = self._turns[session_id] = deque(maxlen=TURN_LIMIT)
             turn.append((seq, data))
-        self.publish(session_id, seq, data)
 
     def end_turn(self, session_id: str) -> None:
         """Forget the kept chunks of the session (its worker went idle: no turn runs here any more)."""
         self._turns.pop(session_id, None)
+        if self._relay is not None:
+            self._relay.send(Kind.TURN_OVER, session_id, 0, b"")
+
+    def deliver(self, kind: Kind, session_id: str, seq: int, data: bytes) -> None:
+        """A chunk another replica produced (from the relay): the same effect here as there, not relayed again."""
+        if kind is Kind.LIVE or kind is Kind.LIVE_END:
+            if session_id in self._followers:  # kept only where someone follows: resuming readers of this process
+                self._relayed.add(session_id)
+                self._keep(session_id, seq, data, kind is Kind.LIVE_END)
+            self.publish(session_id, seq, data)
+        elif kind is Kind.DURABLE:
+            self._settle(session_id, seq)
+            self.publish(session_id, seq, data)
+        elif kind is Kind.TURN_OVER:
+            self._turns.pop(session_id, None)
+        else:
+            self.publish(session_id, -1, b"")
 
     def publish(self, session_id: str, seq: int, data: bytes) -> None:
         """Hot path (every token): no allocation beyond the tuple, no logging."""
@@ -98,6 +173,8 @@ class SessionFanout:
         if isinstance(event, SessionEventAppended):
             self._settle(event.session_id, event.seq)
             self.publish(event.session_id, event.seq, event.data)
+            if self._relay is not None:
+                self._relay.send(Kind.DURABLE, event.session_id, event.seq, event.data)
 
     def _settle(self, session_id: str, seq: int) -> None:
         """A durable chunk supersedes the kept chunks before it."""

@@ -181,6 +181,11 @@ class WriterLock(Protocol):
 
     def hold(self, session_id: str) -> AbstractAsyncContextManager[None]: ...
 
+    def hold_if_free(self, session_id: str) -> AbstractAsyncContextManager[bool]:
+        """Hold the lock if nobody does (True), else do not wait (False): a run marked running whose session lock
+        is free has no live writer on any replica."""
+        ...
+
 
 class LLMClient(Protocol):
     """Streams OpenAI chat-completion chunks; raises on an HTTP error, a stream error or a cut stream."""

@@ -29,17 +29,33 @@ class SessionWriterLock:
 
     @asynccontextmanager
     async def hold(self, session_id: str) -> AsyncIterator[None]:
+        async with self._hold(session_id, wait=True):
+            yield
+
+    @asynccontextmanager
+    async def hold_if_free(self, session_id: str) -> AsyncIterator[bool]:
+        if session_id in self._locks:  # held or awaited in this process
+            yield False
+            return
+        async with self._hold(session_id, wait=False) as free:
+            yield free
+
+    @asynccontextmanager
+    async def _hold(self, session_id: str, *, wait: bool) -> AsyncIterator[bool]:
         held = self._held.get()
         if session_id in held:
-            yield
+            yield True
             return
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         self._users[session_id] = self._users.get(session_id, 0) + 1
         try:
-            async with lock, self._advisory(session_id):
+            async with lock, self._advisory(session_id, wait=wait) as free:
+                if not free:
+                    yield False
+                    return
                 token = self._held.set(held | {session_id})
                 try:
-                    yield
+                    yield True
                 finally:
                     self._held.reset(token)
         finally:
@@ -49,17 +65,24 @@ class SessionWriterLock:
                 del self._locks[session_id]
 
     @asynccontextmanager
-    async def _advisory(self, session_id: str) -> AsyncIterator[None]:
+    async def _advisory(self, session_id: str, *, wait: bool = True) -> AsyncIterator[bool]:
         if self._engine is None:
-            yield
+            yield True
             return
         key = advisory_key(session_id)
         # A session-level advisory lock belongs to one connection: keep that connection for the whole hold.
         async with self._engine.connect() as connection:
-            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            if wait:
+                await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            else:
+                result = await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+                if not result.scalar_one():
+                    await connection.commit()
+                    yield False
+                    return
             await connection.commit()
             try:
-                yield
+                yield True
             finally:
                 await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 await connection.commit()

@@ -35,6 +35,7 @@ from agent_runtime.runs.services import RunState, Stop
 
 _log = logging.getLogger("agent_runtime.runs")
 _KNOWN_SESSIONS = 4096
+_INTERRUPTED = "The turn was interrupted: the runtime running it stopped."
 
 
 @dataclass(eq=False)
@@ -84,6 +85,8 @@ class RunEngine:
         self._ids = ClientMessageIds(uow_factory)
         self._open: OrderedDict[str, Session] = OrderedDict()  # sessions seen lately, not deleted (open_session)
         self._closing = False
+        # Several replicas: tells the others to cancel the session's turn (the one that runs it does, cancel_here).
+        self.cancel_elsewhere: Callable[[str], None] | None = None
 
     async def open_session(
         self, session_id: str, origin: Origin | None = None, *, announce: bool = False, create: bool = True
@@ -156,6 +159,8 @@ class RunEngine:
             worker.current.followers.append(ticket)
             worker.current_task.cancel()
             return ticket
+        if isinstance(frame, Cancel) and not running and self.cancel_elsewhere is not None:
+            self.cancel_elsewhere(session_id)  # the turn may run on another replica; this cancel then finds it over
         ticket.queued = running or bool(worker.queue)
         ahead = len(worker.queue) + 1
         worker.queue.append(_Work(frame, origin or Origin(), ticket))
@@ -166,6 +171,15 @@ class RunEngine:
             ticket.notice_seq = await self._s.journal.live(session_id, notice)
         return ticket
 
+    def cancel_here(self, session_id: str) -> None:
+        """Another replica received a ``cancel`` for the session: cancel its running work if it runs here (it ends
+        with ``done{stop_reason: "cancelled"}``, which reaches that replica's followers through the fan-out)."""
+        worker = self._workers.get(session_id)
+        if worker is None or worker.current is None or worker.current.ticket.done.done():
+            return
+        if worker.current_task is not None:
+            worker.current_task.cancel()
+
     async def expire_approvals(self, session_id: str) -> Ticket | None:
         """Let the session's worker expire the approvals nobody decided in time (``error{approval_expired}`` +
         ``done``). None while the session is busy: its next frame expires them first thing anyway."""
@@ -174,16 +188,26 @@ class RunEngine:
         return await self.submit(session_id, ExpireApprovals())
 
     async def recover(self) -> int:
-        """At start-up: runs that were mid-generation when the process died end as failed (``error`` + ``done``).
+        """Runs that were mid-generation when their process died end as failed (``error`` + ``done``): at
+        start-up, and periodically with several replicas (one that dies leaves its turns to the others). A run
+        whose session lock someone holds has a live writer (this process or another replica) and is left alone.
         Sessions stopped at a tool call or a decision need nothing: their state is stored and they still wait."""
         async with self._uows(write=False) as uow:
             running = await uow.runs.running()
+        recovered = 0
         for run in running:
-            async with self._s.journal.step(run.session_id) as step:
-                state = RunState(run, Origin())
-                stop = Stop(StopReason.ERROR, "The turn was interrupted by a restart of the runtime.", "interrupted")
-                await self._loop.finish(step, state, stop, lambda _step: None)
-        return len(running)
+            async with self._lock.hold_if_free(run.session_id) as free:
+                if not free:
+                    continue
+                async with self._s.journal.step(run.session_id) as step:
+                    current = [r for r in await step.uow.runs.running() if r.id == run.id]
+                    if not current:  # it ended between the two reads
+                        continue
+                    state = RunState(current[0], Origin())
+                    stop = Stop(StopReason.ERROR, _INTERRUPTED, "interrupted")
+                    await self._loop.finish(step, state, stop, lambda _step: None)
+                    recovered += 1
+        return recovered
 
     async def aclose(self) -> None:
         """Stop every worker; interrupted runs are marked failed at the next start (``recover``)."""

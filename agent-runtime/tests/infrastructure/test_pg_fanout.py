@@ -1,0 +1,168 @@
+"""The cross-replica relay on the real PostgreSQL: two fan-outs, each with its own relay, as two replicas have."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+import pytest
+
+from agent_runtime.application.event_bus import Envelope
+from agent_runtime.application.fanout import Follower, Item, SessionFanout
+from agent_runtime.domain.events import SessionEventAppended
+from agent_runtime.infrastructure.pg_fanout import MAX_PAYLOAD, PgRelay, asyncpg_dsn, channel
+
+pytestmark = pytest.mark.timeout(30)
+
+LOGGED: dict[tuple[str, int], bytes] = {}
+
+
+async def logged(session_id: str, seq: int) -> bytes | None:
+    return LOGGED.get((session_id, seq))
+
+
+class Replica:
+    def __init__(self, dsn: str) -> None:
+        self.fanout = SessionFanout()
+        self.relay = PgRelay(dsn, self.fanout, logged, linger=0.5, retry=0.1)
+        self.fanout.use_relay(self.relay)
+        self.cancelled: list[str] = []
+        self.relay.on_cancel = self.cancelled.append
+
+
+@pytest.fixture
+async def dsn(postgres_url: str) -> str:
+    return asyncpg_dsn(postgres_url.replace("postgresql://", "postgresql+asyncpg://"))
+
+
+@pytest.fixture
+async def replicas(dsn: str) -> AsyncIterator[tuple[Replica, Replica]]:
+    a, b = Replica(dsn), Replica(dsn)
+    await a.relay.start()
+    await b.relay.start()
+    for _ in range(100):  # both listen (to the cancel channel) before a test sends anything
+        if a.relay.up and b.relay.up:
+            break
+        await asyncio.sleep(0.05)
+    try:
+        yield a, b
+    finally:
+        await a.relay.aclose()
+        await b.relay.aclose()
+
+
+async def take(follower: Follower, count: int) -> list[Item]:
+    return [await asyncio.wait_for(follower.queue.get(), 5) for _ in range(count)]
+
+
+def chunk(text: str) -> bytes:
+    return orjson.dumps({"type": "token", "content": text})
+
+
+async def publish_durable(replica: Replica, session_id: str, seq: int, data: bytes) -> None:
+    """What the event bus does after a commit."""
+    event = SessionEventAppended(session_id=session_id, seq=seq, data=data, occurred_at=datetime.now(UTC))
+    await replica.fanout.on_event(Envelope(event, "e", "c", None))
+
+
+async def test_a_follower_on_another_replica_receives_the_chunks_in_order_and_only_once(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    here = a.fanout.follow("s1")
+    there = b.fanout.follow("s1")
+    await a.fanout.ready("s1")
+    await b.fanout.ready("s1")
+    a.fanout.publish_live("s1", 5, chunk("Hel"))
+    a.fanout.publish_live("s1", 6, chunk("lo"))
+    await publish_durable(a, "s1", 7, b'{"type":"message","content":"Hello"}')
+    a.fanout.publish_live("s1", 8, b'{"type":"done"}', ends_turn=True)
+
+    expected = [
+        (5, chunk("Hel")),
+        (6, chunk("lo")),
+        (7, b'{"type":"message","content":"Hello"}'),
+        (8, b'{"type":"done"}'),
+    ]
+    assert await take(there, 4) == expected
+    assert await take(here, 4) == expected
+    await asyncio.sleep(0.2)
+    assert here.queue.empty()
+    assert there.queue.empty()
+    assert b.fanout.kept("s1") == 0  # the durable chunk and the done settled what b kept for resuming readers
+
+
+async def test_a_reader_joining_on_another_replica_mid_turn_gets_the_deltas_kept_there(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    first = b.fanout.follow("s2")
+    await b.fanout.ready("s2")
+    a.fanout.publish_live("s2", 1, chunk("a"))
+    a.fanout.publish_live("s2", 2, chunk("b"))
+    await take(first, 2)
+    second, kept = b.fanout.follow_turn("s2")
+    assert kept == [(1, chunk("a")), (2, chunk("b"))]
+    b.fanout.leave("s2", first)
+    b.fanout.leave("s2", second)
+    assert b.fanout.kept("s2") == 0  # relayed chunks are dropped with the last follower here
+
+
+async def test_a_durable_chunk_over_the_notification_limit_is_read_from_the_log_in_its_place(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    there = b.fanout.follow("s3")
+    await b.fanout.ready("s3")
+    big = orjson.dumps({"type": "message", "content": "x" * (MAX_PAYLOAD * 2)})
+    LOGGED[("s3", 10)] = big
+    await publish_durable(a, "s3", 10, big)
+    a.fanout.publish_live("s3", 11, chunk("after"))
+    assert await take(there, 2) == [(10, big), (11, chunk("after"))]
+
+
+async def test_cancel_reaches_the_other_replicas_not_the_sender(replicas: tuple[Replica, Replica]) -> None:
+    a, b = replicas
+    a.relay.cancel("s4")
+    for _ in range(50):
+        if b.cancelled:
+            break
+        await asyncio.sleep(0.05)
+    assert b.cancelled == ["s4"]
+    assert a.cancelled == []
+
+
+async def test_a_lost_listening_connection_ends_the_followers_and_the_relay_listens_again(
+    replicas: tuple[Replica, Replica], dsn: str
+) -> None:
+    a, b = replicas
+    there = b.fanout.follow("s5")
+    await b.fanout.ready("s5")
+    admin = await asyncpg.connect(dsn)
+    try:
+        listeners = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        )
+        assert listeners
+        for row in listeners:  # both replicas' listening connections, as a database restart would
+            await admin.execute("SELECT pg_terminate_backend($1)", row["pid"])
+    finally:
+        await admin.close()
+    assert await take(there, 1) == [(-1, b"")]  # the reader ends and resumes from the log
+    await b.fanout.ready("s5")
+    for _ in range(100):
+        if b.relay.up:
+            break
+        await asyncio.sleep(0.05)
+    a.fanout.publish_live("s5", 3, chunk("again"))
+    assert await take(there, 1) == [(3, chunk("again"))]
+
+
+def test_a_session_channel_is_a_short_identifier() -> None:
+    name = channel("x" * 64)
+    assert len(name) <= 63
+    assert name.isidentifier()
+    assert channel("a") != channel("b")
