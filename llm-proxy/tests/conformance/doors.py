@@ -39,6 +39,9 @@ class Outcome:
     usage: tuple[int, int, int] | None = None  # prompt, completion, cached
     error: str | None = None  # the error code, from the HTTP answer or the stream
     events: list[str] = field(default_factory=list)  # the stream's event kinds in order
+    # The door's API carries tool arguments as JSON objects (an Anthropic message that is not streamed): there are no
+    # bytes to compare, so values and key order are compared.
+    objects: bool = False
 
 
 def _sse_data(text: str) -> list[str]:
@@ -54,6 +57,7 @@ def _grammar(tokens: list[str], pattern: str, door: str) -> None:
 class ChatDoor:
     name = "chat"
     path = "/v1/chat/completions"
+    sends_objects = False  # tool arguments go upstream as the client wrote them
     # role, then content/reasoning/tool pieces, one finish, the usage chunk, [DONE]; or an error event last.
     ok = r"role( (text|reasoning|signed|tool))* finish usage done"
     failed = r"(role( (text|reasoning|signed|tool))* )?error"
@@ -175,6 +179,7 @@ _ITEM = r"added (part( text)* text_done part_done|part( think)* think_done part_
 class ResponsesDoor:
     name = "responses"
     path = "/v1/responses"
+    sends_objects = False  # tool arguments go upstream as the client wrote them
     ok = rf"created progress( {_ITEM})* (completed|incomplete)"
     failed = rf"created progress( {_ITEM})*( added( \w+)*)? failed|error"
 
@@ -253,4 +258,114 @@ class ResponsesDoor:
         return out
 
 
-DOORS = (ChatDoor(), ResponsesDoor())
+# Anthropic Messages event kinds, abbreviated for the grammar.
+_MESSAGES_TOKENS = {
+    "message_start": "start",
+    "ping": "ping",
+    "content_block_start": "open",
+    "content_block_stop": "close",
+    "message_delta": "delta",
+    "message_stop": "stop",
+    "error": "error",
+}
+_BLOCK = r"open( (text|think|sign|args))* close"
+# Anthropic error type → the proxy's error code (what the matrix compares across doors).
+_ANTHROPIC_ERRORS = {"rate_limit_error": "rate_limit_exceeded", "api_error": "upstream_error"}
+
+
+class MessagesDoor:
+    name = "messages"
+    path = "/v1/messages"
+    sends_objects = True  # a tool_use block's input is an object: the proxy encodes it once for the upstream
+    ok = rf"start ping( {_BLOCK})* delta stop"
+    failed = rf"start ping( {_BLOCK})*( open( \w+)*)? error|error"
+
+    def request(self, model: str, prompt: str, history: History | None, *, stream: bool) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        if history is not None:
+            turn = history.turn
+            blocks: list[dict[str, Any]] = []
+            if turn.thinking and history.signature:  # Anthropic has no place for unsigned thinking
+                blocks.append({"type": "thinking", "thinking": turn.thinking, "signature": history.signature})
+            if turn.text:
+                blocks.append({"type": "text", "text": turn.text})
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": orjson.loads(c.arguments)} for c in turn.calls
+            ]
+            messages.append({"role": "assistant", "content": blocks})
+            results = [{"type": "tool_result", "tool_use_id": i, "content": out} for i, out in history.results]
+            messages.append({"role": "user", "content": results})
+        tools = [{"name": n, "input_schema": {"type": "object"}} for n in TOOL_NAMES]
+        return {"model": model, "max_tokens": 1000, "messages": messages, "tools": tools, "stream": stream}
+
+    def outcome(self, status: int, text: str, *, stream: bool) -> Outcome:
+        if status != 200:
+            return Outcome(status, error=_ANTHROPIC_ERRORS.get(orjson.loads(text)["error"]["type"]))
+        if not stream:
+            return self._message(status, orjson.loads(text))
+        events = [orjson.loads(data) for data in _sse_data(text)]
+        tokens: list[str] = []
+        blocks: dict[int, dict[str, Any]] = {}
+        arguments: dict[int, list[str]] = {}
+        message: dict[str, Any] = {}
+        for event in events:
+            kind = event["type"]
+            if kind == "content_block_delta":
+                delta = event["delta"]
+                block = blocks[event["index"]]
+                token = {"text_delta": "text", "thinking_delta": "think", "signature_delta": "sign"}.get(
+                    delta["type"], "args"
+                )
+                tokens.append(token)
+                if token == "text":
+                    block["text"] += delta["text"]
+                elif token == "think":
+                    block["thinking"] += delta["thinking"]
+                elif token == "sign":
+                    block["signature"] = delta["signature"]
+                else:
+                    arguments.setdefault(event["index"], []).append(delta["partial_json"])
+                continue
+            tokens.append(_MESSAGES_TOKENS[kind])
+            if kind == "message_start":
+                message = event["message"]
+            elif kind == "content_block_start":
+                blocks[event["index"]] = dict(event["content_block"])
+            elif kind == "message_delta":
+                message.update(event["delta"], usage={**message["usage"], **event["usage"]})
+            elif kind == "error":
+                out = Outcome(status, error=_ANTHROPIC_ERRORS.get(event["error"]["type"]), events=tokens)
+                _grammar(tokens, self.failed, self.name)
+                return out
+        message["content"] = [blocks[i] for i in sorted(blocks)]
+        out = self._message(status, message, tokens, {i: "".join(p) for i, p in arguments.items()})
+        _grammar(tokens, self.ok, self.name)
+        return out
+
+    @staticmethod
+    def _message(
+        status: int, message: dict[str, Any], tokens: list[str] | None = None, streamed: dict[int, str] | None = None
+    ) -> Outcome:
+        out = Outcome(status, events=tokens or [], objects=streamed is None)
+        for index, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                out.text += block["text"]
+            elif block["type"] == "thinking":
+                out.reasoning += block["thinking"]
+                if block.get("signature"):
+                    out.signatures.append(block["signature"])
+            elif block["type"] == "redacted_thinking":
+                out.signatures.append(block["data"])
+            elif block["type"] == "tool_use":
+                # Streamed: the fragments as they came (byte for byte); whole: the input object, encoded compactly.
+                raw = streamed[index] if streamed is not None else orjson.dumps(block["input"]).decode()
+                out.calls.append(Call(block["id"], block["name"], raw))
+        out.finish = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}[message["stop_reason"]]
+        usage = message["usage"]
+        cached = usage.get("cache_read_input_tokens") or 0
+        prompt = usage["input_tokens"] + cached + (usage.get("cache_creation_input_tokens") or 0)
+        out.usage = (prompt, usage["output_tokens"], cached)
+        return out
+
+
+DOORS = (ChatDoor(), ResponsesDoor(), MessagesDoor())
