@@ -148,7 +148,7 @@ class Conversation:
             self.view.notice(
                 f"{reason}; {what} is kept and sent again when the runtime is back (Ctrl-C to stop waiting)"
             )
-        self.view.busy(f"agent runtime unavailable; trying again in {delay:.0f} s…")
+        self.view.busy(f"agent runtime unavailable; trying again in {delay:.1f} s…")
         self.waiting_to_resend = True
         try:
             await asyncio.sleep(delay)

@@ -182,7 +182,7 @@ class SessionLink:
             if failure is not None:
                 self._progress(
                     f"reconnecting: {_describe_failure(failure, self.base_url)}; "
-                    f"attempt {attempt} in {delay:.0f} s (Ctrl-C to stop waiting)"
+                    f"attempt {attempt} in {delay:.1f} s (Ctrl-C to stop waiting)"
                 )
             await asyncio.sleep(delay)
             try:
