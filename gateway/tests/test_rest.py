@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import httpx
+import orjson
 import pytest
 from fake_runtime import FakeRuntime
 
@@ -128,3 +130,26 @@ async def test_the_openapi_document_lists_the_facade(gateway: RunningGateway) ->
     async with gateway.client() as http:
         paths = (await http.get("/openapi.json")).json()["paths"]
     assert set(paths["/api/v1/sessions/{rest}"]) == {"get", "post", "put", "patch", "delete"}
+
+
+async def test_a_chunked_body_over_the_limit_is_cut_while_it_arrives(
+    gateway: RunningGateway, runtime: FakeRuntime
+) -> None:
+    """300 MB sent chunked: 413 in the envelope after about the 1 MiB limit, and nothing reaches the runtime."""
+    port = int(gateway.http_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /api/v1/sessions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+    answered = asyncio.create_task(reader.read(65536))
+    sent = 0
+    with contextlib.suppress(ConnectionError):
+        while sent < 300 * 1024 * 1024 and not answered.done():
+            writer.write(b"10000\r\n" + b"x" * 65536 + b"\r\n")
+            await writer.drain()
+            sent += 65536
+            await asyncio.sleep(0.001)
+    head, _, body = (await asyncio.wait_for(answered, 10)).partition(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 413")
+    assert orjson.loads(body)["error"]["message"] == "the request body exceeds 1048576 bytes"
+    assert sent < 4 * 1024 * 1024
+    assert runtime.forwarded == []

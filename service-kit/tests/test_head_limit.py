@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import uvicorn
+from served import running
 from starlette.types import Receive, Scope, Send
-
-from service_kit.service import server_options
-from service_kit.settings import ServiceSettings
 
 LIMIT = 16 * 1024
 
@@ -25,11 +21,6 @@ class Recorder:
         self.paths: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         self.paths.append(scope["path"])
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1000})
@@ -40,21 +31,9 @@ class Recorder:
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[int, Recorder]]:
-    settings = ServiceSettings(internal_api_key="k" * 16, max_header_bytes=LIMIT)
     app = Recorder()
-    options = server_options(settings, lifespan="on")
-    options.pop("loop")  # the test's loop runs it
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    running = uvicorn.Server(uvicorn.Config(app, **options))
-    task = asyncio.create_task(running.serve(sockets=[sock]))
-    while not running.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield sock.getsockname()[1], app
-    finally:
-        running.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with running(app, max_header_bytes=LIMIT) as port:
+        yield port, app
 
 
 async def exchange(port: int, request: bytes) -> bytes:

@@ -28,7 +28,9 @@ class Settings(ServiceSettings):
     multi_agent_mode: bool = Field(True, description="Route through the orchestrator; false = one universal agent.")
     heartbeat_interval: float = Field(15.0, gt=0, description="Seconds between SSE heartbeats while idle.")
     max_request_bytes: int = Field(
-        16 * 1024 * 1024, gt=0, description="Largest body of POST /agent/message/stream (a tool result); 413 above."
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body (a tool result on /agent/message/stream), cut while it arrives; 413.",
     )
     llm_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the llm-proxy.")
     llm_stream_timeout: float = Field(

@@ -27,7 +27,7 @@ from gateway.ws.endpoint import websocket_endpoint
 from gateway.ws.live import LiveSockets
 from service_kit.errors import install_error_handlers
 from service_kit.http import new_http_session
-from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware
+from service_kit.middleware import BodyLimitMiddleware, InternalAuthMiddleware, RequestContextMiddleware
 from service_kit.service import new_registry, service_routes
 from service_kit.stream_client import StreamClient
 
@@ -119,6 +119,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         app.router.routes.append(Route(path, acp_http, methods=["GET", "POST", "DELETE"], include_in_schema=False))
     install_error_handlers(app)
     # The IDE-facing surface is guarded by the user auth mode; only operator routes need the internal key.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(
         InternalAuthMiddleware,
         key=settings.internal_api_key.get_secret_value(),

@@ -103,6 +103,9 @@ class Settings(ServiceSettings):
         [], description="Origins allowed on the WebSocket; '*' allows any. A missing Origin (non-browser) is allowed."
     )
     ws_max_frame_bytes: int = Field(1_048_576, gt=0, description="Largest inbound frame; larger closes with 1009.")
+    max_request_bytes: int = Field(
+        1_048_576, gt=0, description="Largest request body (REST facade, ACP over HTTP), cut while it arrives; 413."
+    )
     ws_rate_per_second: float = Field(20.0, gt=0, description="Sustained inbound frames per second per socket.")
     ws_rate_burst: int = Field(60, gt=0, description="Inbound frames allowed in a burst; a flood closes with 1008.")
     ws_outbound_buffer: int = Field(256, ge=4, description="Frames queued per socket before deltas are coalesced.")

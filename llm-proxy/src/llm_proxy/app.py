@@ -29,7 +29,7 @@ from llm_proxy.state import ProxyState
 from llm_proxy.usage import SessionUsage
 from service_kit.asgi import HotPathApp
 from service_kit.errors import install_error_handlers
-from service_kit.middleware import InternalAuthMiddleware, RequestContextMiddleware, public_paths
+from service_kit.middleware import BodyLimitMiddleware, InternalAuthMiddleware, RequestContextMiddleware, public_paths
 from service_kit.service import new_registry, service_routes
 from service_kit.settings import ConfigurationError
 
@@ -123,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(service_routes("llm-proxy", __version__, registry))
     app.include_router(router)
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(
         InternalAuthMiddleware,
         key=settings.internal_api_key.get_secret_value(),

@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_kit.errors import error_body
-from service_kit.middleware import header
+from service_kit.errors import BodyTooLarge, error_body
+from service_kit.middleware import declared_length
 from service_kit.sse import HEARTBEAT
 
 _SSE_HEADERS = [
@@ -32,18 +32,13 @@ _SSE_HEADERS = [
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
-class BodyTooLarge(Exception):
-    """The request body is over the route's limit (answer 413)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request body exceeds {limit} bytes")
-        self.limit = limit
+__all__ = ["BodyTooLarge", "EventStream", "HotPathApp", "read_body", "send_error", "send_event_stream", "send_json"]
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The request body, or ``None`` when the client left while sending it; over ``limit`` bytes: ``BodyTooLarge``."""
-    declared = header(scope, b"content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(scope)
+    if declared is not None and declared > limit:
         raise BodyTooLarge(limit)
     parts: list[bytes] = []
     size = 0

@@ -28,6 +28,18 @@ _TYPE_BY_STATUS = {
 }
 
 
+class BodyTooLarge(HTTPException):
+    """The request body is over the limit: 413, and the connection closes (the rest of the body is not read)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body exceeds {limit} bytes")
+        self.limit = limit
+        self.code = "request_too_large"
+
+    def __str__(self) -> str:
+        return str(self.detail)
+
+
 def error_body(
     status: int, message: str, *, type: str | None = None, code: str | None = None, param: str | None = None
 ) -> bytes:
@@ -57,7 +69,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     """Starlette/FastAPI ``HTTPException`` in the envelope, keeping its status and headers."""
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return error_response(exc.status_code, detail, headers=exc.headers)
+    return error_response(exc.status_code, detail, code=getattr(exc, "code", None), headers=exc.headers)
 
 
 def validation_message(errors: list[dict[str, object]]) -> tuple[str, str | None]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_kit.errors import error_body
+from service_kit.errors import BodyTooLarge, error_body
 
 REQUEST_ID_HEADER = "x-request-id"
 _log = structlog.get_logger("service_kit.access")
@@ -22,6 +22,14 @@ def header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length`` when it is a plain decimal number, else None (a chunked body has none)."""
+    declared = header(scope, b"content-length")
+    if declared is None or not declared.isdigit():
+        return None
+    return int(declared) if len(declared) <= 18 else 2**63  # never int() of thousands of digits
 
 
 def _usable_request_id(raw: bytes | None) -> str:
@@ -119,6 +127,63 @@ class InternalAuthMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``limit`` bytes with 413 in the JSON envelope while it arrives: a declared
+    ``Content-Length`` over the limit before the app runs, a chunked body as soon as the bytes read pass the limit
+    (``receive`` raises :class:`BodyTooLarge`, which FastAPI's body parsing and the error handlers pass on as a 413).
+    So no route of a service ever holds more than ``limit`` bytes of a body, however it reads it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = declared_length(scope)
+        if declared is not None and declared > self.limit:
+            await _send_too_large(send, BodyTooLarge(self.limit))
+            return
+        received = 0
+        body_complete = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, body_complete
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+                body_complete = not message.get("more_body", False)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] == 413 and not body_complete:
+                    # However the route refused it (its own smaller limit, its own envelope): the rest of the body
+                    # is not read; without this uvicorn would read and drop all of it.
+                    message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except BodyTooLarge as exc:  # a route that reads the body itself and lets the exception through
+            if started:
+                raise
+            await _send_too_large(send, exc)
+
+
+async def _send_too_large(send: Send, exc: BodyTooLarge) -> None:
+    body = error_body(413, exc.detail, code=exc.code)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")

@@ -8,14 +8,19 @@ closed, before the app sees the request:
 - a head that arrives whole in one read is measured exactly when it is complete (request target + every header
   name and value + the separators);
 - a head still incomplete after the read in which it began is counted read by read, and cut as soon as those bytes
-  pass the limit: memory and time stay bounded by one read (at most 256 KiB with uvloop) plus the limit. What
-  follows is dropped unread for a short linger, so the client can read the 431 before the connection closes.
+  pass the limit: memory and time stay bounded by one read (at most 256 KiB with uvloop) plus the limit.
 
-The WebSocket handshake is parsed by the same protocol, so it is bounded the same way.
+A request answered before its body was read to the end (a 413 once the body passes its limit, see
+``BodyLimitMiddleware``) is closed the same lingering way: what follows is dropped unread for a short while, so the
+client reads the answer instead of a connection reset.
+
+The WebSocket handshake is parsed by the same protocol, so it is bounded the same way. A request the parser cannot
+read at all gets its 400 in the JSON envelope too (uvicorn answers it in plain text).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httptools
@@ -34,6 +39,28 @@ class _HeadTooLarge(Exception):
     """Raised from the parser's callback; ``feed_data`` reports it as a callback error with this as its context."""
 
 
+class _LingeringClose:
+    """The connection's transport as uvicorn's request cycles see it: ``close()`` while the request's body is still
+    arriving (an answer before the whole body, e.g. a 413) becomes a lingering close, everything else is the
+    transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: HeadLimitedHttpToolsProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        cycle = self._protocol.cycle
+        if cycle is not None and cycle.more_body and not cycle.disconnected and not self._transport.is_closing():
+            self._protocol.linger()
+        else:
+            self._transport.close()
+
+
 class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` refusing a request whose head exceeds ``max_header_bytes`` with 431 (see the module)."""
 
@@ -44,6 +71,15 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_pending = False  # a request's head began and is not complete yet
         self._head_bytes = 0  # of the reads after the one in which the pending head began
         self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._raw_transport = transport
+        self.transport = _LingeringClose(transport, self)  # type: ignore[assignment]
+
+    def handle_websocket_upgrade(self) -> None:
+        self.transport = self._raw_transport  # the WebSocket protocol writes to the transport itself
+        super().handle_websocket_upgrade()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -83,25 +119,34 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def eof_received(self) -> None:
         if self._refused:
-            self.transport.close()
+            self._raw_transport.close()
         super().eof_received()
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser cannot read (malformed, a ``Content-Length`` past 64 bits...): 400 in the envelope."""
+        self._refuse(400, "Bad Request", error_body(400, f"invalid HTTP request: {msg}", code="invalid_http"))
 
     def _refuse_head(self) -> None:
         self._head_pending = False
-        self._refused = True
         self.logger.warning("Request headers larger than %d bytes refused.", self.max_header_bytes)
-        body = error_body(
-            431, f"the request headers exceed {self.max_header_bytes} bytes", code="request_headers_too_large"
-        )
-        head = (
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
-        )
-        if not self.transport.is_closing():
-            self.transport.write(head + body)
-            self.transport.write_eof()
-            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        message = f"the request headers exceed {self.max_header_bytes} bytes"
+        self._refuse(431, "Request Header Fields Too Large", error_body(431, message, code="request_headers_too_large"))
+
+    def _refuse(self, status: int, reason: str, body: bytes) -> None:
+        """Answer ``status`` with ``body`` (JSON), then drop what the client still sends and close."""
+        head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        if not self._raw_transport.is_closing():
+            self._raw_transport.write(head.encode() + b"connection: close\r\n\r\n" + body)
+            self.linger()
+
+    def linger(self) -> None:
+        """Close after the answer written so far without resetting the connection: end our side, then drop whatever
+        the client still sends until it closes too or ``LINGER_SECONDS`` pass (closing with unread data would send
+        a reset, which can destroy the answer before the client reads it)."""
+        self._refused = True
+        self._raw_transport.resume_reading()
+        self._raw_transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self._raw_transport.close)
 
 
 def head_limited_protocol(max_header_bytes: int) -> type[HeadLimitedHttpToolsProtocol]:

@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
         description="json (one JSON object per line), console (a compact coloured line per event, for a person) "
         "or auto: console when stdout is a terminal, json otherwise. NO_COLOR turns the colours off.",
     )
+    max_request_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="Largest request body, cut while it arrives; larger requests get 413."
+    )
     internal_api_key: SecretStr = Field(
         ...,
         min_length=16,
