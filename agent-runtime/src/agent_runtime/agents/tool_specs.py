@@ -1,8 +1,12 @@
-"""The tool definitions: names, descriptions and parameter schemas (a JSON-schema subset).
+"""The tool definitions: names, descriptions, parameter schemas (a JSON-schema subset) and the rules the policy
+applies to each tool (:class:`ToolRules`).
 
 IDE tools mirror the IDE's implementation exactly (ide-protocol §4): argument names, types and defaults. The subset
 understood by :mod:`agent_runtime.agents.tools` is ``type`` (a name or a list of names), ``properties``, ``required``,
 ``items``, ``enum``, ``maxLength`` and ``minimum``; ``default`` and ``description`` are for the model only.
+
+Every rule of :mod:`agent_runtime.guardrails` about a tool is derived from its spec's rules; a spec without rules
+is incomplete, and an incomplete tool is never offered to the model nor run (fail closed).
 """
 
 from __future__ import annotations
@@ -12,12 +16,52 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class ToolRules:
+    """What the policy must know about a tool; every field is required so that no rule is forgotten.
+
+    ``path_args``: arguments naming a project path (normalised, refused outside the project, asked when secret).
+    ``pattern_args``: glob arguments matched against project paths (refused outside the project, asked when they
+    could match a secret file). ``writes``: the tool changes the files named by ``path_args`` (the agent's
+    ``write_extensions`` apply). ``gated``: asks before it runs unless configured otherwise. ``reads_tree``: reads
+    the contents of every file below a directory unless a pattern narrows it (asks unless the client excludes
+    secret files). ``command_arg``: the argument holding a command line (judged by the command policy).
+    ``client_capability``: the client tool that executes it (None: handled inside the runtime).
+    """
+
+    path_args: tuple[str, ...]
+    pattern_args: tuple[str, ...]
+    writes: bool
+    gated: bool
+    reads_tree: bool
+    command_arg: str | None
+    client_capability: str | None
+
+
+_RUNTIME_RULES = ToolRules(
+    path_args=(),
+    pattern_args=(),
+    writes=False,
+    gated=False,
+    reads_tree=False,
+    command_arg=None,
+    client_capability=None,
+)
+
+
+def _client(name: str, *, paths: tuple[str, ...] = ("path",), writes: bool = False, **rules: Any) -> ToolRules:
+    fields: dict[str, Any] = {"pattern_args": (), "gated": writes, "reads_tree": False, "command_arg": None}
+    return ToolRules(path_args=paths, writes=writes, client_capability=name, **(fields | rules))
+
+
+@dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """One tool: its name, what the model is told about it, and its parameter schema."""
+    """One tool: its name, what the model is told about it, its parameter schema and its policy rules (None:
+    incomplete, so never offered nor run)."""
 
     name: str
     description: str
     parameters: dict[str, Any]
+    rules: ToolRules | None = None
 
     def openai(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry for this tool."""
@@ -59,6 +103,7 @@ IDE_SPECS: dict[str, ToolSpec] = {
                 },
                 ["path"],
             ),
+            _client("read_file"),
         ),
         ToolSpec(
             "write_file",
@@ -72,6 +117,7 @@ IDE_SPECS: dict[str, ToolSpec] = {
                 },
                 ["path", "content"],
             ),
+            _client("write_file", writes=True),
         ),
         ToolSpec(
             "list_files",
@@ -85,6 +131,7 @@ IDE_SPECS: dict[str, ToolSpec] = {
                 },
                 ["path"],
             ),
+            _client("list_files", pattern_args=("pattern",)),
         ),
         ToolSpec(
             "create_directory",
@@ -93,6 +140,7 @@ IDE_SPECS: dict[str, ToolSpec] = {
                 {"path": _string(_PATH), "recursive": _boolean("Create missing parent directories.", True)},
                 ["path"],
             ),
+            _client("create_directory", writes=True),
         ),
         ToolSpec(
             "execute_command",
@@ -107,6 +155,7 @@ IDE_SPECS: dict[str, ToolSpec] = {
                 },
                 ["command"],
             ),
+            _client("execute_command", paths=("cwd",), gated=True, command_arg="command"),
         ),
         ToolSpec(
             "search_in_code",
@@ -122,6 +171,7 @@ IDE_SPECS: dict[str, ToolSpec] = {
                 },
                 ["query"],
             ),
+            _client("search_in_code", pattern_args=("file_pattern",), reads_tree=True),
         ),
     )
 }
@@ -149,6 +199,7 @@ RUNTIME_SPECS: dict[str, ToolSpec] = {
             "attempt_completion",
             "Finish the task: give the user the final answer or a summary of what was done. Ends your turn.",
             _object({"result": _string("The final answer, in Markdown.")}, ["result"]),
+            _RUNTIME_RULES,
         ),
         ToolSpec(
             "ask_followup_question",
@@ -164,6 +215,7 @@ RUNTIME_SPECS: dict[str, ToolSpec] = {
                 },
                 ["question"],
             ),
+            _RUNTIME_RULES,
         ),
         ToolSpec(
             "switch_mode",
@@ -175,6 +227,7 @@ RUNTIME_SPECS: dict[str, ToolSpec] = {
                 },
                 ["mode", "reason"],
             ),
+            _RUNTIME_RULES,
         ),
         ToolSpec(
             "create_plan",
@@ -186,6 +239,7 @@ RUNTIME_SPECS: dict[str, ToolSpec] = {
                 },
                 ["goal", "subtasks"],
             ),
+            _RUNTIME_RULES,
         ),
     )
 }

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from agent_runtime.agents.tool_specs import IDE_SPECS, RUNTIME_SPECS, ToolSpec
+from agent_runtime.agents.tool_specs import IDE_SPECS, RUNTIME_SPECS, ToolRules, ToolSpec
 
 IDE_TOOLS: frozenset[str] = frozenset(IDE_SPECS)
 RUNTIME_TOOLS: frozenset[str] = frozenset(RUNTIME_SPECS)
@@ -50,11 +50,18 @@ def is_ide_tool(name: str) -> bool:
     return canonical_tool_name(name) in IDE_TOOLS
 
 
+def tool_rules(name: str) -> ToolRules | None:
+    """The policy rules of a tool; None for an unknown tool or an incomplete spec (never offered nor run)."""
+    spec = ALL_SPECS.get(canonical_tool_name(name))
+    return None if spec is None else spec.rules
+
+
 @functools.cache
 def tool_schemas(names: tuple[str, ...]) -> list[dict[str, Any]]:
-    """OpenAI ``tools`` entries (``{"type": "function", "function": {...}}``) for the given tool names, in order;
-    built once per tool set (every model call sends them): the list is shared, callers must not change it."""
-    return [ALL_SPECS[canonical_tool_name(name)].openai() for name in names]
+    """OpenAI ``tools`` entries (``{"type": "function", "function": {...}}``) for the given tool names, in order,
+    leaving out tools whose spec is incomplete; built once per tool set (every model call sends them): the list is
+    shared, callers must not change it."""
+    return [ALL_SPECS[canonical_tool_name(name)].openai() for name in names if tool_rules(name) is not None]
 
 
 def validate_tool_call(name: str, raw_arguments: str | dict[str, Any] | None) -> ToolCall:

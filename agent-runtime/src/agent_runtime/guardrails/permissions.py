@@ -16,17 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.agents.catalogue import Agent
-from agent_runtime.agents.tools import canonical_tool_name
-
-# Path-valued arguments of the IDE tools.
-PATH_ARGUMENTS: Mapping[str, tuple[str, ...]] = {
-    "read_file": ("path",),
-    "write_file": ("path",),
-    "list_files": ("path",),
-    "create_directory": ("path",),
-    "execute_command": ("cwd",),
-    "search_in_code": ("path",),
-}
+from agent_runtime.agents.tools import canonical_tool_name, tool_rules
 
 _PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -105,31 +95,36 @@ def _check_segment(segment: str) -> None:
 
 
 def check_permission(agent: Agent, tool_name: str, arguments: Mapping[str, Any]) -> Permission:
-    """Whether ``agent`` may make this call: the tool must be in its list, every path argument must normalise, and
-    a ``write_extensions`` restriction limits ``write_file`` to those file types."""
+    """Whether ``agent`` may make this call: the tool must have a complete spec and be in the agent's list, every
+    path and pattern argument of its spec must stay inside the project, and the agent's ``write_extensions`` limit
+    the files a writing tool may change."""
     name = canonical_tool_name(tool_name)
+    rules = tool_rules(name)
+    if rules is None:
+        return Refused(f"'{tool_name}' has no complete specification on this server, so it cannot run.", "spec")
     if not agent.allows(name):
         allowed = ", ".join(agent.tools)
         return Refused(f"The {agent.name} agent may not use '{tool_name}'. Its tools are: {allowed}.")
-    for key in PATH_ARGUMENTS.get(name, ()):
+    for key in (*rules.path_args, *rules.pattern_args):
         value = arguments.get(key)
         if value is None:
             continue
         try:
             path = normalise_path(value)
         except UnsafePath as exc:
-            return Refused(f"'{key}' of {name} is refused: {exc.reason}.")
-        refusal = _restriction(agent, name, path)
-        if refusal is not None:
-            return refusal
+            return Refused(f"'{key}' of {name} is refused: {exc.reason}.", "path")
+        if rules.writes and key in rules.path_args:
+            refusal = _write_restriction(agent, path)
+            if refusal is not None:
+                return refusal
     return Allowed()
 
 
-def _restriction(agent: Agent, tool_name: str, path: str) -> Refused | None:
+def _write_restriction(agent: Agent, path: str) -> Refused | None:
     extensions = agent.restrictions.write_extensions
-    if tool_name != "write_file" or extensions is None:
+    if extensions is None:
         return None
     if path.lower().endswith(extensions) and path.rsplit("/", 1)[-1].lower() not in extensions:
         return None
     kinds = ", ".join(extensions)
-    return Refused(f"The {agent.name} agent may only write files ending in {kinds}; '{path}' is refused.")
+    return Refused(f"The {agent.name} agent may only write files ending in {kinds}; '{path}' is refused.", "write")

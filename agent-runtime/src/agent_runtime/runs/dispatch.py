@@ -22,11 +22,16 @@ from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
-from agent_runtime.guardrails.approval import Ask, Deny
+from agent_runtime.guardrails.approval import Ask, ClientContext, Deny
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
 from agent_runtime.runs.plans import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
+
+
+def client_context(conv: Conversation) -> ClientContext:
+    """What the session's client declared (``client_tools_options``; read defensively, absent means nothing)."""
+    return ClientContext.from_options(getattr(conv.session, "client_tools_options", None))
 
 
 def refusal_result(refusal: Refused | Deny) -> str:
@@ -83,7 +88,7 @@ class Dispatcher:
             return None
         if valid.name in RUNTIME_TOOLS:
             return await self._runtime_tool(conv, call, valid.name, valid.arguments)
-        decision = self._s.policy.decide(agent.id, valid.name, valid.arguments)
+        decision = self._s.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
         if isinstance(decision, Deny):
             await self._refuse(conv, call.id, valid, decision)
             return None
