@@ -90,12 +90,6 @@ def test_patterns_that_cannot_match_a_secret_run(pattern: str) -> None:
     assert POLICY.decide("coder", "search_in_code", {"query": "main", "file_pattern": pattern}) == Allow()
 
 
-def test_client_options_are_read_defensively() -> None:
-    assert ClientContext.from_options(None) == ClientContext()
-    assert ClientContext.from_options({"excludes_secrets": "yes"}) == ClientContext()
-    assert ClientContext.from_options({"excludes_secrets": True}) == EXCLUDES
-
-
 @pytest.mark.parametrize(
     ("left", "right", "meet"),
     [("*.key", "server.k?y", True), ("*.pem", "*.dart", False), (".env.*", ".e*", True), ("[!.]*", ".env", False)],

@@ -61,12 +61,6 @@ class ClientContext:
 
     excludes_secrets: bool = False
 
-    @classmethod
-    def from_options(cls, options: object) -> ClientContext:
-        """From a session's stored ``client_tools_options`` (any shape; anything but ``true`` means no)."""
-        value = options.get("excludes_secrets") if isinstance(options, Mapping) else None
-        return cls(excludes_secrets=value is True)
-
 
 @dataclass(frozen=True, slots=True)
 class ApprovalPolicy:

@@ -30,8 +30,9 @@ from agent_runtime.runs.services import RunState, Services, Stop
 
 
 def client_context(conv: Conversation) -> ClientContext:
-    """What the session's client declared (``client_tools_options``; read defensively, absent means nothing)."""
-    return ClientContext.from_options(getattr(conv.session, "client_tools_options", None))
+    """What the session's client declared that the policy relies on (nothing when it never declared)."""
+    declared = conv.session.client_tools
+    return ClientContext(excludes_secrets=declared is not None and declared.excludes_secrets)
 
 
 def refusal_result(refusal: Refused | Deny) -> str:
