@@ -1,6 +1,6 @@
 """Real clients of ``/v1/responses`` and ``/v1/embeddings`` against the proxy as a uvicorn process: the official
-``openai`` SDK (``responses`` streamed and not, function calls; ``embeddings``) and the OpenAI Agents SDK with its
-default model (the Responses API one)."""
+``openai`` SDK (``responses`` streamed and not, function calls; ``embeddings``), the OpenAI Agents SDK with its
+default model (the Responses API one) and LangChain's ``ChatOpenAI`` on the Responses API and ``OpenAIEmbeddings``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import openai
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool
 from agents.models.openai_provider import OpenAIProvider
+from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+from pydantic import BaseModel
 
 from tests.conftest import KEY
 
@@ -149,3 +151,38 @@ async def test_embeddings_with_the_sdk_are_deterministic(sdk):
     decoded = list(struct.unpack("<8f", base64.b64decode(raw))) if isinstance(raw, str) else raw
     assert decoded == pytest.approx(again.data[0].embedding, rel=1e-6)
     assert json.loads(json.dumps(first.model_dump()))["object"] == "list"
+
+
+class Verdict(BaseModel):
+    ok: bool
+    files: list[str]
+
+
+async def test_the_agents_sdk_structured_output_goes_through_text_format(proxy_url):
+    agent = Agent(name="judge", instructions="Answer in JSON.", model="mock", output_type=Verdict)
+    result = await Runner.run(agent, '[[text:{"ok":true,"files":["a.py","é.md"]}]]', run_config=_run_config(proxy_url))
+    assert result.final_output == Verdict(ok=True, files=["a.py", "é.md"])
+
+
+async def test_langchain_chat_openai_on_the_responses_api(proxy_url):
+    llm = ChatOpenAI(base_url=proxy_url, api_key=KEY, model="mock", use_responses_api=True, max_retries=0)
+    bound = llm.bind_tools([read_file_schema])
+    message = await bound.ainvoke(f"[[text:On it.]] [[tool:read_file {ARGS}]] [[tool:read_file {{}}]]")
+    assert [(call["name"], call["args"]) for call in message.tool_calls] == [
+        ("read_file", json.loads(ARGS)),
+        ("read_file", {}),
+    ]
+    chunks = [chunk async for chunk in llm.astream("streamed through langchain")]
+    assert "".join(chunk.text for chunk in chunks) == "streamed through langchain"
+
+
+async def test_langchain_embeddings(proxy_url):
+    embeddings = OpenAIEmbeddings(base_url=proxy_url, api_key=KEY, model="mock", check_embedding_ctx_length=False)
+    vectors = await embeddings.aembed_documents(["alpha", "beta"])
+    assert [len(v) for v in vectors] == [256, 256]
+    assert await embeddings.aembed_query("alpha") == pytest.approx(vectors[0])
+
+
+def read_file_schema(path: str) -> str:
+    """Read a file from the project."""
+    return path

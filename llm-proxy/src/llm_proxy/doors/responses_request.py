@@ -142,7 +142,8 @@ def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bo
     if refused and not ignore_unsupported:
         raise _unsupported(
             "tools",
-            f"only function tools are supported by this proxy; unsupported: {', '.join(refused)}",
+            f"only function tools are supported by this proxy; unsupported: {', '.join(refused)}. Turn them off in "
+            "the client, or set LLM_PROXY__RESPONSES_UNSUPPORTED_TOOLS=ignore on the proxy to leave them out",
         )
     return definitions or None
 
