@@ -153,3 +153,33 @@ async def test_a_chunked_body_over_the_limit_is_cut_while_it_arrives(
     assert orjson.loads(body)["error"]["message"] == "the request body exceeds 1048576 bytes"
     assert sent < 4 * 1024 * 1024
     assert runtime.forwarded == []
+
+
+async def test_the_event_stream_is_relayed_live_and_released_when_the_client_leaves(
+    gateway: RunningGateway, runtime: FakeRuntime
+) -> None:
+    session = runtime.create_session(None)
+    session.publish({"type": "assistant_message", "content": "logged"}, run=1)
+    async with (
+        gateway.client() as http,
+        http.stream("GET", f"/api/v1/sessions/{session.id}/events", headers={"Last-Event-ID": "0"}) as answer,
+    ):
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        lines = answer.aiter_lines()
+        logged = [await anext(lines) for _ in range(2)]
+        assert logged[0] == "id: 1"
+        session.publish({"type": "assistant_message", "content": "live"}, run=1)
+        block = [await asyncio.wait_for(anext(lines), 5) for _ in range(3)]
+        assert block[1] == "id: 2"
+        assert orjson.loads(block[2].removeprefix("data: "))["content"] == "live"
+    async with asyncio.timeout(5):  # the runtime's follower goes with the client
+        while session.subscribers:
+            await asyncio.sleep(0.01)
+
+
+async def test_the_event_stream_of_an_unknown_session_is_404_in_the_envelope(gateway: RunningGateway) -> None:
+    async with gateway.client() as http:
+        answer = await http.get("/api/v1/sessions/nope/events?after=0")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["type"] == "not_found_error"

@@ -8,8 +8,9 @@ socket reach the runtime in the order the client sent them even though their str
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -62,24 +63,41 @@ class ChunkStream:
     async def chunks(self) -> AsyncIterator[Chunk]:
         decoder = SSEDecoder()
         try:
-            async for raw in self._response:
-                for event in decoder.feed(raw):
-                    data = orjson.loads(event.data)
-                    if not isinstance(data, dict):
-                        continue
-                    seq = int(event.id) if event.id is not None and event.id.isdigit() else None
-                    yield Chunk(data, seq, time.perf_counter())
-        except ReadTimeout as exc:
-            raise RuntimeUnavailable(f"{PEER} stopped answering ({exc}, not even a heartbeat)", 504) from exc
-        except HttpError as exc:
-            raise RuntimeUnavailable(f"{PEER} stream interrupted: {exc}", 502) from exc
+            with _stream_errors():
+                async for raw in self._response:
+                    for event in decoder.feed(raw):
+                        data = orjson.loads(event.data)
+                        if not isinstance(data, dict):
+                            continue
+                        seq = int(event.id) if event.id is not None and event.id.isdigit() else None
+                        yield Chunk(data, seq, time.perf_counter())
         except orjson.JSONDecodeError as exc:
             raise RuntimeUnavailable(f"{PEER} sent a malformed event", 502) from exc
         finally:
             self._response.close()
 
+    async def raw(self) -> AsyncIterator[bytes]:
+        """The stream's bytes as the runtime sent them (events, ids, heartbeats), for a client that reads SSE."""
+        try:
+            with _stream_errors():
+                async for data in self._response:
+                    yield data
+        finally:
+            self._response.close()
+
     def close(self) -> None:
         self._response.close()
+
+
+@contextlib.contextmanager
+def _stream_errors() -> Iterator[None]:
+    """A runtime stream that went silent or broke, as ``RuntimeUnavailable``."""
+    try:
+        yield
+    except ReadTimeout as exc:
+        raise RuntimeUnavailable(f"{PEER} stopped answering ({exc}, not even a heartbeat)", 504) from exc
+    except HttpError as exc:
+        raise RuntimeUnavailable(f"{PEER} stream interrupted: {exc}", 502) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +140,15 @@ class RuntimeClient:
 
     async def open_events(self, session_id: str, after: int, subject: str | None) -> ChunkStream:
         """Follow ``/sessions/{id}/events?after=N``: the log after ``after``, then live events."""
+        return await self.follow(f"/sessions/{quote(session_id, safe='')}/events?after={after}", subject)
+
+    async def follow(self, target: str, subject: str | None, last_event_id: str | None = None) -> ChunkStream:
+        """Open the runtime's event stream at ``target`` (path and query, already percent-encoded); returns once the
+        runtime accepted it (else ``RuntimeRefused`` with its status and message)."""
         headers = self._headers(subject, "text/event-stream")
-        path = f"/sessions/{quote(session_id, safe='')}/events?after={after}"
-        return await self._open("GET", path, headers)
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        return await self._open("GET", target, headers)
 
     async def probe_session(self, session_id: str, subject: str | None) -> SessionProbe:
         """The session's owner and the tool calls handed to the IDE that still wait for a result; 404 (as
