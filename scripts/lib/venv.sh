@@ -14,7 +14,8 @@ ensure_venv() {
   fi
   local stamp="$VENV/.codelab-installed${extras:+-$extras}"
   local sum
-  sum="$(cat "$ROOT"/*/pyproject.toml "$ROOT/scripts/battery/requirements.txt" | sha256sum | cut -d' ' -f1)"
+  sum="$(cat "$ROOT"/*/pyproject.toml "$ROOT/scripts/battery/requirements.txt" "$ROOT/scripts/lib/examples-requirements.txt" \
+    | sha256sum | cut -d' ' -f1)"
   if [ -z "$extras" ] && [ "$(cat "$VENV/.codelab-installed-dev" 2>/dev/null)" = "$sum" ]; then
     return 0  # a dev install holds everything a plain one would
   fi
@@ -26,7 +27,7 @@ ensure_venv() {
     for pkg in service-kit llm-proxy agent-runtime gateway terminal-client acp-bridge; do
       [ -f "$ROOT/$pkg/pyproject.toml" ] && packages+=(-e "$ROOT/$pkg$sfx")
     done
-    "$PY" -m pip install -q "${packages[@]}"
+    "$PY" -m pip install -q "${packages[@]}" -r "$ROOT/scripts/lib/examples-requirements.txt"
     if [ -n "$extras" ]; then
       "$PY" -m pip install -q ruff mypy types-PyYAML -r "$ROOT/scripts/battery/requirements.txt"
     fi
