@@ -172,3 +172,35 @@ async def test_anonymous_websockets_are_let_in_only_when_configured(
         assert await ws_outcome(gateway, "/ws/new_1") == "open"
         # A presented credential is still checked.
         assert await ws_outcome(gateway, "/ws/new_1", additional_headers=bearer("wrong-token-000000")) == 1008
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t", " \t "])
+async def test_a_blank_subject_is_refused_on_rest_and_on_the_socket(
+    jwt_gateway: RunningGateway, runtime: FakeRuntime, issuer: Issuer, blank: str
+) -> None:
+    """A blank ``sub`` once switched off every ownership check: it is no subject at all."""
+    token = issuer.token("ec-1", sub=blank)
+    async with jwt_gateway.client(headers=bearer(token)) as http:
+        listed = await http.get("/api/v1/sessions")
+        created = await http.post("/api/v1/sessions")
+    assert (listed.status_code, created.status_code) == (401, 401)
+    assert listed.json()["error"]["type"] == "authentication_error"
+    assert await ws_outcome(jwt_gateway, "/ws/new_1", additional_headers=bearer(token)) == 1008
+    assert runtime.sessions == {}
+
+
+@pytest.mark.parametrize("subject", ["用户", "a" * 300, "ü" * 255, "alice@example.com"])
+async def test_every_valid_subject_works_on_rest_and_on_the_socket(
+    jwt_gateway: RunningGateway, runtime: FakeRuntime, issuer: Issuer, subject: str
+) -> None:
+    token = issuer.token("ec-1", sub=subject)
+    async with jwt_gateway.client(headers=bearer(token)) as http:
+        session_id = (await http.post("/api/v1/sessions")).json()["id"]
+        listed = (await http.get("/api/v1/sessions")).json()["sessions"]
+    assert runtime.sessions[session_id].owner == subject
+    assert [s["id"] for s in listed] == [session_id]
+    async with connect(jwt_gateway.ws(f"/ws/{session_id}?protocol=2"), additional_headers=bearer(token)) as ws:
+        await ws.send('{"type":"user_message","content":"hi"}')
+        while orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "done":
+            pass
+    assert runtime.received[-1]["subject"] == subject
