@@ -394,3 +394,54 @@ async def test_anthropic_reasoning_round_trips_byte_for_byte_through_the_respons
     assert assistant["role"] == "assistant"
     assert assistant["content"][:3] == EXPECTED_BLOCKS
     assert assistant["content"][3] == {"type": "text", "text": "Answer"}
+
+
+PATCH = '*** Begin Patch\n*** Update File: "é.py"\n@@\n-a = "\\\\"\n+a = 1\n*** End Patch'
+CUSTOM = {
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Apply a patch",
+    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+}
+
+
+async def test_custom_tools_are_offered_as_functions_and_come_back_as_custom_calls(proxy_client, upstream):
+    arguments = orjson.dumps({"input": PATCH}).decode()
+    async with proxy_client() as client:
+        found = await stream(client, input=f"[[tool:apply_patch {arguments}]]", tools=[CUSTOM, *TOOLS])
+    kinds = [e["type"] for e in found]
+    assert kinds[2:6] == [
+        "response.output_item.added",
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+        "response.output_item.done",
+    ]
+    item = found[5]["item"]
+    assert (item["type"], item["name"], item["input"]) == ("custom_tool_call", "apply_patch", PATCH)
+    assert found[4]["input"] == PATCH
+
+    # The call and its output go back upstream as a tool call with {"input": …} and a tool result.
+    upstream.play(Reply(chunks=split_every(fixture_bytes("openai_tools.sse"))))
+    history = [
+        {"role": "user", "content": "patch it"},
+        {"type": "custom_tool_call", "call_id": item["call_id"], "name": "apply_patch", "input": PATCH},
+        {"type": "custom_tool_call_output", "call_id": item["call_id"], "output": "Done!"},
+    ]
+    body = {
+        "model": "openai/gpt-up",
+        "input": history,
+        "tools": [CUSTOM],
+        "tool_choice": {"type": "custom", "name": "apply_patch"},
+    }
+    async with proxy_client(openai_base_url=upstream.url + "/v1") as client:
+        response = await client.post("/v1/responses", json=body)
+    assert response.status_code == 200, response.text
+    sent = upstream.requests[0]
+    function = sent["tools"][0]["function"]
+    assert function["name"] == "apply_patch"
+    assert function["parameters"]["required"] == ["input"]
+    assert "start: /.+/" in function["parameters"]["properties"]["input"]["description"]
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "apply_patch"}}
+    call = sent["messages"][1]["tool_calls"][0]
+    assert orjson.loads(call["function"]["arguments"]) == {"input": PATCH}
+    assert sent["messages"][2] == {"role": "tool", "content": "Done!", "tool_call_id": item["call_id"]}

@@ -15,7 +15,12 @@ from starlette.types import Receive, Scope, Send
 
 from llm_proxy.doors.common import caller_id, completion_batches, read_request, resolve_model
 from llm_proxy.doors.responses_events import ResponseWriter, envelope, error_event, new_id
-from llm_proxy.doors.responses_request import ResponsesRequest, chat_request, parse_responses_request
+from llm_proxy.doors.responses_request import (
+    ResponsesRequest,
+    chat_request,
+    custom_tool_names,
+    parse_responses_request,
+)
 from llm_proxy.errors import ProxyError
 from llm_proxy.providers.base import Batch
 from llm_proxy.schemas import ChatMessage
@@ -92,7 +97,8 @@ class _Turn:
         self.id = new_id("resp")
 
     def writer(self, model: str, *, stream: bool) -> ResponseWriter:
-        return ResponseWriter(envelope(self.id, model, self._body), stream=stream)
+        custom = custom_tool_names(self._body.tools)
+        return ResponseWriter(envelope(self.id, model, self._body), stream=stream, custom_tools=custom)
 
     async def events(self, writer: ResponseWriter, batches: AsyncGenerator[Batch, None]) -> AsyncGenerator[bytes, None]:
         """The SSE body. ``response.created`` leaves with the first batch (already there when the stream opens)."""

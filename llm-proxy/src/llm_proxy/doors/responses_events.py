@@ -34,6 +34,7 @@ from llm_proxy.providers.base import (
 from llm_proxy.reasoning import ReasoningFold
 from llm_proxy.schemas import ChatMessage, FunctionCall, ReasoningBlock, ToolCall
 
+CUSTOM_INPUT = "input"  # the one string argument a custom tool is offered to the model with
 REDACTED_PREFIX = "redacted_thinking:"  # marks a reasoning item's encrypted_content that is a redacted block
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -53,6 +54,18 @@ def usage_object(usage: Usage) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
+
+
+def custom_tool_input(arguments: str) -> str:
+    """The free-form input of a custom tool's call from the JSON arguments the model produced (``{"input": …}``);
+    arguments that are not that object are passed on as the input itself."""
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get(CUSTOM_INPUT), str):
+        return str(value[CUSTOM_INPUT])
+    return arguments
 
 
 def sse(kind: str, body: bytes) -> bytes:
@@ -89,8 +102,9 @@ class _Item:
 class ResponseWriter:
     """Builds one response from deltas; ``stream`` decides whether events are encoded at all."""
 
-    def __init__(self, envelope: dict[str, Any], *, stream: bool) -> None:
+    def __init__(self, envelope: dict[str, Any], *, stream: bool, custom_tools: frozenset[str] = frozenset()) -> None:
         self.envelope = envelope
+        self._custom = custom_tools
         self.output: list[dict[str, Any]] = []
         self._stream = stream
         self._seq = 0
@@ -195,7 +209,7 @@ class ResponseWriter:
     def _call(self, delta: ToolCallDelta) -> bytes:
         opened = b""
         item = self._open
-        if item is None or item.kind != "function_call" or item.call_index != delta.index:
+        if item is None or item.call_index != delta.index:
             if delta.index in self._closed_calls:
                 raise ProxyError(
                     "malformed", f"the upstream sent more of tool call {delta.index} after the next one began"
@@ -208,6 +222,8 @@ class ResponseWriter:
         if not delta.arguments:
             return opened
         item.text.append(delta.arguments)
+        if item.kind == "custom_tool_call":
+            return opened  # its input is inside the JSON arguments: sent whole when the call is done
         return opened + self._event(
             "response.function_call_arguments.delta",
             {"item_id": item.item["id"], "output_index": item.output_index, "delta": delta.arguments},
@@ -230,14 +246,12 @@ class ResponseWriter:
         else:
             assert call is not None
             call_id = call.id or new_id("call")
-            item = {
-                "id": new_id("fc"),
-                "type": "function_call",
-                "status": "in_progress",
-                "arguments": "",
-                "call_id": call_id,
-                "name": call.name or "",
-            }
+            if call.name in self._custom:
+                kind = "custom_tool_call"
+                item = {"id": new_id("ctc"), "type": kind, "status": "in_progress", "input": ""}
+            else:
+                item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress", "arguments": ""}
+            item.update(call_id=call_id, name=call.name or "")
         opened = _Item(kind, item, output_index, call.index if call is not None else -1)
         self._open = opened
         events = closed + self._event("response.output_item.added", {"output_index": output_index, "item": dict(item)})
@@ -273,8 +287,14 @@ class ResponseWriter:
             events += self._event("response.content_part.done", {**where, "content_index": 0, "part": part})
             body["content"] = [part]
         else:
-            body.update(status=status, arguments=text)
-            events = self._event("response.function_call_arguments.done", {**where, "arguments": text})
+            if item.kind == "custom_tool_call":
+                custom_input = custom_tool_input(text)
+                body.update(status=status, input=custom_input)
+                events = self._event("response.custom_tool_call_input.delta", {**where, "delta": custom_input})
+                events += self._event("response.custom_tool_call_input.done", {**where, "input": custom_input})
+            else:
+                body.update(status=status, arguments=text)
+                events = self._event("response.function_call_arguments.done", {**where, "arguments": text})
             self._closed_calls.add(item.call_index)
             call = ToolCall(id=body["call_id"], function=FunctionCall(name=body["name"], arguments=text))
             self._assistant.tool_calls = [*(self._assistant.tool_calls or ()), call]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llm_proxy.doors.responses_events import REDACTED_PREFIX
+from llm_proxy.doors.responses_events import CUSTOM_INPUT, REDACTED_PREFIX
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import (
     ChatCompletionRequest,
@@ -119,22 +119,47 @@ def _invalid(param: str, message: str) -> ProxyError:
     return ProxyError("bad_request", message, param=param, code="invalid_request")
 
 
+def custom_tool_names(tools: list[dict[str, Any]] | None) -> frozenset[str]:
+    """Names of the request's custom (free-form input) tools: their calls go back as ``custom_tool_call`` items."""
+    return frozenset(str(t.get("name")) for t in tools or () if t.get("type") == "custom" and t.get("name"))
+
+
+def _custom_definition(tool: dict[str, Any]) -> dict[str, Any]:
+    """A custom tool (free-form text input, e.g. the Codex CLI's ``apply_patch``) as a function with one string
+    argument; its grammar, if any, is described to the model, since no provider enforces one."""
+    fmt = tool.get("format") or {}
+    about = "The raw input of the tool."
+    if fmt.get("type") == "grammar" and fmt.get("definition"):
+        about += f" It must follow this {fmt.get('syntax', 'lark')} grammar:\n{fmt['definition']}"
+    parameters = {
+        "type": "object",
+        "properties": {CUSTOM_INPUT: {"type": "string", "description": about}},
+        "required": [CUSTOM_INPUT],
+    }
+    return {"name": tool.get("name"), "description": tool.get("description"), "parameters": parameters}
+
+
 def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bool) -> list[ToolDefinition] | None:
-    """Function tools as chat tool definitions. Any other kind (hosted tools such as ``web_search``, custom
-    grammar tools, namespaces) is refused in one 400 naming them all, or left out with ``ignore_unsupported``."""
+    """Function tools, and custom tools as functions of one string, as chat tool definitions. Any other kind (hosted
+    tools such as ``web_search``, namespaces) is refused in one 400 naming them all, or left out with
+    ``ignore_unsupported``."""
     if not tools:
         return None
     definitions: list[ToolDefinition] = []
     refused: list[str] = []
     for index, tool in enumerate(tools):
         kind = str(tool.get("type", ""))
-        if kind != "function":
+        if kind == "function":
+            spec = {k: v for k, v in tool.items() if k != "type"}
+        elif kind == "custom":
+            spec = _custom_definition(tool)
+        else:
             refused.append(
                 f"tools[{index}] ({kind or 'no type'}{': ' + str(tool['name']) if tool.get('name') else ''})"
             )
             continue
         try:
-            function = FunctionDefinition.model_validate({k: v for k, v in tool.items() if k != "type"})
+            function = FunctionDefinition.model_validate(spec)
         except ValidationError as exc:
             message, _ = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
             raise _invalid(f"tools[{index}]", message) from None
@@ -142,8 +167,9 @@ def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bo
     if refused and not ignore_unsupported:
         raise _unsupported(
             "tools",
-            f"only function tools are supported by this proxy; unsupported: {', '.join(refused)}. Turn them off in "
-            "the client, or set LLM_PROXY__RESPONSES_UNSUPPORTED_TOOLS=ignore on the proxy to leave them out",
+            f"only function and custom tools are supported by this proxy; unsupported: {', '.join(refused)}. Turn "
+            "them off in the client, or set LLM_PROXY__RESPONSES_UNSUPPORTED_TOOLS=ignore on the proxy to leave them "
+            "out",
         )
     return definitions or None
 
@@ -151,10 +177,12 @@ def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bo
 def chat_tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
     if choice is None or choice in ("auto", "none", "required"):
         return choice
-    if isinstance(choice, dict) and choice.get("type") == "function" and choice.get("name"):
+    if isinstance(choice, dict) and choice.get("type") in ("function", "custom") and choice.get("name"):
         return {"type": "function", "function": {"name": choice["name"]}}
     kind = choice.get("type") if isinstance(choice, dict) else choice
-    raise _unsupported("tool_choice", f"tool_choice '{kind}' is not supported: use auto, none, required or a function")
+    raise _unsupported(
+        "tool_choice", f"tool_choice '{kind}' is not supported: use auto, none, required, a function or a custom tool"
+    )
 
 
 def response_format(text: TextOptions | None) -> dict[str, Any] | None:
@@ -209,7 +237,9 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[ChatMessage]:
             _message(turns, item, where)
         elif kind == "function_call":
             _function_call(turns, item, where)
-        elif kind == "function_call_output":
+        elif kind == "custom_tool_call":
+            _function_call(turns, {**item, "arguments": _custom_arguments(item, where)}, where)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = _string(item, "call_id", where)
             turns.add(ChatMessage(role="tool", tool_call_id=call_id, content=_output_text(item.get("output"), where)))
         elif kind == "reasoning":
@@ -287,6 +317,13 @@ def _function_call(turns: _Turns, item: dict[str, Any], where: str) -> None:
         *(turn.tool_calls or ()),
         ToolCall(id=call_id, function=FunctionCall(name=name, arguments=arguments)),
     ]
+
+
+def _custom_arguments(item: dict[str, Any], where: str) -> str:
+    value = item.get(CUSTOM_INPUT)
+    if not isinstance(value, str):
+        raise _invalid(f"{where}.input", f"{where}.input must be a string")
+    return orjson.dumps({CUSTOM_INPUT: value}).decode()
 
 
 def _output_text(output: Any, where: str) -> str:
