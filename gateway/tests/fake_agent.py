@@ -24,6 +24,7 @@ class Turn:
         self.session = session
         self.run = run
         self.stop_reason = "completed"
+        self.model_finish: str | None = None  # the done's model_finish: the model was cut off
 
     def publish(self, chunk: dict[str, Any]) -> None:
         self.session.publish(chunk, self.run)
@@ -102,6 +103,9 @@ class FakeAgent:
         elif "fail" in lowered:
             turn.publish({"type": "error", "error": "the model is unavailable", "metadata": {"code": "llm_error"}})
             turn.stop_reason = "error"
+        elif "cut off" in lowered:
+            await turn.say("The answer stops in the middle of", self.delay)
+            turn.model_finish = "content_filter" if "filter" in lowered else "length"
         elif "long" in lowered:
             await turn.say(LONG_REPLY, self.delay)
         else:

@@ -177,7 +177,10 @@ class FakeRuntime:
                 return
             finally:
                 session.current = None
-            session.publish({"type": "done", "stop_reason": turn.stop_reason, "usage": _usage()}, run)
+            done = {"type": "done", "stop_reason": turn.stop_reason, "usage": _usage()}
+            if turn.model_finish is not None:
+                done["model_finish"] = turn.model_finish
+            session.publish(done, run)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         found = self._owned(request, request.match_info["id"])

@@ -141,6 +141,16 @@ async def test_an_error_is_shown_as_text_and_ends_the_turn(
     assert "the model is unavailable" in client.text()
 
 
+async def test_a_model_cut_off_at_its_token_limit_or_by_the_provider_ends_with_max_tokens_or_refusal(
+    acp: tuple[ScriptedClient, ClientSideConnection, str],
+) -> None:
+    client, connection, session = acp
+    assert await prompt(connection, session, "cut off please") == "max_tokens"
+    assert await prompt(connection, session, "cut off by the filter") == "refusal"
+    assert await prompt(connection, session, "and now a normal end") == "end_turn"
+    assert client.text().startswith("The answer stops in the middle of")
+
+
 async def test_a_plan_is_approved_and_its_progress_updates_the_plan(
     acp: tuple[ScriptedClient, ClientSideConnection, str], runtime: FakeRuntime
 ) -> None:

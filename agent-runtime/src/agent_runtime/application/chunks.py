@@ -104,9 +104,14 @@ def error(message: str, code: str) -> Chunk:
     return {"type": "error", "content": message, "error": message, "metadata": {"code": code}}
 
 
-def done(stop_reason: str, usage: dict[str, int] | None) -> Chunk:
+MODEL_CUT_OFF = frozenset({"length", "content_filter"})  # finish reasons a client is told about
+
+
+def done(stop_reason: str, usage: dict[str, int] | None, model_finish: str | None = None) -> Chunk:
+    """``model_finish``: the finish reason of the turn's last model call, kept only when the model was cut off
+    (``length``: its token limit; ``content_filter``: the provider refused) so a client can say so."""
     usage = usage or {}
-    return {
+    chunk: Chunk = {
         "type": "done",
         "stop_reason": stop_reason,
         "usage": {
@@ -115,6 +120,9 @@ def done(stop_reason: str, usage: dict[str, int] | None) -> Chunk:
             "total_tokens": int(usage.get("total_tokens", 0)),
         },
     }
+    if model_finish in MODEL_CUT_OFF:
+        chunk["model_finish"] = model_finish
+    return chunk
 
 
 def without_nulls(chunk: Chunk) -> Chunk:

@@ -122,7 +122,8 @@ class AgentLoop:
                 duration_ms=entry.duration_ms,
             )
             step.raised.append(usage_event)
-        done_seq = await step.emit(chunks.done(stop.reason.value, state.totals()))
+        cut = state.model_finish if stop.reason is StopReason.COMPLETED else None
+        done_seq = await step.emit(chunks.done(stop.reason.value, state.totals(), cut))
         if state.client_message_id is not None:
             await step.uow.client_messages.finish(state.session_id, state.client_message_id, done_seq)
         step.before_publish.append(on_done)
@@ -149,6 +150,7 @@ class AgentLoop:
             model=request.model, messages=fitted.messages, tools=request.tools, session_id=session_id, on_token=relay
         )
         state.model, state.model_calls = request.model, state.model_calls + 1
+        state.model_finish = reply.finish_reason
         state.add_usage(reply.usage)
         return reply
 

@@ -47,6 +47,7 @@ class Reply:
     text: str
     tool_calls: list[RawToolCall]
     usage: dict[str, int]
+    finish_reason: str | None = None  # the provider's (OpenAI): stop, tool_calls, length, content_filter
 
 
 @dataclass(slots=True)
@@ -83,10 +84,11 @@ class _Assembly:
     calls: dict[int, list[Any]] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     relayed: bool = False
+    finish_reason: str | None = None
 
     def reply(self) -> Reply:
         calls = [RawToolCall(c[0] or "", c[1] or "", "".join(c[2])) for _, c in sorted(self.calls.items())]
-        return Reply("".join(self.parts), calls, self.usage)
+        return Reply("".join(self.parts), calls, self.usage, self.finish_reason)
 
 
 class ModelCaller:
@@ -173,6 +175,8 @@ def _fold(chunk: dict[str, Any], assembly: _Assembly) -> str | None:
     if usage:
         assembly.usage = {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")}
     for choice in chunk.get("choices") or ():
+        if choice.get("finish_reason"):
+            assembly.finish_reason = choice["finish_reason"]
         delta = choice.get("delta") or {}
         token = delta.get("content")
         if token:

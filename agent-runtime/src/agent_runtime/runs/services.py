@@ -72,6 +72,7 @@ class RunState:
     model_calls: int = 0
     started: float = field(default_factory=time.perf_counter)
     client_message_id: str | None = None  # the run answers this id: its done_seq is recorded with ``done``
+    model_finish: str | None = None  # the finish_reason of the run's last model call
 
     @property
     def session_id(self) -> str:

@@ -4,8 +4,10 @@ until the runtime's turn reaches an end the prompt can answer with a ``stopReaso
 The runtime stops at every point where it waits for the client (``done`` with ``tool_call``, ``approval`` or
 ``plan_approval``). The turn answers each on the client (run the tool through ``fs/*``/``terminal/*``, ask
 ``session/request_permission``) and posts the answer as the next frame, whose stream it relays in turn, until a
-``done`` that ends the turn: ``completed``/``question`` → ``end_turn``, ``cancelled`` → ``cancelled``, ``error`` →
-``max_turn_requests`` when the loop guard stopped it, else ``end_turn`` (the error's text was shown).
+``done`` that ends the turn: ``completed``/``question`` → ``end_turn`` (``max_tokens`` or ``refusal`` when its
+``model_finish`` says the model was cut off at its token limit or refused by the provider), ``cancelled`` →
+``cancelled``, ``error`` → ``max_turn_requests`` when the loop guard stopped it, else ``end_turn`` (the error's text
+was shown).
 
 Cancellation (``session/cancel``): the turn posts the runtime's ``cancel`` once, stops waiting for the client, lets
 the running stream end (its updates are flushed), and answers ``cancelled``.
@@ -30,6 +32,7 @@ from gateway.runtime_client import ChunkStream, RuntimeRefused, RuntimeUnavailab
 T = TypeVar("T")
 LOOP_GUARD_CODES = frozenset({"max_tool_rounds", "repeated_call"})
 ENDS = {"completed": "end_turn", "question": "end_turn", "cancelled": "cancelled"}
+CUT_OFF = {"length": "max_tokens", "content_filter": "refusal"}  # a done's model_finish → stopReason
 WAITS = frozenset({"tool_call", "approval", "plan_approval"})
 
 
@@ -195,6 +198,8 @@ class Turn:
             return await self._decide_plan(plan)
         if reason == "error":
             return "max_turn_requests" if stretch.error_code in LOOP_GUARD_CODES else "end_turn"
+        if reason == "completed" and done.get("model_finish") in CUT_OFF:
+            return CUT_OFF[str(done["model_finish"])]
         return ENDS.get(reason, "end_turn")
 
     # waits -----------------------------------------------------------------------------------------------------
