@@ -20,7 +20,7 @@ ensure_venv() {
     return 0  # a dev install holds everything a plain one would
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
-    echo "==> installing packages into $VENV"
+    echo "==> installing packages into $VENV (the first time takes a few minutes; then only when a pyproject.toml changes)"
     local sfx=""
     [ -n "$extras" ] && sfx="[$extras]"
     local packages=()

@@ -68,6 +68,7 @@ def test_a_person_at_a_terminal_gets_one_compact_coloured_line_per_event(
     plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
     assert re.match(r"\d\d:\d\d:\d\d\.\d{3} \[warning\s*\] upstream slow", plain), plain
     assert "model=mock" in plain
+    assert "service=" not in plain  # the window or dev.sh's prefix names the service
     assert SECRET not in line
     assert REDACTED in plain
 

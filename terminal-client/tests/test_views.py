@@ -158,7 +158,7 @@ def test_a_tool_run_shows_a_short_preview_of_its_output(out: CapturedConsole, in
         "    │ line 2",
         "    │ line 3",
         "    │ line 4",
-        "    │ … 7 more lines",
+        "    │ … 7 more",
         "  ✓ search_in_code total matches: 1",
         "    │ a.py:3: def main():",
         "  ✓ execute_command exit code: 0",

@@ -66,11 +66,13 @@ def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
     return orjson.dumps(event, default=str).decode()
 
 
-def _short_time(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    # 2026-12-02T02:40:07.123456Z → 02:40:07.123: a person reading a terminal needs the time of day, not the date.
+def _for_a_person(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # 2026-12-02T02:40:07.123456Z → 02:40:07.123: a person reading a terminal needs the time of day, not the date;
+    # and knows which service it is (its window, or dev.sh's coloured prefix).
     stamp = event.get("timestamp")
     if isinstance(stamp, str) and len(stamp) >= 23:
         event["timestamp"] = stamp[11:23]
+    event.pop("service", None)
     return event
 
 
@@ -100,7 +102,7 @@ def configure_logging(
     redact = _Redactor(secrets)
     stream = stream or sys.stdout
     console = log_format == "console" or (log_format == "auto" and _is_terminal(stream))
-    render: list[Any] = [_short_time, _console_renderer("NO_COLOR" not in os.environ)] if console else [_render]
+    render: list[Any] = [_for_a_person, _console_renderer("NO_COLOR" not in os.environ)] if console else [_render]
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

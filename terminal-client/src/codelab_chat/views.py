@@ -220,7 +220,7 @@ def preview(run: ToolRun) -> list[str]:
     lines = _output_lines(run.result or {})
     shown = [line[:PREVIEW_WIDTH] + ("…" if len(line) > PREVIEW_WIDTH else "") for line in lines[:PREVIEW_LINES]]
     if len(lines) > PREVIEW_LINES:
-        shown.append(f"… {len(lines) - PREVIEW_LINES} more lines")
+        shown.append(f"… {len(lines) - PREVIEW_LINES} more")
     return shown
 
 
