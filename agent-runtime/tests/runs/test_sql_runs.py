@@ -126,3 +126,19 @@ async def test_the_approval_sweeper_expires_an_approval_left_undecided_across_a_
     history = await restarted.stored_history()
     assert (history[-1]["role"], history[-1]["tool_call_id"]) == ("tool", asked[0]["call_id"])
     assert await expire_stale_approvals(restarted.engine, uows, ttl=ttl, now=restarted.clock.now) == 0
+
+
+async def test_an_edit_that_asks_again_opens_a_new_approval_on_sql(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    harness = Harness(multi_agent=False, uows=uows)
+    first = await harness.send(user('[[tool:execute_command {"command": "npm test"}]]'))
+    call_id = first[0]["call_id"]
+    edit = {"type": "hitl_decision", "call_id": call_id, "decision": "edit"}
+
+    renewed = await harness.send({**edit, "modified_arguments": {"command": "cat .e*"}})
+    approved = await harness.send({"type": "hitl_decision", "call_id": call_id, "decision": "approve"})
+    result = await harness.send(tool_result(call_id, {"stdout": "", "exit_code": 0}))
+
+    assert shape(renewed) == [("tool_call", "execute_command", True), ("done", "approval")]
+    assert renewed[0]["approval_request_id"] != first[0]["approval_request_id"]
+    assert shape(approved) == [("done", "tool_call")]
+    assert shape(result)[-1] == ("done", "completed")

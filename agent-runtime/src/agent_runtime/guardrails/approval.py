@@ -37,7 +37,7 @@ import yaml
 from agent_runtime.agents.tool_specs import ToolRules
 from agent_runtime.agents.tools import ALL_SPECS, canonical_tool_name, tool_rules
 from agent_runtime.guardrails.commands import DEFAULT_DENIED_COMMANDS, DEFAULT_READ_ONLY_COMMANDS, CommandPolicy
-from agent_runtime.guardrails.decisions import Allow, Ask, Decision, Deny
+from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
 from agent_runtime.guardrails.secrets import pattern_may_match_secret, secret_file
 
 __all__ = [
@@ -90,7 +90,7 @@ class ApprovalPolicy:
         secret = _secret_reason(rules, arguments, client or ClientContext())
         if secret is not None:
             return secret
-        return Ask(f"{name} changes the project", "gated") if gated else Allow()
+        return Ask(f"{name} changes the project", GATED) if gated else Allow()
 
 
 def _secret_reason(rules: ToolRules, arguments: Mapping[str, Any], client: ClientContext) -> Ask | None:

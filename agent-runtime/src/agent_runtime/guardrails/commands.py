@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from agent_runtime.guardrails.decisions import Allow, Ask, Decision, Deny
+from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
 from agent_runtime.guardrails.permissions import UnsafePath, normalise_path
 from agent_runtime.guardrails.secrets import secret_file
 from agent_runtime.guardrails.shell import ShellReading, SimpleCommand, read_command_line
@@ -107,7 +107,7 @@ class CommandPolicy:
         if not reading.commands:
             return Ask("the command line runs nothing the policy recognises", "command:empty")
         if not self.auto_approve_read_only:
-            return Ask("commands need approval", "command:gated")
+            return Ask("commands need approval", GATED)
         for command in reading.commands:
             reason = self.not_read_only(command)
             if reason is not None:

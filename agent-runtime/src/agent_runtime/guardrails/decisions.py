@@ -31,3 +31,7 @@ class Deny:
 
 
 Decision = Allow | Ask | Deny
+
+# The rule of an Ask whose only reason is that the tool (or every command) needs approval: an edit by the person
+# approves such a call, any other Ask is asked again after an edit.
+GATED = "gated"

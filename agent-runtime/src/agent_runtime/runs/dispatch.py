@@ -18,15 +18,19 @@ from agent_runtime.agents.tools import ToolCall as ValidCall
 from agent_runtime.application import chunks
 from agent_runtime.application.commands import IssueToolCall
 from agent_runtime.application.workflow_handlers import issue_tool_call
-from agent_runtime.domain.approval import ApprovalStatus, Decision
+from agent_runtime.domain.approval import Approval, ApprovalKind, ApprovalStatus, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
 from agent_runtime.guardrails.approval import Ask, ClientContext, Deny
+from agent_runtime.guardrails.decisions import GATED
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
 from agent_runtime.runs.plans import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
+
+# Starts the reason of the approval an edited call asks for: the user sees it, and the model is told of the edit.
+EDITED = "Edited by the user; "
 
 
 def client_context(conv: Conversation) -> ClientContext:
@@ -163,8 +167,9 @@ class Dispatcher:
         await step.uow.tool_calls.save(issued)
         step.collect(issued)
         content = f"Error: {error}" if error is not None else orjson.dumps(result).decode()
-        if approval is not None and approval.status is ApprovalStatus.APPROVED_WITH_EDITS:
-            edited = orjson.dumps(approval.modified_arguments).decode()
+        edited_first = approval is not None and (approval.reason or "").startswith(EDITED)
+        if approval is not None and (approval.status is ApprovalStatus.APPROVED_WITH_EDITS or edited_first):
+            edited = orjson.dumps(approval.modified_arguments or approval.arguments).decode()
             content = f"The user edited the arguments before it ran; it ran with {edited}.\n{content}"
         await conv.answer(ToolCall(issued.call_id, issued.tool_name, {}), content)
 
@@ -172,27 +177,54 @@ class Dispatcher:
         text = "The user rejected this call" + (f": {feedback}" if feedback else ".")
         await self.tool_result(conv, issued, None, text)
 
-    async def edit(self, conv: Conversation, issued: IssuedToolCall, modified: dict[str, Any]) -> str | None:
-        """Approve with edited arguments: they become what the IDE runs (the call is handed out again, ungated).
-        Returns a problem with the edited arguments instead, changing nothing."""
+    async def edit(self, conv: Conversation, issued: IssuedToolCall, modified: dict[str, Any]) -> str | Stop | None:
+        """An edit is a new call: the edited arguments go through the whole policy. Returns a problem (the edit is
+        invalid or not the agent's to make; nothing changes), a :class:`Stop` (the edited call is handed out, gated
+        again with a new approval when the policy asks), or None when the policy refuses the edited call (it is
+        answered as refused and the turn goes on). An edit approves a call that asks only because its tool is gated
+        (the person wrote these arguments); any other reason to ask (a hazard, a secret, a command not known to be
+        read-only) asks again."""
         try:
             valid = validate_tool_call(issued.tool_name, modified)
         except InvalidToolCall as exc:
             return exc.message
-        permission = check_permission(self._s.agent(conv.agent_id), valid.name, valid.arguments)
+        agent = self._s.agent(conv.agent_id)
+        permission = check_permission(agent, valid.name, valid.arguments)
         if isinstance(permission, Refused):
             return permission.reason
         step = conv.step
         approval = await step.uow.approvals.for_call(conv.session.id, issued.call_id)
         if approval is None or not approval.is_pending:
             return f"the call {issued.call_id} does not await a decision"
+        decision = self._s.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
+        if isinstance(decision, Deny):
+            await step.emit(
+                chunks.tool_refused(issued.call_id, valid.name, valid.arguments, decision.reason, decision.rule)
+            )
+            await self.tool_result(conv, issued, None, refusal_result(decision).removeprefix("Error: "))
+            return None
         approval.decide(Decision.EDIT, now=step.now, modified_arguments=valid.arguments)
         await step.uow.approvals.save(approval)
-        issued.arguments = valid.arguments
-        await step.uow.tool_calls.save(issued)
         step.collect(approval)
-        await step.emit(chunks.tool_call(issued.call_id, issued.tool_name, valid.arguments, None))
-        return None
+        issued.arguments = valid.arguments
+        approval_id = None
+        if isinstance(decision, Ask) and decision.rule != GATED:  # the edit itself approves a plain gated call
+            renewed = Approval.request(
+                id=step.new_id(),
+                session_id=conv.session.id,
+                kind=ApprovalKind.TOOL,
+                call_id=issued.call_id,
+                tool_name=issued.tool_name,
+                arguments=valid.arguments,
+                reason=EDITED + decision.reason,
+                created_at=step.now,
+            )
+            await step.uow.approvals.add(renewed)
+            step.collect(renewed)
+            approval_id = issued.approval_id = renewed.id
+        await step.uow.tool_calls.save(issued)
+        await step.emit(chunks.tool_call(issued.call_id, issued.tool_name, valid.arguments, approval_id))
+        return Stop(StopReason.APPROVAL if approval_id is not None else StopReason.TOOL_CALL)
 
     async def abandon(self, conv: Conversation, reason: str) -> None:
         """Close every open call (the user moved on): outstanding calls and their approvals end, pending plans are

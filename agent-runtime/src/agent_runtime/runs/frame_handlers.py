@@ -157,11 +157,11 @@ class FrameHandlers:
             return CONTINUE
         if frame.decision == "edit":
             assert frame.modified_arguments is not None
-            problem = await self._loop.dispatcher.edit(conv, issued, frame.modified_arguments)
-            if problem is not None:
-                await step.emit(chunks.error(f"The edited arguments were refused: {problem}", "invalid_edit"))
+            edited = await self._loop.dispatcher.edit(conv, issued, frame.modified_arguments)
+            if isinstance(edited, str):
+                await step.emit(chunks.error(f"The edited arguments were refused: {edited}", "invalid_edit"))
                 return Quiet()
-            return Stop(StopReason.TOOL_CALL)
+            return edited  # the edited call is out (Stop), or it was refused and the turn goes on (None)
         approval.decide(Decision.APPROVE, now=step.now, feedback=frame.feedback)
         await uow.approvals.save(approval)
         step.collect(approval)
