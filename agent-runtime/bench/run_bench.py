@@ -25,21 +25,22 @@ from typing import Any
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
+from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.event_bus import EventBus
-from agent_runtime.application.fanout import SessionFanout
+from agent_runtime.application.fanout import Follower, SessionFanout
+from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.events import SessionEventAppended
 from agent_runtime.guardrails.approval import ApprovalPolicy
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from agent_runtime.infrastructure.writer_lock import SessionWriterLock
-from agent_runtime.runs.engine import RunEngine
+from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import parse_frame
-from agent_runtime.runs.journal import Journal
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.model import Classifier, ModelCaller
 from agent_runtime.runs.services import Services
-from agent_runtime.runs.subscription import ticket_chunks
 
 
 class InstantModel:
@@ -77,16 +78,18 @@ async def build(path: Path) -> tuple[RunEngine, SessionFanout, InstantModel, Any
     model = InstantModel()
     caller = ModelCaller(model)
     catalogue = build_catalogue(False)
+    stream, lock = SessionStream(uows, fanout), SessionWriterLock(db)
     services = Services(
         catalogue=catalogue,
         policy=ApprovalPolicy(),
         router=Router(Classifier(caller, "mock"), catalogue),
         caller=caller,
-        journal=Journal(uows, bus, fanout, lambda: datetime.now(UTC), catalogue),
+        commands=CommandBus(uows, lock, bus, HANDLERS, lambda: datetime.now(UTC), catalogue, stream),
+        stream=stream,
         windows=Windows(),
         guard=LoopGuard(max_tool_rounds=10**6, max_identical_calls=10**6),  # the bench repeats one call on purpose
     )
-    return RunEngine(AgentLoop(services), uows, SessionWriterLock(db)), fanout, model, db
+    return RunEngine(AgentLoop(services), uows, lock), fanout, model, db
 
 
 async def send(engine: RunEngine, fanout: SessionFanout, session: str, message: dict[str, Any]) -> list[bytes]:
@@ -94,9 +97,23 @@ async def send(engine: RunEngine, fanout: SessionFanout, session: str, message: 
     try:
         await engine.open_session(session)
         ticket = await engine.submit(session, parse_frame(message))
-        return [data async for _, data in ticket_chunks(follower, ticket)]
+        return await _until_done(follower, ticket)
     finally:
         fanout.leave(session, follower)
+
+
+async def _until_done(follower: Follower, ticket: Ticket) -> list[bytes]:
+    """The request's chunks from its follower until its ``done`` (what ``api.stream.ticket_frames`` reads, without
+    the SSE encoding)."""
+    chunks = []
+    while True:
+        seq, data = await follower.queue.get()
+        if seq < 0:
+            return chunks
+        if ticket.wants(seq):
+            chunks.append(data)
+            if ticket.done.done() and seq >= ticket.done.result():
+                return chunks
 
 
 def pct(values: list[float], q: float) -> float:

@@ -32,6 +32,7 @@ from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.replay import replay_and_follow
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.infrastructure import tables as t
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
@@ -66,7 +67,13 @@ async def bench_appends(url: str, samples: int) -> list[tuple[int, float, float]
     uows = SqlAlchemyUnitOfWorkFactory(engine)
     events = EventBus()  # the command bus writes the audit rows in each command's own transaction
     bus = CommandBus(
-        uows, SessionWriterLock(engine), events, HANDLERS, lambda: datetime.now(UTC), build_catalogue(True)
+        uows,
+        SessionWriterLock(engine),
+        events,
+        HANDLERS,
+        lambda: datetime.now(UTC),
+        build_catalogue(True),
+        SessionStream(uows, SessionFanout()),
     )
     await bus.execute(CreateSession(session_id="bench"))
     results = []

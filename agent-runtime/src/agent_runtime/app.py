@@ -25,6 +25,7 @@ from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.maintenance import expire_idle_sessions, periodically
 from agent_runtime.application.ports import LLMClient
 from agent_runtime.application.queries import events_after
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.assembly import build_run_engine
 from agent_runtime.domain.events import SessionDeleted
 from agent_runtime.infrastructure.database import create_engine, is_postgres
@@ -64,19 +65,19 @@ def _wire(
     # The audit log is no subscriber: its rows are written in the transaction that raised the events (audit.py).
     lock = SessionWriterLock(engine)  # one instance: REST commands and runs serialize on the same session lock
     catalogue = build_catalogue(settings.multi_agent_mode, settings.agents_file)  # the one source of agent ids
-    commands = CommandBus(uows, lock, events, HANDLERS, clock, catalogue)
+    stream = SessionStream(uows, fanout)
+    commands = CommandBus(uows, lock, events, HANDLERS, clock, catalogue, stream)
     app.state.engine, app.state.uows, app.state.events, app.state.fanout = engine, uows, events, fanout
     app.state.commands, app.state.llm, app.state.catalogue = commands, llm, catalogue
     app.state.runs = build_run_engine(
         settings,
         catalogue=catalogue,
+        commands=commands,
+        stream=stream,
         uows=uows,
-        events=events,
-        fanout=fanout,
         lock=lock,
         llm=llm,
         windows=windows,
-        clock=clock,
     )
     events.subscribe(app.state.runs.forget_session, event_type=SessionDeleted, name="known_sessions")
     app.state.relay = _relay(settings, engine, uows, fanout, app.state.runs)

@@ -13,7 +13,9 @@ from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus, HandlerContext
 from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import EventBus
+from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.session import Session
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
@@ -34,7 +36,15 @@ async def uows(db_url: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyUnitOfWor
 
 
 def bus(uows: SqlAlchemyUnitOfWorkFactory, handlers: dict[type, Any]) -> CommandBus:
-    return CommandBus(uows, SessionWriterLock(), EventBus(), handlers, lambda: NOW, build_catalogue(True))
+    return CommandBus(
+        uows,
+        SessionWriterLock(),
+        EventBus(),
+        handlers,
+        lambda: NOW,
+        build_catalogue(True),
+        SessionStream(uows, SessionFanout()),
+    )
 
 
 async def test_a_command_commits_its_audit_rows_with_the_request_correlation(

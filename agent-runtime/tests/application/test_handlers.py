@@ -21,7 +21,9 @@ from agent_runtime.application.commands import (
     SwitchAgent,
 )
 from agent_runtime.application.event_bus import Envelope, EventBus
+from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory
@@ -41,7 +43,15 @@ class Harness:
             self.seen.append(envelope)
 
         self.events.subscribe(remember)
-        self.bus = CommandBus(self.uows, self.lock, self.events, HANDLERS, lambda: self.now, build_catalogue(True))
+        self.bus = CommandBus(
+            self.uows,
+            self.lock,
+            self.events,
+            HANDLERS,
+            lambda: self.now,
+            build_catalogue(True),
+            SessionStream(self.uows, SessionFanout()),
+        )
 
     def chunks(self, session_id: str) -> list[dict[str, object]]:
         return [orjson.loads(e.data) for e in self.uows.store.events.get(session_id, [])]

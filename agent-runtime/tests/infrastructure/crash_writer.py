@@ -11,7 +11,9 @@ from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import AppendUserMessage, CreateSession, StartRun, SwitchAgent
 from agent_runtime.application.event_bus import EventBus
+from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.infrastructure.database import create_engine
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -23,7 +25,13 @@ async def main(url: str) -> None:
     await upgrade(engine)
     uows = SqlAlchemyUnitOfWorkFactory(engine)
     bus = CommandBus(
-        uows, SessionWriterLock(engine), EventBus(), HANDLERS, lambda: datetime.now(UTC), build_catalogue(True)
+        uows,
+        SessionWriterLock(engine),
+        EventBus(),
+        HANDLERS,
+        lambda: datetime.now(UTC),
+        build_catalogue(True),
+        SessionStream(uows, SessionFanout()),
     )
     await bus.execute(CreateSession(session_id="crash", announce=True))
     await bus.execute(StartRun(session_id="crash"))

@@ -13,7 +13,9 @@ from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import AppendUserMessage, CreateSession
 from agent_runtime.application.event_bus import EventBus
+from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -27,7 +29,13 @@ class Replica:
         self.engine = create_engine(url)
         self.uows = SqlAlchemyUnitOfWorkFactory(self.engine)
         self.bus = CommandBus(
-            self.uows, SessionWriterLock(self.engine), EventBus(), HANDLERS, lambda: NOW, build_catalogue(True)
+            self.uows,
+            SessionWriterLock(self.engine),
+            EventBus(),
+            HANDLERS,
+            lambda: NOW,
+            build_catalogue(True),
+            SessionStream(self.uows, SessionFanout()),
         )
 
 

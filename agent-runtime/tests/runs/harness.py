@@ -12,14 +12,16 @@ from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
 from agent_runtime.api.stream import response_frames
+from agent_runtime.application.command_bus import CommandBus, Origin
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
+from agent_runtime.application.handlers import HANDLERS
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.events import SessionEventAppended
 from agent_runtime.guardrails.approval import ApprovalPolicy
 from agent_runtime.runs.client_tools import parse_client_tools
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import parse_frame
-from agent_runtime.runs.journal import Journal, Origin
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.model import CircuitBreaker, Classifier, ModelCaller
 from agent_runtime.runs.services import RunSettings, Services
@@ -69,13 +71,15 @@ class Harness:
         self.breaker = CircuitBreaker(threshold=3, cooldown=30.0, clock=lambda: self.clock.monotonic)
         self.caller = ModelCaller(self.model, retries=2, backoff=0.0, breaker=self.breaker)
         catalogue = build_catalogue(multi_agent)
-        journal = Journal(self.uows, self.bus, self.fanout, self.clock, catalogue)
+        self.stream = SessionStream(self.uows, self.fanout)
+        self.commands = CommandBus(self.uows, FakeLock(), self.bus, HANDLERS, self.clock, catalogue, self.stream)
         self.services = Services(
             catalogue=catalogue,
             policy=ApprovalPolicy(),
             router=Router(Classifier(self.caller, "mock"), catalogue),
             caller=self.caller,
-            journal=journal,
+            commands=self.commands,
+            stream=self.stream,
             windows=FakeWindows(windows),
             guard=guard or LoopGuard(),
             settings=settings or RunSettings(),

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from agent_runtime.api.dependencies import AppSettings, Commands, Fanout, RequestId, Subject, Uows
 from agent_runtime.application import queries
+from agent_runtime.application.command_bus import new_id
 from agent_runtime.application.commands import CreateSession, DeleteSession, RenameSession
 from agent_runtime.application.replay import replay_and_follow
 from agent_runtime.application.views import session_view
@@ -43,7 +44,7 @@ async def create_session(
     chosen = body.id or body.session_id
     if chosen is not None and subject is not None:
         raise RuleViolation("session ids are chosen by the server; post no id", code="session_id_not_allowed")
-    command = CreateSession(session_id=chosen, title=body.title, subject=subject)
+    command = CreateSession(session_id=chosen or new_id(), title=body.title, subject=subject)
     return session_view(await commands.execute(command, correlation_id=request_id))
 
 

@@ -21,6 +21,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from agent_runtime.api.errors import domain_status
+from agent_runtime.application.command_bus import Origin
 from agent_runtime.application.fanout import Follower, Item, SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.domain.client_tools import ClientTools
@@ -28,7 +29,6 @@ from agent_runtime.domain.errors import DomainError
 from agent_runtime.runs.client_tools import parse_client_tools
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import Frame, InvalidFrame, UserMessage, parse_frame
-from agent_runtime.runs.journal import Origin
 from agent_runtime.runs.subscription import replayed_chunks
 from agent_runtime.settings import Settings
 from service_kit.asgi import BodyTooLarge, read_body, send_error, send_event_stream

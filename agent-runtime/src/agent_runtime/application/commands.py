@@ -13,42 +13,40 @@ from agent_runtime.domain.approval import Decision
 
 @dataclass(frozen=True, kw_only=True)
 class Command:
+    """A change to one session (``session_id``), asked by ``subject``."""
+
+    session_id: str
     subject: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreateSession(Command):
-    session_id: str | None = None
     title: str | None = None
     announce: bool = False  # log a ``session_info`` chunk as the session's first event
 
 
 @dataclass(frozen=True, kw_only=True)
 class RenameSession(Command):
-    session_id: str
     title: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeleteSession(Command):
-    session_id: str
     reason: str = "requested"
 
 
 @dataclass(frozen=True, kw_only=True)
 class AppendUserMessage(Command):
-    session_id: str
     content: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class StartRun(Command):
-    session_id: str
+    """Start a run of the session's current agent."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class AppendAssistantMessage(Command):
-    session_id: str
     content: str | None
     agent: str
     tool_calls: tuple[dict[str, Any], ...] = ()
@@ -58,13 +56,11 @@ class AppendAssistantMessage(Command):
 class ReserveSeqs(Command):
     """Take a block of seqs for non-durable chunks (token deltas), committed so they are never reused."""
 
-    session_id: str
     count: int = 256
 
 
 @dataclass(frozen=True, kw_only=True)
 class IssueToolCall(Command):
-    session_id: str
     call_id: str
     tool_name: str
     arguments: dict[str, Any]
@@ -78,7 +74,6 @@ class RecordToolResult(Command):
     """The IDE's result for a call. For an approval-gated call it is also the decision (the IDE answers a gate
     with a result or a rejection error, never with ``hitl_decision``)."""
 
-    session_id: str
     call_id: str
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -86,7 +81,6 @@ class RecordToolResult(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class DecideApproval(Command):
-    session_id: str
     call_id: str
     decision: Decision
     modified_arguments: dict[str, Any] | None = None
@@ -95,7 +89,6 @@ class DecideApproval(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class SwitchAgent(Command):
-    session_id: str
     to_agent: str
     reason: str
     confidence: float | None = None

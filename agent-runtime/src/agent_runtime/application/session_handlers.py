@@ -21,7 +21,7 @@ from agent_runtime.domain.session import Session
 
 
 async def create_session(command: CreateSession, ctx: HandlerContext) -> Session:
-    session_id = command.session_id or ctx.new_id()
+    session_id = command.session_id
     if await ctx.uow.sessions.get(session_id, include_deleted=True) is not None:
         raise Conflict(f"session {session_id} already exists", code="session_exists")
     session = Session.create(

@@ -11,9 +11,9 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 
+from agent_runtime.application.command_bus import Step
 from agent_runtime.application.ports import ClientMessage, UnitOfWork, UnitOfWorkFactory
 from agent_runtime.domain.errors import Conflict, RuleViolation
-from agent_runtime.runs.journal import Step
 
 PAGE = 500
 

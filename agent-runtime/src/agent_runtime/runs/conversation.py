@@ -8,13 +8,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from agent_runtime.application.command_bus import Step
 from agent_runtime.application.ports import UnitOfWork
 from agent_runtime.domain.agent_context import AgentContext, AgentSwitch
 from agent_runtime.domain.errors import NotFound
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import Plan, PlanStatus
 from agent_runtime.domain.session import Session
-from agent_runtime.runs.journal import Step
 
 USER_SWITCH_REASON = "chosen by the user"
 PLAN_TOOL = "create_plan"

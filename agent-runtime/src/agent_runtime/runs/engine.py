@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from agent_runtime.agents.catalogue import UnknownAgent
 from agent_runtime.application import chunks, session_handlers
+from agent_runtime.application.command_bus import Origin, Step
 from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
@@ -29,7 +30,6 @@ from agent_runtime.domain.session import Session
 from agent_runtime.runs.client_messages import ClientMessageIds
 from agent_runtime.runs.frame_handlers import FrameHandlers
 from agent_runtime.runs.frames import Cancel, ExpireApprovals, Frame, InvalidFrame, SwitchAgent, UserMessage
-from agent_runtime.runs.journal import Origin, Step
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.services import RunState, Stop
 
@@ -120,7 +120,7 @@ class RunEngine:
 
     async def _create(self, session_id: str, origin: Origin, *, announce: bool, create: bool) -> Session | None:
         """Create the session in its own step; None when another request created it first (access checked)."""
-        async with self._s.journal.step(session_id, origin) as step:
+        async with self._s.commands.step(session_id, origin) as step:
             session = await step.uow.sessions.get(session_id, include_deleted=True)
             if session is not None:
                 if session.deleted_at is not None:
@@ -168,7 +168,7 @@ class RunEngine:
             worker.task = asyncio.create_task(self._run(session_id, worker), name=f"run-{session_id}")
         if ticket.queued:
             notice = chunks.status("queued behind the running turn", code="queued", position=ahead)
-            ticket.notice_seq = await self._s.journal.live(session_id, notice)
+            ticket.notice_seq = await self._s.stream.live(session_id, notice)
         return ticket
 
     def cancel_here(self, session_id: str) -> None:
@@ -199,7 +199,7 @@ class RunEngine:
             async with self._lock.hold_if_free(run.session_id) as free:
                 if not free:
                     continue
-                async with self._s.journal.step(run.session_id) as step:
+                async with self._s.commands.step(run.session_id) as step:
                     current = [r for r in await step.uow.runs.running() if r.id == run.id]
                     if not current:  # it ended between the two reads
                         continue
@@ -255,7 +255,7 @@ class RunEngine:
             worker.task = None
             if not worker.queue and self._workers.get(session_id) is worker:
                 del self._workers[session_id]
-                self._s.journal.forget(session_id)
+                self._s.stream.forget(session_id)
 
     async def _process(self, session_id: str, work: _Work) -> None:
         ticket = work.ticket
@@ -264,7 +264,7 @@ class RunEngine:
             if work.first_seq is None:
                 work.first_seq = ticket.first = seq
 
-        unwatch = self._s.journal.watch(session_id, first_chunk)
+        unwatch = self._s.stream.watch(session_id, first_chunk)
         failure = Stop(StopReason.ERROR, "The run failed inside the runtime.", "internal")
         try:
             async with self._lock.hold(session_id):
@@ -289,11 +289,11 @@ class RunEngine:
     def _abandon(self, session_id: str, work: _Work) -> None:
         """The work could not even log its end (the database is gone): release its subscribers."""
         self._resolve(session_id, work, -1)
-        self._s.journal.wake(session_id)
+        self._s.stream.wake(session_id)
 
     async def _end(self, session_id: str, work: _Work, stop: Stop) -> None:
         """End the work with ``stop`` in a fresh step (its run, if one was started, is stopped)."""
-        async with self._s.journal.step(session_id, work.origin) as step:
+        async with self._s.commands.step(session_id, work.origin) as step:
             running = [run for run in await step.uow.runs.running() if run.session_id == session_id]
             if running:
                 await self._loop.finish(step, RunState(running[-1], work.origin), stop, self._on_done(session_id, work))

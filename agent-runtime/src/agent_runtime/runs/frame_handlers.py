@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
+from agent_runtime.application.command_bus import Origin, Step
 from agent_runtime.domain.approval import ApprovalKind, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import PlanStatus
@@ -29,7 +30,6 @@ from agent_runtime.runs.frames import (
     ToolResult,
     UserMessage,
 )
-from agent_runtime.runs.journal import Origin, Step
 from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.plans import NoPlanPending
 from agent_runtime.runs.services import RunState, Stop
@@ -64,9 +64,9 @@ class FrameHandlers:
         if isinstance(frame, UserMessage):
             await self._user_message(session_id, frame, origin, resolve)
             return
-        journal = self._s.journal
+        commands = self._s.commands
         state: RunState | None = None
-        async with journal.step(session_id, origin) as step:
+        async with commands.step(session_id, origin) as step:
             conv = await Conversation.load(step, self._s.history)
             expired = await self._expire_stale(conv)
             outcome = await self._frame(conv, frame, expired)
@@ -98,8 +98,8 @@ class FrameHandlers:
         return await self._cancel(conv)
 
     async def _user_message(self, session_id: str, frame: UserMessage, origin: Origin, resolve: Resolve) -> None:
-        journal = self._s.journal
-        async with journal.step(session_id, origin) as step:
+        commands = self._s.commands
+        async with commands.step(session_id, origin) as step:
             conv = await Conversation.load(step, self._s.history)
             if frame.client_message_id is not None:  # first: the answer's chunks all come after this point
                 await client_messages.record(step, frame.client_message_id, frame.content)
@@ -127,7 +127,7 @@ class FrameHandlers:
             request = None if decision is None else await self._loop.prepare(conv, state, _resolver(resolve))
         if decision is None:
             route = await self._s.router.route(frame.content)
-            async with journal.step(session_id, origin) as step:
+            async with commands.step(session_id, origin) as step:
                 conv = await Conversation.load(step, self._s.history)
                 if route.agent != conv.agent_id:
                     await self._switch(conv, route.agent, route.reason, route.confidence)
@@ -251,10 +251,10 @@ class FrameHandlers:
         if quiet.silent:
             resolve(-1)
             return
-        journal = self._s.journal
+        stream = self._s.stream
         if quiet.notice is not None:
-            await journal.live(session_id, chunks.status(quiet.notice, code=quiet.code))
-        await journal.live(session_id, chunks.done(reason.value, None), resolve)
+            await stream.live(session_id, chunks.status(quiet.notice, code=quiet.code))
+        await stream.live(session_id, chunks.done(reason.value, None), resolve)
 
 
 def _resolver(resolve: Resolve) -> Callable[[Step], None]:

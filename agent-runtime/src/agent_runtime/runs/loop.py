@@ -20,13 +20,13 @@ from agent_runtime.agents.client_tools import offered_tools
 from agent_runtime.agents.context import fit_history
 from agent_runtime.agents.tools import tool_schemas
 from agent_runtime.application import chunks
+from agent_runtime.application.command_bus import Step
 from agent_runtime.application.ports import UsageEntry
 from agent_runtime.domain.events import UsageRecorded
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.runs.conversation import Conversation
 from agent_runtime.runs.dispatch import Dispatcher
-from agent_runtime.runs.journal import Step
 from agent_runtime.runs.model import ModelFailed, RawToolCall, Reply
 from agent_runtime.runs.plans import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
@@ -53,11 +53,11 @@ class AgentLoop:
     async def drive(self, state: RunState, on_done: OnStep, request: Request | None = None) -> None:
         """Run until a stop point; ``on_done`` sees the step that logged ``done`` before anyone can read it.
         ``request``: the model call the caller's step already prepared (``prepare``), made first."""
-        journal = self.services.journal
+        commands = self.services.commands
         reply: tuple[str, Reply] | None = None
         while True:
             if request is None:
-                async with journal.step(state.session_id, state.origin) as step:
+                async with commands.step(state.session_id, state.origin) as step:
                     conv = await Conversation.load(step, self.services.history)
                     stop = await self._record(conv, reply) if reply is not None else None
                     request = await self.prepare(conv, state, on_done, stop)
@@ -66,7 +66,7 @@ class AgentLoop:
             try:
                 reply = (request.agent, await self._call_model(state, request))
             except ModelFailed as exc:
-                async with journal.step(state.session_id, state.origin) as step:
+                async with commands.step(state.session_id, state.origin) as step:
                     await self.finish(step, state, Stop(StopReason.ERROR, exc.message, exc.code), on_done)
                 return
             request = None
@@ -141,10 +141,10 @@ class AgentLoop:
         fitted = fit_history(
             request.messages, context_window=window, reserve_tokens=services.settings.reply_reserve_tokens
         )
-        journal, session_id = services.journal, state.session_id
+        stream, session_id = services.stream, state.session_id
 
         async def relay(token: str) -> None:
-            await journal.live(session_id, chunks.delta(token))
+            await stream.live(session_id, chunks.delta(token))
 
         reply = await services.caller.reply(
             model=request.model, messages=fitted.messages, tools=request.tools, session_id=session_id, on_token=relay

@@ -10,10 +10,11 @@ from typing import Protocol
 from agent_runtime.agents.catalogue import Agent, Catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
 from agent_runtime.agents.routing import Router
+from agent_runtime.application.command_bus import CommandBus, Origin
+from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.run import Run, StopReason
 from agent_runtime.guardrails.approval import ApprovalPolicy
 from agent_runtime.runs.conversation import HistoryCache
-from agent_runtime.runs.journal import Journal, Origin
 from agent_runtime.runs.model import ModelCaller
 
 
@@ -37,7 +38,8 @@ class Services:
     policy: ApprovalPolicy
     router: Router
     caller: ModelCaller
-    journal: Journal
+    commands: CommandBus  # the one write path: every step of a run is one of its steps
+    stream: SessionStream  # the chunks that only go live (deltas, status notes)
     windows: ContextWindows
     guard: LoopGuard = field(default_factory=LoopGuard)
     settings: RunSettings = field(default_factory=RunSettings)
