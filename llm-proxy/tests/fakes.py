@@ -114,5 +114,21 @@ def sse_events(text: str) -> list[bytes]:
     return [line[6:].encode() for line in text.split("\n") if line.startswith("data: ")]
 
 
+def typed_sse_events(text: str) -> list[dict[str, Any]]:
+    """The events of an SSE body whose events are typed (Anthropic, Responses API), checking that each ``event:``
+    line names the ``type`` of its ``data:``."""
+    out = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        if not lines:
+            continue
+        assert lines[0].startswith("event: "), block
+        assert lines[1].startswith("data: "), block
+        data = orjson.loads(lines[1][6:])
+        assert data["type"] == lines[0][7:]
+        out.append(data)
+    return out
+
+
 def chat(content: str, **extra: Any) -> dict[str, Any]:
     return {"model": "mock", "messages": [{"role": "user", "content": content}], **extra}

@@ -12,25 +12,13 @@ import pytest
 from llm_proxy.doors.messages_request import neutral_request, parse_messages_request
 from llm_proxy.errors import ProxyError
 from tests.conftest import KEY
-from tests.fakes import Reply, fixture_bytes, split_every
+from tests.fakes import Reply, fixture_bytes, split_every, typed_sse_events
 
 ANTHROPIC = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 ESCAPED = '{"path": "src/caf\\u00e9 \\"x\\".py", "note": "Grüße ✓ 🎉\\\\n"}'
 
 
-def events(text: str) -> list[dict[str, Any]]:
-    """The events of an SSE body, checking each ``event:`` line names the type of its ``data:``."""
-    out = []
-    for block in text.split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if not lines:
-            continue
-        assert lines[0].startswith("event: "), block
-        assert lines[1].startswith("data: "), block
-        data = json.loads(lines[1][6:])
-        assert data["type"] == lines[0][7:]
-        out.append(data)
-    return out
+events = typed_sse_events
 
 
 def body(text: str, **extra: Any) -> dict[str, Any]:

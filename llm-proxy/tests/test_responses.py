@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -11,26 +10,14 @@ import pytest
 from llm_proxy.doors.response_store import ResponseStore
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatMessage
-from tests.fakes import Reply, fixture_bytes, split_every
+from tests.fakes import Reply, fixture_bytes, split_every, typed_sse_events
 from tests.test_reasoning import EXPECTED_BLOCKS, REDACTED, SIGNATURE, anthropic_thinking_stream
 
 TOOLS = [{"type": "function", "name": "read_file", "parameters": {"type": "object"}}]
 ESCAPED = '{"path": "src/caf\\u00e9 \\"x\\".py", "note": "Grüße ✓ 🎉\\\\n"}'
 
 
-def events(text: str) -> list[dict[str, Any]]:
-    """The events of an SSE body, checking each ``event:`` line names the type of its ``data:``."""
-    out = []
-    for block in text.split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if not lines:
-            continue
-        assert lines[0].startswith("event: "), block
-        assert lines[1].startswith("data: "), block
-        data = json.loads(lines[1][6:])
-        assert data["type"] == lines[0][7:]
-        out.append(data)
-    return out
+events = typed_sse_events
 
 
 async def stream(client: Any, **body: Any) -> list[dict[str, Any]]:

@@ -10,18 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.chunks import CompletionIdentity, error_event, fold, sse_events
-from llm_proxy.doors.common import completion_batches, read_request, resolve_model
+from llm_proxy.doors.common import completion_batches, parse_json, read_request, resolve_model
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.state import ProxyState
 from llm_proxy.tokens import estimate_prompt_tokens
 from service_kit.asgi import EventStream, send_json
-from service_kit.errors import validation_message
 
 PATH = "/v1/chat/completions"
 DESCRIPTION = (
@@ -33,13 +31,7 @@ DESCRIPTION = (
 
 def parse_request(raw: bytes) -> ChatCompletionRequest:
     """Validate the JSON body once; values the proxy cannot honour are refused naming their parameter."""
-    try:
-        body = ChatCompletionRequest.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        raise ProxyError("bad_request", "the request body is not valid JSON") from None
-    except ValidationError as exc:
-        message, param = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
-        raise ProxyError("bad_request", message, param=param, code="invalid_request") from None
+    body = parse_json(ChatCompletionRequest, raw)
     unsupported = body.unsupported()
     if unsupported is not None:
         raise ProxyError("bad_request", unsupported[1], param=unsupported[0], code="unsupported_value")

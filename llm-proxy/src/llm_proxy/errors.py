@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
+
+from service_kit.errors import validation_message
 
 # kind → (HTTP status downstream, error type, retry on the same deployment, try the next deployment)
 _KINDS: dict[str, tuple[int, str, bool, bool]] = {
@@ -145,3 +148,10 @@ def context_length_error(needed: int, available: int, model: str) -> ProxyError:
 def unknown_model_error(name: str, available: str) -> ProxyError:
     """The 404 for a model the table does not know, listing the ones it does (``Catalog.available``)."""
     return ProxyError("not_found", f"The model '{name}' does not exist; available models: {available}", param="model")
+
+
+def validation_error(exc: ValidationError, *, param: str | None = None, fallback: str | None = None) -> ProxyError:
+    """A pydantic validation failure as the 400 naming the first bad parameter (``param`` when given, else the
+    failure's location, else ``fallback``)."""
+    message, where = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
+    return ProxyError("bad_request", message, param=param or where or fallback, code="invalid_request")

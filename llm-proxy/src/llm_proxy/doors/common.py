@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncGenerator
+from typing import TypeVar
 
+import orjson
+from pydantic import BaseModel, ValidationError
 from starlette.types import Receive, Scope
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.completion import CompletionRun
 from llm_proxy.dispatch import OpenedStream
-from llm_proxy.errors import ProxyError, unknown_model_error
+from llm_proxy.errors import ProxyError, unknown_model_error, validation_error
 from llm_proxy.providers.base import Batch
 from llm_proxy.state import ProxyState
 from service_kit.asgi import BodyTooLarge, read_body
@@ -24,6 +27,19 @@ async def read_request(state: ProxyState, scope: Scope, receive: Receive) -> byt
         return await read_body(scope, receive, state.settings.max_request_bytes)
     except BodyTooLarge as exc:
         raise ProxyError("too_large", str(exc)) from None
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_json(model: type[Body], raw: bytes) -> Body:
+    """The request body as ``model``: invalid JSON or a failed validation is a 400 naming the parameter."""
+    try:
+        return model.model_validate(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        raise ProxyError("bad_request", "the request body is not valid JSON") from None
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def resolve_model(state: ProxyState, name: str | None) -> ModelEntry:

@@ -14,17 +14,16 @@ from typing import Any, Literal, cast
 
 import orjson
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
 from llm_proxy.catalog import ModelEntry
-from llm_proxy.doors.common import read_request, resolve_model, session_id
+from llm_proxy.doors.common import parse_json, read_request, resolve_model, session_id
 from llm_proxy.errors import ProxyError
 from llm_proxy.providers.base import EmbeddingInput, Embeddings, Provider
 from llm_proxy.state import ProxyState
 from llm_proxy.tokens import estimate_text_tokens
 from service_kit.asgi import send_json
-from service_kit.errors import validation_message
 
 PATH = "/v1/embeddings"
 MAX_INPUTS = 2048  # OpenAI's own limit per request
@@ -58,13 +57,7 @@ class EmbeddingsRequest(BaseModel):
 
 
 def parse_embeddings_request(raw: bytes) -> EmbeddingsRequest:
-    try:
-        return EmbeddingsRequest.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        raise ProxyError("bad_request", "the request body is not valid JSON") from None
-    except ValidationError as exc:
-        message, param = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
-        raise ProxyError("bad_request", message, param=param, code="invalid_request") from None
+    return parse_json(EmbeddingsRequest, raw)
 
 
 def _encoded(vector: list[float], encoding: str) -> list[float] | str:

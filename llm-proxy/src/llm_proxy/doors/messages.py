@@ -9,21 +9,20 @@ byte; after it, the stream ends with an ``error`` event. ``anthropic-version`` a
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from llm_proxy.doors.common import completion_batches, read_request, resolve_model
+from llm_proxy.doors.answer import Door, answer, send_error
+from llm_proxy.doors.common import read_request, resolve_model
 from llm_proxy.doors.messages_events import MessageWriter, error_body, error_event
 from llm_proxy.doors.messages_request import MessagesRequest, neutral_request, parse_messages_request
 from llm_proxy.errors import ProxyError
-from llm_proxy.providers.base import Batch
 from llm_proxy.schemas import ChatCompletionRequest
 from llm_proxy.state import ProxyState
 from llm_proxy.tokens import estimate_prompt_tokens
-from service_kit.asgi import EventStream, send_json
+from service_kit.asgi import send_json
 
 PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
@@ -32,10 +31,6 @@ DESCRIPTION = (
     "Anthropic's SSE events (``message_start`` … ``message_stop``), with ``: keep-alive`` comments while the "
     "upstream is silent; a failure after the first byte is one ``error`` event."
 )
-
-
-async def send_error(send: Send, error: ProxyError) -> None:
-    await send_json(send, error.status, error_body(error), error.headers())
 
 
 async def _parse(
@@ -61,56 +56,12 @@ class MessagesEndpoint:
             body, chat = parsed
             entry = resolve_model(state, body.model)
         except ProxyError as error:
-            await send_error(send, error.scrub(state.secrets))
+            await send_error(send, error.scrub(state.secrets), error_body)
             return
-        prompt_tokens = estimate_prompt_tokens(chat)
-        if body.stream:
-            async with EventStream(receive, send, heartbeat=state.settings.heartbeat_interval_s) as stream:
-                try:
-                    opened = await state.dispatcher.open(chat, entry, prompt_tokens)
-                except ProxyError as error:
-                    error.scrub(state.secrets)
-                    await stream.fail(error.status, error_body(error), error.headers(), event=error_event(error))
-                    return
-                writer = MessageWriter(opened.entry.name, prompt_tokens, stream=True)
-                batches = completion_batches(state, scope, opened, prompt_tokens)
-                await stream.write_all(_events(state, writer, batches))
-            return
-        try:
-            opened = await state.dispatcher.open(chat, entry, prompt_tokens)
-            writer = MessageWriter(opened.entry.name, prompt_tokens, stream=False)
-            batches = completion_batches(state, scope, opened, prompt_tokens)
-            try:
-                async for batch in batches:
-                    writer.feed(batch)
-            finally:
-                await batches.aclose()  # also when the writer refused a delta: the usage is recorded once
-            _, message = writer.finish()
-        except ProxyError as error:
-            await send_error(send, error.scrub(state.secrets))
-            return
-        await send_json(send, 200, orjson.dumps(message))
+        await answer(_DOOR, state, scope, receive, send, chat, entry, stream=body.stream)
 
 
-async def _events(
-    state: ProxyState, writer: MessageWriter, batches: AsyncGenerator[Batch, None]
-) -> AsyncGenerator[bytes, None]:
-    """The SSE body. ``message_start`` leaves with the first batch (already there when the stream opens)."""
-    head = writer.start()
-    try:
-        async for batch in batches:
-            data = writer.feed(batch)
-            if data:
-                if head:
-                    data, head = head + data, b""
-                yield data
-        closing, _ = writer.finish()
-    except ProxyError as error:
-        yield head + error_event(error.scrub(state.secrets))
-        return
-    finally:
-        await batches.aclose()
-    yield head + closing
+_DOOR = Door(MessageWriter, error_body, error_event)
 
 
 class CountTokensEndpoint:
@@ -126,7 +77,7 @@ class CountTokensEndpoint:
             body, chat = parsed
             resolve_model(state, body.model)
         except ProxyError as error:
-            await send_error(send, error.scrub(state.secrets))
+            await send_error(send, error.scrub(state.secrets), error_body)
             return
         await send_json(send, 200, orjson.dumps({"input_tokens": estimate_prompt_tokens(chat)}))
 

@@ -117,6 +117,10 @@ class MessageWriter:
         usage = {**usage_object(Usage(self._prompt_estimate, 0)), "output_tokens": 1}
         return self._emit("message_start", {"message": self._envelope(None, usage)}) + PING
 
+    def failed(self, error: ProxyError) -> bytes:
+        """A stream that broke ends with Anthropic's ``error`` event."""
+        return error_event(error)
+
     # -- deltas --------------------------------------------------------------------------------------------------
 
     def feed(self, batch: Batch) -> bytes:

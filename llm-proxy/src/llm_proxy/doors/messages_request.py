@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from llm_proxy.doors.common import parse_json
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import (
     CacheControl,
@@ -30,7 +31,6 @@ from llm_proxy.schemas import (
     ToolCall,
     ToolDefinition,
 )
-from service_kit.errors import validation_message
 
 # Tool ``type``s of client tools; any other (web_search_…, bash_…, text_editor_…, code_execution_…) is a server tool.
 _CLIENT_TOOL_TYPES = {None, "custom"}
@@ -84,13 +84,7 @@ def _bad(message: str, param: str) -> ProxyError:
 
 
 def parse_messages_request(raw: bytes, *, needs_max_tokens: bool = True) -> MessagesRequest:
-    try:
-        body = MessagesRequest.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        raise ProxyError("bad_request", "the request body is not valid JSON") from None
-    except ValidationError as exc:
-        message, param = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
-        raise ProxyError("bad_request", message, param=param, code="invalid_request") from None
+    body = parse_json(MessagesRequest, raw)
     if needs_max_tokens and body.max_tokens is None:
         raise _bad("max_tokens: Field required", "max_tokens")
     return body

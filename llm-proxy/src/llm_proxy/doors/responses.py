@@ -7,13 +7,12 @@ response (``responses_events``). Failures before the first byte keep their HTTP 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
-import orjson
 from starlette.types import Receive, Scope, Send
 
-from llm_proxy.doors.common import caller_id, completion_batches, read_request, resolve_model
+from llm_proxy.doors.answer import Door, Writer, answer, send_error
+from llm_proxy.doors.common import caller_id, read_request, resolve_model
 from llm_proxy.doors.responses_events import ResponseWriter, envelope, error_event, new_id
 from llm_proxy.doors.responses_request import (
     ResponsesRequest,
@@ -22,11 +21,8 @@ from llm_proxy.doors.responses_request import (
     parse_responses_request,
 )
 from llm_proxy.errors import ProxyError
-from llm_proxy.providers.base import Batch
 from llm_proxy.schemas import ChatMessage
 from llm_proxy.state import ProxyState
-from llm_proxy.tokens import estimate_prompt_tokens
-from service_kit.asgi import EventStream, send_json
 
 PATH = "/v1/responses"
 DESCRIPTION = (
@@ -34,10 +30,6 @@ DESCRIPTION = (
     "sequence numbers ending in ``response.completed`` (or ``response.incomplete``/``response.failed``), with "
     "``: keep-alive`` comments while the upstream is silent."
 )
-
-
-async def send_error(send: Send, error: ProxyError) -> None:
-    await send_json(send, error.status, error.body(), error.headers())
 
 
 class ResponsesEndpoint:
@@ -60,76 +52,28 @@ class ResponsesEndpoint:
         except ProxyError as error:
             await send_error(send, error.scrub(state.secrets))
             return
-        prompt_tokens = estimate_prompt_tokens(chat)
-        turn = _Turn(state, scope, caller, body, conversation)
-        if body.stream:
-            async with EventStream(receive, send, heartbeat=state.settings.heartbeat_interval_s) as stream:
-                try:
-                    opened = await state.dispatcher.open(chat, entry, prompt_tokens)
-                except ProxyError as error:
-                    error.scrub(state.secrets)
-                    await stream.fail(error.status, error.body(), error.headers(), event=error_event(error))
-                    return
-                writer = turn.writer(opened.entry.name, stream=True)
-                await stream.write_all(turn.events(writer, completion_batches(state, scope, opened, prompt_tokens)))
-            return
-        try:
-            opened = await state.dispatcher.open(chat, entry, prompt_tokens)
-            writer = turn.writer(opened.entry.name, stream=False)
-            async for batch in completion_batches(state, scope, opened, prompt_tokens):
-                writer.feed(batch)
-        except ProxyError as error:
-            await send_error(send, error.scrub(state.secrets))
-            return
-        await send_json(send, 200, orjson.dumps(turn.finished(writer)))
+        turn = _Turn(state, caller, body, conversation)
+        door = Door(turn.writer, ProxyError.body, error_event, turn.store)
+        await answer(door, state, scope, receive, send, chat, entry, stream=body.stream)
 
 
 class _Turn:
     """One request's response: its id, its writer, and storing it once it is whole."""
 
-    def __init__(
-        self, state: ProxyState, scope: Scope, caller: str, body: ResponsesRequest, conversation: list[ChatMessage]
-    ) -> None:
+    def __init__(self, state: ProxyState, caller: str, body: ResponsesRequest, conversation: list[ChatMessage]) -> None:
         self._state = state
         self._caller = caller
         self._body = body
         self._conversation = conversation
         self.id = new_id("resp")
 
-    def writer(self, model: str, *, stream: bool) -> ResponseWriter:
+    def writer(self, model: str, prompt_tokens: int, *, stream: bool) -> ResponseWriter:
         custom = custom_tool_names(self._body.tools)
         return ResponseWriter(envelope(self.id, model, self._body), stream=stream, custom_tools=custom)
 
-    async def events(self, writer: ResponseWriter, batches: AsyncGenerator[Batch, None]) -> AsyncGenerator[bytes, None]:
-        """The SSE body. ``response.created`` leaves with the first batch (already there when the stream opens)."""
-        head = writer.start()
-        try:
-            async for batch in batches:
-                data = writer.feed(batch)
-                if data:
-                    if head:
-                        data, head = head + data, b""
-                    yield data
-            closing = self.finished_events(writer)
-        except ProxyError as error:
-            yield head + writer.failed(error.scrub(self._state.secrets))
-            return
-        finally:
-            await batches.aclose()
-        yield head + closing
-
-    def finished_events(self, writer: ResponseWriter) -> bytes:
-        events, response = writer.finish()
-        self._store(writer, response)
-        return events
-
-    def finished(self, writer: ResponseWriter) -> dict[str, Any]:
-        _, response = writer.finish()
-        self._store(writer, response)
-        return response
-
-    def _store(self, writer: ResponseWriter, response: dict[str, Any]) -> None:
+    def store(self, writer: Writer, response: dict[str, Any]) -> None:
         if self._body.stored:
+            assert isinstance(writer, ResponseWriter)
             conversation = [*self._conversation, writer.assistant_message()]
             self._state.responses.put(self._caller, self.id, conversation, response)
 

@@ -157,13 +157,17 @@ class ResponseWriter:
             self._usage = delta
         return b""
 
-    def _text(self, text: str) -> bytes:
-        opened = b""
+    def _item(self, kind: str) -> tuple[bytes, _Item]:
+        """The open item if it is of ``kind``, else a new one (the events that closed and opened items)."""
         item = self._open
-        if item is None or item.kind != "message":
-            opened = self._switch("message")
-            item = self._open
-            assert item is not None
+        if item is not None and item.kind == kind:
+            return b"", item
+        events = self._switch(kind)
+        assert self._open is not None
+        return events, self._open
+
+    def _text(self, text: str) -> bytes:
+        opened, item = self._item("message")
         item.text.append(text)
         sequence_number = self._seq
         self._seq += 1
@@ -179,12 +183,7 @@ class ResponseWriter:
         )
 
     def _reasoning_text(self, text: str) -> bytes:
-        opened = b""
-        item = self._open
-        if item is None or item.kind != "reasoning":
-            opened = self._switch("reasoning")
-            item = self._open
-            assert item is not None
+        opened, item = self._item("reasoning")
         item.text.append(text)
         return opened + self._event(
             "response.reasoning_text.delta",
@@ -194,12 +193,12 @@ class ResponseWriter:
     def _sealed(self, delta: ReasoningSignature | RedactedReasoning) -> bytes:
         """A signature closes the reasoning item in progress (an empty one when none is); a redacted block is an item
         of its own. Either way the opaque value is the item's ``encrypted_content``, which a client sends back."""
-        events = b""
-        item = self._open
-        if type(delta) is RedactedReasoning or item is None or item.kind != "reasoning":
+        if type(delta) is RedactedReasoning:
             events = self._switch("reasoning")
+            assert self._open is not None
             item = self._open
-            assert item is not None
+        else:
+            events, item = self._item("reasoning")
         if isinstance(delta, ReasoningSignature):
             item.item["encrypted_content"] = delta.signature
         else:

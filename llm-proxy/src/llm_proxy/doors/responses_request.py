@@ -13,8 +13,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llm_proxy.doors.common import parse_json
 from llm_proxy.doors.responses_events import CUSTOM_INPUT, REDACTED_PREFIX
-from llm_proxy.errors import ProxyError
+from llm_proxy.errors import ProxyError, validation_error
 from llm_proxy.schemas import (
     ChatCompletionRequest,
     ChatMessage,
@@ -26,7 +27,6 @@ from llm_proxy.schemas import (
     ToolCall,
     ToolDefinition,
 )
-from service_kit.errors import validation_message
 
 # Fields of the Responses API with no meaning behind this proxy: a request setting them gets a 400 naming them.
 _REFUSED_FIELDS = {
@@ -94,13 +94,7 @@ class ResponsesRequest(BaseModel):
 
 def parse_responses_request(raw: bytes) -> ResponsesRequest:
     """Validate the body; a value the proxy cannot honour is a 400 naming its parameter."""
-    try:
-        body = ResponsesRequest.model_validate(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        raise ProxyError("bad_request", "the request body is not valid JSON") from None
-    except ValidationError as exc:
-        message, param = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
-        raise ProxyError("bad_request", message, param=param, code="invalid_request") from None
+    body = parse_json(ResponsesRequest, raw)
     extra = body.model_extra or {}
     for field, reason in _REFUSED_FIELDS.items():
         if extra.get(field) not in (None, False):
@@ -161,8 +155,7 @@ def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bo
         try:
             function = FunctionDefinition.model_validate(spec)
         except ValidationError as exc:
-            message, _ = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
-            raise _invalid(f"tools[{index}]", message) from None
+            raise validation_error(exc, param=f"tools[{index}]") from None
         definitions.append(ToolDefinition(function=function))
     if refused and not ignore_unsupported:
         raise _unsupported(
@@ -391,6 +384,5 @@ def chat_request(
     try:
         request = ChatCompletionRequest(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        message, param = validation_message(list(exc.errors(include_url=False, include_input=False)))  # type: ignore[arg-type]
-        raise _invalid(param or "input", message) from None
+        raise validation_error(exc, fallback="input") from None
     return request, conversation
