@@ -98,6 +98,7 @@ wait_healthy() {  # wait_healthy NAME
 
 exited() {  # exited NAME STATUS: name it, show its last lines, schedule the restart
   local name="$1" status="$2" delay
+  if (( status > 128 )); then status="$status, killed by SIG$(kill -l $(( status - 128 )) 2>/dev/null || echo '?')"; fi
   delay="${BACKOFF[$name]:-1}"
   if (( SECONDS - STARTED[$name] >= STABLE_AFTER )); then delay=1; fi
   PID[$name]=""
