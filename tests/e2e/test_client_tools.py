@@ -104,3 +104,17 @@ async def test_a_v2_hello_declaration_is_honoured_and_the_legacy_ide_keeps_its_s
     await _v2_turn(system, "e2e-ct-v1", "the legacy ide", None)
     assert offered_for(tap, "declared by hello") == [{"read_file", "list_files"}]
     assert offered_for(tap, "the legacy ide") == [IDE_SIX]
+
+
+async def test_the_ide_after_an_acp_editor_on_the_same_session_gets_its_six_tools_back(
+    tapped: tuple[System, RecordingTap], tmp_path: Path
+) -> None:
+    system, tap = tapped
+    client = WorkspaceClient(tmp_path)
+    async with asyncio.timeout(LIMIT), connected("websocket", system.gateway.port, client) as connection:
+        await initialized(connection, terminal=False)
+        session = await connection.new_session(cwd=str(tmp_path), mcp_servers=[])
+        await connection.prompt(session_id=session.session_id, prompt=[text_block("[[route:ask 0.9 q]] from zed")])
+    await _v2_turn(system, session.session_id, "then from the ide", None)
+    assert offered_for(tap, "from zed")[0] == {"read_file"}  # the ask agent reads; the client has no terminal
+    assert offered_for(tap, "then from the ide")[-1] == IDE_SIX

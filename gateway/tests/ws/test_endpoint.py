@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from conftest import RunningGateway, make_settings, serving
+from gateway.ws.frames import IDE_TOOLS
 
 CORPUS = [
     ("not json", "invalid JSON"),
@@ -94,7 +95,8 @@ async def test_explicit_nulls_and_unknown_keys_are_accepted_on_a_user_message(
         frame = await recv_json(ws)
         while frame["type"] != "assistant_message":
             frame = await recv_json(ws)
-    assert runtime.received[0]["message"] == {"type": "user_message", "content": "hi", "role": "user"}
+    sent = runtime.received[0]["message"]
+    assert sent == {"type": "user_message", "content": "hi", "role": "user", "client_tools": list(IDE_TOOLS)}
 
 
 async def test_a_binary_frame_closes_with_1003(

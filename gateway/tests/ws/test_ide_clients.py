@@ -8,6 +8,7 @@ from ide_client import IdeClient
 from websockets.asyncio.client import connect
 
 from conftest import RunningGateway
+from gateway.ws.frames import IDE_TOOLS
 
 
 async def test_client_a_runs_a_conversation_with_a_tool_call_and_an_approval(
@@ -130,6 +131,7 @@ async def test_client_b_learns_its_session_and_approves_a_plan(gateway: RunningG
         "approval_request_id": "apr-1",
         "plan_id": "plan-1",
         "decision": "approve",
+        "client_tools": list(IDE_TOOLS),  # the IDE's six, said on every frame
     }
 
 

@@ -11,6 +11,7 @@ from fake_runtime import FakeRuntime
 from websockets.asyncio.client import ClientConnection, connect
 
 from conftest import RunningGateway, make_settings, serving
+from gateway.ws.frames import IDE_TOOLS
 
 
 async def recv(ws: ClientConnection) -> dict[str, Any]:
@@ -72,7 +73,8 @@ async def test_the_tools_a_hello_declares_go_to_the_runtime_with_every_frame(
         await until_done(ws)
     declared, legacy = (r["message"] for r in runtime.received)
     assert (declared["client_tools"], declared["client_tools_options"]) == (["read_file"], {"x": True})
-    assert "client_tools" not in legacy  # no hello with tools: the runtime assumes the IDE's six
+    assert legacy["client_tools"] == list(IDE_TOOLS)  # no hello with tools: the IDE's six, said every time
+    assert "client_tools_options" not in legacy
 
 
 async def test_hello_after_other_frames_is_refused_and_the_dialect_stays_v1(gateway: RunningGateway) -> None:

@@ -30,9 +30,11 @@ from gateway.runtime_client import Chunk, ChunkStream, RuntimeClient, RuntimeRef
 from gateway.ws.channel import Channel
 from gateway.ws.closes import CLOSE_POLICY, Closing
 from gateway.ws.dialects import Dialect, V2Dialect
-from gateway.ws.frames import Cancel, Hello, InboundFrame, Ping, Resume
+from gateway.ws.frames import IDE_TOOLS, Cancel, Hello, InboundFrame, Ping, Resume
 from gateway.ws.outbound import OutboundBuffer, Outgoing
 from gateway.ws.sink import FrameSink
+
+IDE_CLIENT_TOOLS: dict[str, Any] = {"client_tools": list(IDE_TOOLS)}  # shared, never changed (merged with |)
 
 INBOUND_LIMIT = 256  # frames waiting for the runtime; more is a client not waiting for answers
 # The error code of a frame the runtime could not be reached for: it was not delivered, and the same frame (the same
@@ -61,7 +63,8 @@ class Connection(Channel):
         self.dialect = dialect
         self.last_seq = 0
         self.frames_read = 0
-        self.client_tools: dict[str, Any] = {}  # client_tools (+ options) a v2 hello declared, sent on every frame
+        # client_tools (+ options) sent on every frame: what a v2 hello declared, else the IDE's six
+        self.client_tools: dict[str, Any] = IDE_CLIENT_TOOLS
         self._first_seen = False
         self._first_frame: asyncio.Future[None] | None = None  # only while ``restore`` waits for it
         self._session_known: asyncio.Future[None] | None = None  # only while the dispatcher waits for it

@@ -83,6 +83,11 @@ class Ping(_Frame):
     nonce: str | int | None = None
 
 
+# The tools the legacy IDE runs (ide-protocol §4): what a socket client that declares nothing is said to run, so a
+# session another client (an ACP editor without a terminal) used last gets the IDE's tools back (latest wins).
+IDE_TOOLS = ("read_file", "write_file", "list_files", "search_in_code", "create_directory", "execute_command")
+
+
 class Hello(_Frame):
     type: Literal["hello"]
     protocol: int = 2
