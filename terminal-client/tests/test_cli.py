@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from codelab_chat.app import ChatOptions, _known_agent
+from codelab_chat.app import ChatOptions, known_agent
 from codelab_chat.cli import main
 from fake_gateway import FakeGateway, FakeSession, Frame
 from harness import CapturedConsole
@@ -198,10 +198,17 @@ async def test_agent_names_are_checked_before_switching(rest_gateway: str) -> No
     screen = CapturedConsole()
     options = ChatOptions(url=rest_gateway)
 
-    assert await _known_agent(screen.console, options, "coder")
-    assert not await _known_agent(screen.console, options, "coderr")
-    assert not await _known_agent(screen.console, options, "")
+    assert await known_agent(screen.console, options, "coder")
+    assert not await known_agent(screen.console, options, "coderr")
+    assert not await known_agent(screen.console, options, "")
     assert screen.text.splitlines() == [
         "unknown agent 'coderr'. Agents: coder, ask",
         "Agents: coder, ask — /agent NAME switches",
     ]
+
+
+def test_an_unknown_agent_flag_is_refused_with_the_list(
+    rest_gateway: str, workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--agent", "archtect", "-m", "hi", "--url", rest_gateway, "--workspace", str(workspace)]) == 2
+    assert "unknown agent 'archtect'. Agents: coder, ask" in capsys.readouterr().err

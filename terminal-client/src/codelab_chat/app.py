@@ -125,7 +125,7 @@ async def _loop(conversation: Conversation, terminal: TerminalInput, options: Ch
             continue
         if line == "/agent" or line.startswith("/agent "):
             wanted = line[len("/agent") :].strip()
-            if not await _known_agent(console, options, wanted):
+            if not await known_agent(console, options, wanted):
                 continue
             agent = wanted
             turn = await _interruptible(conversation, conversation.switch_agent(agent))
@@ -136,7 +136,7 @@ async def _loop(conversation: Conversation, terminal: TerminalInput, options: Ch
             conversation.view.notice(f"that turn ended early: {turn.errors[-1] if turn.errors else 'connection lost'}")
 
 
-async def _known_agent(console: Console, options: ChatOptions, wanted: str) -> bool:
+async def known_agent(console: Console, options: ChatOptions, wanted: str) -> bool:
     """True when ``wanted`` names an agent of this gateway; otherwise say which ones there are. When the list cannot
     be fetched the name goes out as typed (the gateway then answers for it)."""
     try:

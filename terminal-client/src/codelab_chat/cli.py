@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codelab_chat import __version__
-from codelab_chat.app import ChatOptions, chat, run
+from codelab_chat.app import ChatOptions, chat, known_agent, run
 from codelab_chat.sessions import SessionsUnavailable, list_sessions, session_exists
 from codelab_chat.tools.limits import ToolLimits
 from codelab_chat.views import escape
@@ -101,6 +101,8 @@ def _chat(args: argparse.Namespace) -> int:
         return 2
     if options.session and not asyncio.run(session_exists(options.url, options.session, options.token)):
         return _unknown_session(options)
+    if options.agent and not asyncio.run(known_agent(Console(stderr=True), options, options.agent)):
+        return 2
     if args.message is None:
         return asyncio.run(chat(options))
     message = sys.stdin.read() if args.message == "-" else args.message
