@@ -20,6 +20,10 @@ The policy is built from settings values and/or a YAML file by the composition r
       auto_approve_read_only_commands: true
       read_only_commands: ["ls", "git status", "flutter analyze"]
       denied_commands: ["git push --force"]
+      rules:                      # deny → ask → allow (rules.py)
+        allow: ["Bash(npm test:*)", "Read(src/**)", "Write(docs/**/*.md)"]
+        ask: ["Read(config/**)"]
+        deny: ["Bash(git push:*)"]
       agents:
         ask: {gated_tools: []}
 """
@@ -38,6 +42,7 @@ from agent_runtime.agents.tool_specs import ToolRules
 from agent_runtime.agents.tools import ALL_SPECS, canonical_tool_name, tool_rules
 from agent_runtime.guardrails.commands import DEFAULT_DENIED_COMMANDS, DEFAULT_READ_ONLY_COMMANDS, CommandPolicy
 from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
+from agent_runtime.guardrails.rules import RuleError, Rules
 from agent_runtime.guardrails.secrets import pattern_may_match_secret, secret_file
 
 __all__ = [
@@ -69,28 +74,41 @@ class ApprovalPolicy:
     gated_tools: frozenset[str] = DEFAULT_GATED_TOOLS
     commands: CommandPolicy = field(default_factory=CommandPolicy)
     agent_gated_tools: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    rules: Rules = field(default_factory=Rules)
 
     def decide(
-        self, agent_id: str, tool_name: str, arguments: Mapping[str, Any], client: ClientContext | None = None
+        self,
+        agent_id: str,
+        tool_name: str,
+        arguments: Mapping[str, Any],
+        client: ClientContext | None = None,
+        session_rules: Rules | None = None,
     ) -> Decision:
-        """The decision for one call of ``tool_name`` by ``agent_id`` with these (validated) arguments."""
+        """The decision for one call of ``tool_name`` by ``agent_id`` with these (validated) arguments; the
+        session's own rules ("always allow" from its client) join the configured ones."""
         name = canonical_tool_name(tool_name)
         rules = tool_rules(name)
         if rules is None:
             return Deny(f"'{tool_name}' has no complete specification on this server", "spec")
         gated = name in self.agent_gated_tools.get(agent_id, self.gated_tools)
+        configured = self.rules if session_rules is None else self.rules.merged(session_rules)
         if rules.command_arg is not None:
             command = arguments.get(rules.command_arg)
             if not isinstance(command, str) or not command.strip():
                 return Deny(f"{name} needs a non-empty '{rules.command_arg}' string", "command:empty")
-            decision = self.commands.decide(command)
+            decision = self.commands.decide(command, configured)
             if isinstance(decision, Deny) or not gated:
                 return decision if isinstance(decision, Deny) else Allow("ungated")
             return decision
+        answer = configured.call(name, rules, arguments) if configured else None
+        if isinstance(answer, Deny | Ask):
+            return answer
         secret = _secret_reason(rules, arguments, client or ClientContext())
         if secret is not None:
             return secret
-        return Ask(f"{name} changes the project", GATED) if gated else Allow()
+        if not gated:
+            return Allow()
+        return answer if answer is not None else Ask(f"{name} changes the project", GATED)
 
 
 def _secret_reason(rules: ToolRules, arguments: Mapping[str, Any], client: ClientContext) -> Ask | None:
@@ -119,8 +137,10 @@ def policy_from_settings(
     read_only_commands: Iterable[str] | None = None,
     denied_commands: Iterable[str] | None = None,
     agent_gated_tools: Mapping[str, Iterable[str]] | None = None,
+    rules: Mapping[str, Iterable[str]] | None = None,
 ) -> ApprovalPolicy:
-    """A policy from plain values (settings fields); None keeps the default for that rule."""
+    """A policy from plain values (settings fields); None keeps the default for that rule. ``rules`` has the lists
+    ``allow``, ``ask`` and ``deny`` of rules such as ``Bash(npm test:*)`` (:mod:`rules`)."""
     commands = CommandPolicy(auto_approve_read_only=auto_approve_read_only_commands)
     if read_only_commands is not None:
         commands = replace(commands, read_only=_prefixes(read_only_commands))
@@ -130,6 +150,11 @@ def policy_from_settings(
     changes: dict[str, Any] = {}
     if gated_tools is not None:
         changes["gated_tools"] = frozenset(canonical_tool_name(name) for name in gated_tools)
+    if rules is not None:
+        try:
+            changes["rules"] = Rules.parse(**{key: list(rules.get(key) or ()) for key in ("allow", "ask", "deny")})
+        except RuleError as exc:
+            raise ApprovalConfigError(f"approval: {exc}") from None
     if agent_gated_tools is not None:
         changes["agent_gated_tools"] = {
             agent: frozenset(canonical_tool_name(name) for name in names) for agent, names in agent_gated_tools.items()
@@ -159,23 +184,21 @@ def load_policy(path: Path) -> ApprovalPolicy:
         return ApprovalPolicy()
     if not isinstance(section, Mapping):
         raise ApprovalConfigError("'approval' must be a mapping")
-    unknown = (
-        set(section)
-        - {"gated_tools", "auto_approve_read_only_commands", "read_only_commands"}
-        - {
-            "denied_commands",
-            "agents",
-        }
-    )
+    keys = {"gated_tools", "auto_approve_read_only_commands", "read_only_commands", "denied_commands", "agents"}
+    unknown = set(section) - keys - {"rules"}
     if unknown:
         raise ApprovalConfigError(f"approval: unknown keys {sorted(unknown)}")
     agents = section.get("agents") or {}
+    rules = section.get("rules")
+    if rules is not None and (not isinstance(rules, Mapping) or set(rules) - {"allow", "ask", "deny"}):
+        raise ApprovalConfigError("approval: 'rules' must be a mapping with the lists allow, ask and deny")
     return policy_from_settings(
         gated_tools=_strings(section, "gated_tools"),
         auto_approve_read_only_commands=bool(section.get("auto_approve_read_only_commands", True)),
         read_only_commands=_strings(section, "read_only_commands"),
         denied_commands=_strings(section, "denied_commands"),
         agent_gated_tools={str(agent): _strings(fields, "gated_tools") or [] for agent, fields in agents.items()},
+        rules=None if rules is None else {key: _strings(rules, key) or [] for key in ("allow", "ask", "deny")},
     )
 
 

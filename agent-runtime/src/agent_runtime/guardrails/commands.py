@@ -24,10 +24,13 @@ from dataclasses import dataclass
 
 from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
 from agent_runtime.guardrails.permissions import UnsafePath, normalise_path
+from agent_runtime.guardrails.rules import Rules
 from agent_runtime.guardrails.secrets import secret_file
 from agent_runtime.guardrails.shell import ShellReading, SimpleCommand, read_command_line
 
 Prefix = tuple[str, ...]
+NO_RULES = Rules()
+NOT_LISTED = "command:not-listed"
 
 DEFAULT_READ_ONLY_COMMANDS = (
     "ls", "pwd", "cat", "head", "tail", "wc", "echo", "which", "file", "stat", "du", "df", "tree", "basename",
@@ -96,23 +99,26 @@ class CommandPolicy:
     denied: tuple[Prefix, ...] = tuple(tuple(c.split()) for c in DEFAULT_DENIED_COMMANDS)
     auto_approve_read_only: bool = True
 
-    def decide(self, line: str) -> Decision:
-        """Deny, ask or allow ``line`` (module docstring)."""
+    def decide(self, line: str, rules: Rules = NO_RULES) -> Decision:
+        """Deny, ask or allow ``line`` (module docstring); configured ``rules`` come after the built-in deny list."""
         reading = read_command_line(line)
         denial = self.denial(reading, line)
         if denial is not None:
             return denial
+        configured = rules.command(reading) if rules else None
+        if isinstance(configured, Deny | Ask):
+            return configured
         if reading.hazards:
             return Ask(f"the command contains {', '.join(reading.hazards)}", "command:hazard")
         if not reading.commands:
             return Ask("the command line runs nothing the policy recognises", "command:empty")
+        problems = [problem for command in reading.commands for problem in self.problems(command)]
+        if configured is not None:  # an allow rule lifts only "not on the read-only list"
+            kept = [problem for problem in problems if problem.rule != NOT_LISTED]
+            return kept[0] if kept else configured
         if not self.auto_approve_read_only:
             return Ask("commands need approval", GATED)
-        for command in reading.commands:
-            reason = self.not_read_only(command)
-            if reason is not None:
-                return Ask(reason, "command:not-read-only")
-        return Allow("command:read-only")
+        return problems[0] if problems else Allow("command:read-only")
 
     def denial(self, reading: ShellReading, line: str, depth: int = 0) -> Deny | None:
         if _FORK_BOMB.search(line) or ":|:" in line.replace(" ", ""):
@@ -148,26 +154,28 @@ class CommandPolicy:
                 return Deny(f"inline code runs '{match.group(1)}', which is never allowed", "deny:inline-code")
         return None
 
-    def not_read_only(self, command: SimpleCommand) -> str | None:
-        """Why this command is not known to be read-only, or None when it is."""
+    def problems(self, command: SimpleCommand) -> list[Ask]:
+        """Why this command is not known to be read-only: paths outside the project or secret, recursive reads and
+        writing options first, then not being on the read-only list; empty when it is read-only."""
         words = command.words
         prefix = next((p for p in self.read_only if words[: len(p)] == p), None)
-        if prefix is None:
-            return f"'{' '.join(words[:2])}' is not on the read-only list"
         program = words[0]
-        is_git = program == "git"
-        for word in words[len(prefix) :]:
+        found: list[Ask] = []
+        for word in words[len(prefix) if prefix is not None else 1 :]:
             if word.split("=", 1)[0] in _WRITING_OPTIONS or (program in ("sort", "tree") and word.startswith("-o")):
-                return f"the option '{word}' can write files or run programs"
+                found.append(Ask(f"the option '{word}' can write files or run programs", "command:writes"))
             if program in _RECURSIVE_READERS and _recursive(word):
-                return f"'{word}' reads every file below a directory, secret files included"
+                reason = f"'{word}' reads every file below a directory, secret files included"
+                found.append(Ask(reason, "command:recursive-read"))
             if program in _NO_PATH_ARGUMENTS:
                 continue
-            for value in _path_candidates(word, is_git):
-                reason = _path_problem(value)
-                if reason is not None:
-                    return reason
-        return None
+            for value in _path_candidates(word, program == "git"):
+                problem = _path_problem(value)
+                if problem is not None:
+                    found.append(problem)
+        if prefix is None:
+            found.append(Ask(f"'{' '.join(words[:2])}' is not on the read-only list", NOT_LISTED))
+        return found
 
 
 def _program(word: str) -> str:
@@ -295,14 +303,14 @@ def _path_candidates(word: str, is_git: bool) -> list[str]:
     return values
 
 
-def _path_problem(value: str) -> str | None:
+def _path_problem(value: str) -> Ask | None:
     if secret_file(value) or _in_git_internals(value):
-        return f"'{value}' may hold secrets, and what is read goes to the model"
+        return Ask(f"'{value}' may hold secrets, and what is read goes to the model", "secret:path")
     if "/" in value or ".." in value or value.startswith("~"):
         try:
             normalise_path(value)
         except UnsafePath:
-            return f"'{value}' is outside the project"
+            return Ask(f"'{value}' is outside the project", "command:outside")
     return None
 
 
