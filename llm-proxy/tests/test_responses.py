@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from llm_proxy.doors.response_store import ResponseStore
+from llm_proxy.doors.responses_events import unseal
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatMessage
 from tests.fakes import Reply, fixture_bytes, split_every, typed_sse_events
-from tests.test_reasoning import EXPECTED_BLOCKS, REDACTED, SIGNATURE, anthropic_thinking_stream
+from tests.test_reasoning import EXPECTED_BLOCKS, anthropic_thinking_stream
 
 TOOLS = [{"type": "function", "name": "read_file", "parameters": {"type": "object"}}]
 ESCAPED = '{"path": "src/caf\\u00e9 \\"x\\".py", "note": "Grüße ✓ 🎉\\\\n"}'
@@ -354,7 +355,10 @@ async def test_mock_thinking_is_a_reasoning_item_with_its_signature(proxy_client
     reasoning = found[9]["item"]
     assert reasoning["type"] == "reasoning"
     assert reasoning["content"] == [{"type": "reasoning_text", "text": "Let me see"}]
-    assert reasoning["encrypted_content"].startswith("mocksig-")
+    sealed = unseal(reasoning["encrypted_content"])
+    assert sealed is not None
+    assert sealed.thinking == "Let me see"
+    assert (sealed.signature or "").startswith("mocksig-")
     assert found[-1]["response"]["output"][1]["content"][0]["text"] == "Hi"
 
 
@@ -364,23 +368,32 @@ async def test_anthropic_reasoning_round_trips_byte_for_byte_through_the_respons
     async with proxy_client(**settings) as client:
         first = await client.post("/v1/responses", json={"model": "anthropic/claude-up", "input": "think"})
         output = first.json()["output"]
-        again = {"model": "anthropic/claude-up", "input": ["think", *output, "go on"], "store": False}
-        again["input"][0] = {"role": "user", "content": "think"}
-        again["input"][-1] = {"role": "user", "content": "go on"}
+        # As the Codex CLI sends reasoning items back: without their reasoning_text content.
+        sent_back = [
+            {k: v for k, v in item.items() if k != "content" or item["type"] != "reasoning"} for item in output
+        ]
+        again = {
+            "model": "anthropic/claude-up",
+            "input": [{"role": "user", "content": "think"}, *sent_back, {"role": "user", "content": "go on"}],
+            "store": False,
+        }
         second = await client.post("/v1/responses", json=again)
     assert first.status_code == 200, first.text
-    assert [(i["type"], i.get("encrypted_content")) for i in output] == [
-        ("reasoning", SIGNATURE),
-        ("reasoning", "redacted_thinking:" + REDACTED),
-        ("reasoning", "sig2"),
-        ("message", None),
-    ]
+    assert [i["type"] for i in output] == ["reasoning", "reasoning", "reasoning", "message"]
+    sealed = [unseal(i["encrypted_content"]) for i in output[:3]]
+    assert [b.model_dump(exclude_none=True) for b in sealed if b is not None] == EXPECTED_BLOCKS
     assert output[0]["content"] == [{"type": "reasoning_text", "text": "Let me think — ✓"}]
     assert second.status_code == 200, second.text
     assistant = upstream.requests[1]["messages"][1]
     assert assistant["role"] == "assistant"
     assert assistant["content"][:3] == EXPECTED_BLOCKS
     assert assistant["content"][3] == {"type": "text", "text": "Answer"}
+
+
+def test_foreign_or_damaged_encrypted_reasoning_is_not_ours():
+    assert unseal("gAAAAABo-openai-encrypted") is None
+    assert unseal("codelab-reasoning.v1.!!!") is None
+    assert unseal("codelab-reasoning.v1." + "eyJ0eXBlIjoiYm9ndXMifQ==") is None  # {"type":"bogus"}
 
 
 PATCH = '*** Begin Patch\n*** Update File: "é.py"\n@@\n-a = "\\\\"\n+a = 1\n*** End Patch'

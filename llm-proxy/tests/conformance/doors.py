@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from llm_proxy.doors.responses_events import seal, unseal
 from tests.conformance.wire import Call, Script
 
 TOOL_NAMES = ("read_file", "run")
@@ -188,14 +189,12 @@ class ResponsesDoor:
         if history is not None:
             turn = history.turn
             if turn.thinking:
-                reasoning: dict[str, Any] = {
-                    "type": "reasoning",
-                    "id": "rs_1",
-                    "summary": [],
-                    "content": [{"type": "reasoning_text", "text": turn.thinking}],
-                }
-                if history.signature:
-                    reasoning["encrypted_content"] = history.signature
+                reasoning: dict[str, Any] = {"type": "reasoning", "id": "rs_1", "summary": []}
+                if history.signature:  # sent back as the Codex CLI does: the sealed block without its text
+                    block = {"type": "thinking", "thinking": turn.thinking, "signature": history.signature}
+                    reasoning["encrypted_content"] = seal(block)
+                else:
+                    reasoning["content"] = [{"type": "reasoning_text", "text": turn.thinking}]
                 items.append(reasoning)
             if turn.text:
                 content = [{"type": "output_text", "text": turn.text, "annotations": []}]
@@ -246,8 +245,9 @@ class ResponsesDoor:
                 out.text += "".join(part["text"] for part in item["content"])
             elif item["type"] == "reasoning":
                 out.reasoning += "".join(part["text"] for part in item.get("content") or ())
-                if item.get("encrypted_content"):
-                    out.signatures.append(item["encrypted_content"])
+                block = unseal(item["encrypted_content"]) if item.get("encrypted_content") else None
+                if block is not None:
+                    out.signatures.append(block.signature or block.data or "")
             elif item["type"] == "function_call":
                 out.calls.append(Call(item["call_id"], item["name"], item["arguments"]))
         out.finish = "tool_calls" if out.calls else "stop"

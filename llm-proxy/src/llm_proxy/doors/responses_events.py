@@ -14,11 +14,13 @@ two cannot disagree. Events carry consecutive ``sequence_number``s from 0:
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from llm_proxy.errors import ProxyError
 from llm_proxy.providers.base import (
@@ -35,7 +37,7 @@ from llm_proxy.reasoning import ReasoningFold
 from llm_proxy.schemas import ChatMessage, FunctionCall, ReasoningBlock, ToolCall
 
 CUSTOM_INPUT = "input"  # the one string argument a custom tool is offered to the model with
-REDACTED_PREFIX = "redacted_thinking:"  # marks a reasoning item's encrypted_content that is a redacted block
+SEALED_PREFIX = "codelab-reasoning.v1."  # the proxy's encrypted_content: a whole signed or redacted block
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
@@ -66,6 +68,23 @@ def custom_tool_input(arguments: str) -> str:
     if isinstance(value, dict) and isinstance(value.get(CUSTOM_INPUT), str):
         return str(value[CUSTOM_INPUT])
     return arguments
+
+
+def seal(block: dict[str, Any]) -> str:
+    """A signed reasoning block (``thinking`` + ``signature``, or ``redacted_thinking`` + ``data``) as one opaque
+    ``encrypted_content``. The whole block travels in it, because clients send reasoning items back without their
+    text (the Codex CLI drops ``reasoning_text`` content) and a signature is worthless without the exact text."""
+    return SEALED_PREFIX + base64.urlsafe_b64encode(orjson.dumps(block)).decode()
+
+
+def unseal(value: str) -> ReasoningBlock | None:
+    """The block ``seal`` made, or ``None`` for any other value (e.g. another API's encrypted reasoning)."""
+    if not value.startswith(SEALED_PREFIX):
+        return None
+    try:
+        return ReasoningBlock.model_validate(orjson.loads(base64.urlsafe_b64decode(value[len(SEALED_PREFIX) :])))
+    except (ValueError, orjson.JSONDecodeError, ValidationError):
+        return None
 
 
 def sse(kind: str, body: bytes) -> bytes:
@@ -192,7 +211,7 @@ class ResponseWriter:
 
     def _sealed(self, delta: ReasoningSignature | RedactedReasoning) -> bytes:
         """A signature closes the reasoning item in progress (an empty one when none is); a redacted block is an item
-        of its own. Either way the opaque value is the item's ``encrypted_content``, which a client sends back."""
+        of its own. Either way the block is sealed into the item's ``encrypted_content``, which a client sends back."""
         if type(delta) is RedactedReasoning:
             events = self._switch("reasoning")
             assert self._open is not None
@@ -200,9 +219,10 @@ class ResponseWriter:
         else:
             events, item = self._item("reasoning")
         if isinstance(delta, ReasoningSignature):
-            item.item["encrypted_content"] = delta.signature
+            block = {"type": "thinking", "thinking": "".join(item.text), "signature": delta.signature}
         else:
-            item.item["encrypted_content"] = REDACTED_PREFIX + delta.data
+            block = {"type": "redacted_thinking", "data": delta.data}
+        item.item["encrypted_content"] = seal(block)
         return events + self._close()
 
     def _call(self, delta: ToolCallDelta) -> bytes:

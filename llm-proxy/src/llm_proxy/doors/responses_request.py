@@ -14,7 +14,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_proxy.doors.common import parse_json
-from llm_proxy.doors.responses_events import CUSTOM_INPUT, REDACTED_PREFIX
+from llm_proxy.doors.responses_events import CUSTOM_INPUT, unseal
 from llm_proxy.errors import ProxyError, validation_error
 from llm_proxy.schemas import (
     ChatCompletionRequest,
@@ -23,7 +23,6 @@ from llm_proxy.schemas import (
     FunctionCall,
     FunctionDefinition,
     ImageUrl,
-    ReasoningBlock,
     ToolCall,
     ToolDefinition,
 )
@@ -335,21 +334,20 @@ def _output_text(output: Any, where: str) -> str:
 
 
 def _reasoning(turns: _Turns, item: dict[str, Any], where: str) -> None:
-    """A reasoning item belongs to the assistant turn in progress (or opens one). Its ``reasoning_text`` (else its
-    summary) is the turn's reasoning; its ``encrypted_content`` is the signature of that text, or a redacted block
-    (``redacted_thinking:`` + data), sent back upstream byte for byte where the provider has a place for it."""
+    """A reasoning item belongs to the assistant turn in progress (or opens one). Its text (``reasoning_text``
+    content, else the summary, else the sealed block's) is the turn's reasoning; a block the proxy sealed into its
+    ``encrypted_content`` goes back upstream byte for byte where the provider has a place for it. Another API's
+    encrypted reasoning means nothing here and is left out."""
     turn = turns.assistant()
-    texts = [str(p.get("text", "")) for p in item.get("content") or () if isinstance(p, dict)]
     sealed = item.get("encrypted_content")
     if sealed is not None and not isinstance(sealed, str):
         raise _invalid(f"{where}.encrypted_content", f"{where}.encrypted_content must be a string")
-    block: ReasoningBlock | None = None
-    if sealed and sealed.startswith(REDACTED_PREFIX):
-        block = ReasoningBlock(type="redacted_thinking", data=sealed[len(REDACTED_PREFIX) :])
-    elif sealed and texts:  # a signature covers the full text, never a summary
-        block = ReasoningBlock(type="thinking", thinking="".join(texts), signature=sealed)
+    block = unseal(sealed) if sealed else None
+    texts = [str(p.get("text", "")) for p in item.get("content") or () if isinstance(p, dict)]
     if not texts:
         texts = [str(p.get("text", "")) for p in item.get("summary") or () if isinstance(p, dict)]
+    if not texts and block is not None and block.thinking:
+        texts = [block.thinking]
     if texts:
         turn.reasoning_content = (turn.reasoning_content or "") + "".join(texts)
     if block is not None:
