@@ -57,8 +57,8 @@ class Settings(ServiceSettings):
     responses_store_ttl_s: float = Field(3600.0, gt=0, description="How long a stored response can be continued.")
     responses_unsupported_tools: Literal["refuse", "ignore"] = Field(
         "refuse",
-        description="Tools of /v1/responses other than function tools (web_search, custom, ...): 'refuse' answers "
-        "400 naming them; 'ignore' leaves them out and lets the model work with the function tools.",
+        description="Tools of /v1/responses other than function and custom tools (web_search, file_search, ...): "
+        "'refuse' answers 400 naming them; 'ignore' leaves them out and lets the model work with the others.",
     )
     redis_url: SecretStr = Field(
         SecretStr(""),
