@@ -84,3 +84,46 @@ async def test_a_gateway_restart_mid_turn_is_resumed_without_loss_or_repeat(own_
     assert (tmp_path / "out.md").read_text() == "# out"
     assert len(client.permission_requests) == 1
     assert "reconnected" in stderr.read_text()
+
+
+class HeldQuestion(WorkspaceClient):
+    """Keeps its first permission question open until ``release`` (the user looks away while the gateway
+    restarts); its answer then reaches a connection that is gone."""
+
+    def __init__(self, workspace: Path, choices: list[str]) -> None:
+        super().__init__(workspace, choices)
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def request_permission(self, options: list[Any], session_id: str, tool_call: Any, **kwargs: Any) -> Any:
+        first = not self.permission_requests
+        answer = await super().request_permission(options, session_id, tool_call, **kwargs)
+        if first:
+            self.asked.set()
+            await self.release.wait()
+        return answer
+
+
+async def test_a_question_open_when_the_gateway_restarts_is_asked_again_and_answered_once(
+    own_system: System, tmp_path: Path
+) -> None:
+    client = HeldQuestion(tmp_path, choices=["allow_once", "allow_once"])
+    url = f"ws://127.0.0.1:{own_system.gateway.port}"
+    async with asyncio.timeout(LIMIT), connected_through_bridge(url, client, stderr=tmp_path / "bridge.log") as conn:
+        await initialized(conn)
+        session = await conn.new_session(cwd=str(tmp_path), mcp_servers=[])
+        await conn.set_session_mode(session_id=session.session_id, mode_id="coder")
+        script = '[[tool:write_file {"path": "asked.md", "content": "# once"}]] [[2:text:written]]'
+        prompt = asyncio.create_task(conn.prompt(session_id=session.session_id, prompt=[text_block(script)]))
+        await client.asked.wait()
+        own_system.gateway.stop()
+        own_system.gateway.start()
+        own_system.gateway.wait_healthy()
+        while len(client.permission_requests) < 2:  # the resumed turn asks the new connection again
+            await asyncio.sleep(0.02)
+        client.release.set()  # the first answer arrives late, for the connection that is gone: dropped
+        answer = await prompt
+    assert answer.stop_reason == "end_turn"
+    assert (tmp_path / "asked.md").read_text() == "# once"
+    assert [m for m in client.methods() if m == "fs/write_text_file"] == ["fs/write_text_file"]
+    assert client.text().endswith("written")
