@@ -186,3 +186,18 @@ async def test_langchain_embeddings(proxy_url):
 def read_file_schema(path: str) -> str:
     """Read a file from the project."""
     return path
+
+
+async def test_a_stored_response_is_retrieved_and_deleted(sdk):
+    created = await sdk.responses.create(model="mock", input="keep me")
+    unstored = await sdk.responses.create(model="mock", input="forget me", store=False)
+    retrieved = await sdk.responses.retrieve(created.id)
+    assert retrieved.id == created.id
+    assert retrieved.output_text == "keep me"
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(unstored.id)
+    await sdk.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(created.id)
+    with pytest.raises(openai.BadRequestError, match="not found"):
+        await sdk.responses.create(model="mock", input="x", previous_response_id=created.id)

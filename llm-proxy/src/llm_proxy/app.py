@@ -122,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.registry = registry
     app.router.routes.extend(service_routes("llm-proxy", __version__, registry))
     app.include_router(router)
+    app.include_router(responses.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(

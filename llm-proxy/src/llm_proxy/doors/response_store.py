@@ -49,13 +49,23 @@ class ResponseStore:
         while len(self._store) > self._callers:
             self._store.popitem(last=False)
 
-    def get(self, caller: str, response_id: str) -> StoredResponse:
-        """The stored response; a 400 ``ProxyError`` (param ``previous_response_id``) when unknown or expired."""
+    def find(self, caller: str, response_id: str) -> StoredResponse | None:
+        """The caller's stored response, if it is still kept."""
         responses = self._store.get(caller)
         stored = responses.get(response_id) if responses is not None else None
         if stored is not None and self._clock() - stored.stored_at > self._ttl:
             del self._store[caller][response_id]
             stored = None
+        return stored
+
+    def delete(self, caller: str, response_id: str) -> None:
+        responses = self._store.get(caller)
+        if responses is not None:
+            responses.pop(response_id, None)
+
+    def get(self, caller: str, response_id: str) -> StoredResponse:
+        """The stored response; a 400 ``ProxyError`` (param ``previous_response_id``) when unknown or expired."""
+        stored = self.find(caller, response_id)
         if stored is None:
             raise ProxyError(
                 "bad_request",

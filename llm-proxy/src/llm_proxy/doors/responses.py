@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from llm_proxy.api import error_response
 from llm_proxy.doors.answer import Door, Writer, answer, send_error
 from llm_proxy.doors.common import caller_id, read_request, resolve_model
 from llm_proxy.doors.responses_events import ResponseWriter, envelope, error_event, new_id
@@ -76,6 +80,37 @@ class _Turn:
             assert isinstance(writer, ResponseWriter)
             conversation = [*self._conversation, writer.assistant_message()]
             self._state.responses.put(self._caller, self.id, conversation, response)
+
+
+router = APIRouter()
+
+
+def _not_kept(response_id: str) -> Response:
+    return error_response(
+        ProxyError("not_found", f"No response with id '{response_id}' is kept", code="response_not_found")
+    )
+
+
+@router.get("/v1/responses/{response_id}", response_model=None)
+async def retrieve_response(response_id: str, request: Request) -> Response:
+    """A response created with ``store`` (the default), while it is kept; only its creator's key sees it."""
+    state: ProxyState = request.app.state.proxy
+    stored = state.responses.find(caller_id(request.scope), response_id)
+    if stored is None:
+        return _not_kept(response_id)
+    return Response(orjson.dumps(stored.response), media_type="application/json")
+
+
+@router.delete("/v1/responses/{response_id}", response_model=None)
+async def delete_response(response_id: str, request: Request) -> Response:
+    """Forget a stored response (it can no longer be continued)."""
+    state: ProxyState = request.app.state.proxy
+    caller = caller_id(request.scope)
+    if state.responses.find(caller, response_id) is None:
+        return _not_kept(response_id)
+    state.responses.delete(caller, response_id)
+    body = {"id": response_id, "object": "response.deleted", "deleted": True}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def openapi_operation() -> dict[str, Any]:
