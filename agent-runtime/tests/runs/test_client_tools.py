@@ -36,6 +36,18 @@ async def test_a_client_without_a_terminal_is_offered_no_command_and_the_runtime
     assert {"attempt_completion", "ask_followup_question", "create_plan"} <= set(names)
 
 
+async def test_the_system_prompt_says_which_of_its_tools_the_client_cannot_run() -> None:
+    harness = Harness(multi_agent=False)
+    await harness.send(user("hello", client_tools=["read_file", "write_file"]))
+    system = harness.model.requests[-1]["messages"][0]["content"]
+    note = system.rsplit("\n\n", 1)[-1]
+    assert note.startswith("In this session the user's editor cannot run ")
+    assert all(name in note for name in ("execute_command", "list_files", "search_in_code", "create_directory"))
+    assert "read_file" not in note
+    await harness.send(user("again", client_tools=list(IDE_SIX)))
+    assert "cannot run" not in harness.model.requests[-1]["messages"][0]["content"]
+
+
 async def test_the_declaration_is_remembered_and_the_latest_one_wins() -> None:
     harness = Harness(multi_agent=False)
     await harness.send(user("first", client_tools=["read_file"]))

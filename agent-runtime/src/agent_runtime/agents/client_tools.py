@@ -31,6 +31,19 @@ def offered_tools(agent_tools: tuple[str, ...], client: ClientTools | None) -> t
     return tuple(name for name in agent_tools if client_can_run(client, name))
 
 
+@functools.lru_cache(maxsize=256)
+def system_prompt_for(prompt: str, agent_tools: tuple[str, ...], client: ClientTools | None) -> str:
+    """The agent's system prompt, with a note naming the tools it mentions that this client cannot run (the model
+    is not offered them; without the note it may still reach for them)."""
+    withheld = [name for name in agent_tools if not client_can_run(client, name)]
+    if not withheld:
+        return prompt
+    return (
+        f"{prompt}\n\nIn this session the user's editor cannot run {', '.join(withheld)}: those tools are not "
+        "available; work with the others."
+    )
+
+
 def declared_tools(names: Iterable[str], excludes_secrets: bool = False) -> ClientTools:
     """A client's declaration as the runtime keeps it: canonical names of the tools it executes; names of tools the
     runtime does not hand to clients are dropped (a client cannot add tools)."""

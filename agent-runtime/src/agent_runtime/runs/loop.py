@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from agent_runtime.agents.client_tools import offered_tools
+from agent_runtime.agents.client_tools import offered_tools, system_prompt_for
 from agent_runtime.agents.context import fit_history
 from agent_runtime.agents.tools import tool_schemas
 from agent_runtime.application import chunks
@@ -130,9 +130,10 @@ class AgentLoop:
 
     def _request(self, conv: Conversation) -> Request:
         agent = self.services.agent(conv.agent_id)
-        messages = [{"role": "system", "content": agent.system_prompt}]
+        client = conv.session.client_tools
+        messages = [{"role": "system", "content": system_prompt_for(agent.system_prompt, agent.tools, client)}]
         messages.extend(message.to_openai() for message in conv.history)
-        tools = tool_schemas(offered_tools(agent.tools, conv.session.client_tools))
+        tools = tool_schemas(offered_tools(agent.tools, client))
         return Request(agent.id, self.services.model_for(agent), messages, tools)
 
     async def _call_model(self, state: RunState, request: Request) -> Reply:
