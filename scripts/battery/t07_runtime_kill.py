@@ -4,8 +4,9 @@ Each trial: a v2 client sends a user message (with a ``client_message_id``) whos
 turn is acknowledged (its first frame arrived) the runtime gets SIGKILL and is started again; the client cuts its
 socket, reconnects to the gateway and resumes from its last ``seq``; then it sends one more message.
 
-Pass mark: 0 acknowledged user messages lost or duplicated in the history; the interrupted turn ends in a clear
-failed state (an ``error`` frame and exactly one ``done`` with ``stop_reason: error`` after the resume); the next
+Pass mark: 0 acknowledged user messages lost or duplicated in the history; the interrupted turn is taken over by
+the restarted runtime and completes once (or ends in a clear failed state: an ``error`` frame and exactly one
+``done`` with ``stop_reason: error`` after the resume); the next
 message completes; restart to ready < 3 s (max over trials). Short: 3 trials per database; long: 50.
 PostgreSQL: ``CODELAB_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``); each run creates
 and drops its own database. Unreachable PostgreSQL fails the test (set ``BATTERY_SKIP_POSTGRES=1`` to leave it out

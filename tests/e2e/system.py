@@ -121,6 +121,22 @@ def start_gateway(system: System, name: str, extra_env: dict[str, str]) -> Servi
     return service
 
 
+def start_runtime(system: System, name: str, extra_env: dict[str, str] | None = None) -> Service:
+    """One more agent-runtime process next to the system's (its own port, data directory and log)."""
+    port = free_port()
+    env = {
+        **system.runtime.env,
+        "AGENT_RUNTIME__PORT": str(port),
+        "AGENT_RUNTIME__DATA_DIR": str(system.workdir / f"{name}-data"),
+        **(extra_env or {}),
+    }
+    service = Service(name, "agent_runtime", port, system.workdir / f"{name}.log", env)
+    system.services[name] = service
+    service.start()
+    service.wait_healthy()
+    return service
+
+
 def start_system(
     workdir: Path, key: str, extra_env: dict[str, str] | None = None, ports: dict[str, int] | None = None
 ) -> System:

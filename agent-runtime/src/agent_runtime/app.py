@@ -103,7 +103,8 @@ def _relay(
 
 def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[asyncio.Task[None]]:
     """The background passes: idle sessions expire (``SESSION_TTL_HOURS``), undecided approvals expire
-    (``APPROVAL_TTL_SECONDS``), a dead replica's turns end (PostgreSQL, ``TAKEOVER_INTERVAL``)."""
+    (``APPROVAL_TTL_SECONDS``), a dead replica's turns are taken over (PostgreSQL,
+    ``TAKEOVER_INTERVAL``)."""
     commands, uows, runs = app.state.commands, app.state.uows, app.state.runs
     tasks = []
     if settings.session_ttl_hours > 0:
@@ -123,7 +124,7 @@ def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[
         job = periodically(approvals, interval=settings.approval_sweep_interval, what="expired approvals")
         tasks.append(asyncio.create_task(job))
     if app.state.relay is not None:  # several replicas: a dead one's turns are found by the others
-        job = periodically(runs.recover, interval=settings.takeover_interval, what="turns of a dead replica ended")
+        job = periodically(runs.recover, interval=settings.takeover_interval, what="turns of a dead replica taken over")
         tasks.append(asyncio.create_task(job))
     return tasks
 

@@ -81,8 +81,8 @@ class Settings(ServiceSettings):
     takeover_interval: float = Field(
         5.0,
         gt=0,
-        description="PostgreSQL: seconds between passes that end the turns of a replica that died (their session lock "
-        "is free while their run is marked running).",
+        description="PostgreSQL: seconds between passes that take over the turns of a replica that died (their "
+        "session lock is free while their run is marked running).",
     )
 
     @field_validator("db_url")

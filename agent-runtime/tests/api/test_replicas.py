@@ -68,14 +68,14 @@ async def test_a_turn_on_one_replica_is_followed_live_and_cancelled_through_the_
     assert llm.calls == 2
 
 
-async def test_a_replica_starting_mid_turn_interrupts_nothing_and_a_stopped_replicas_turn_is_ended_by_another(
+async def test_a_replica_starting_mid_turn_interrupts_nothing_and_a_stopped_replicas_turn_is_taken_over(
     tmp_path: Path, postgres_url: str
 ) -> None:
     tokens = [f"t{i} " for i in range(4)]
     llm = SecondTurnHeld(tokens, hold_after=2)
     settings = {"heartbeat_interval": 0.2, "takeover_interval": 0.3}
     owner = create_app(make_settings(tmp_path / "a", postgres_url, **settings), llm=llm)
-    other = create_app(make_settings(tmp_path / "b", postgres_url, **settings), llm=FakeLLM())
+    other = create_app(make_settings(tmp_path / "b", postgres_url, **settings), llm=FakeLLM(tokens))
     async with serving(other) as b, serving(owner) as a:
         await turn(a, "s1", "hello")
         body = {"session_id": "s1", "message": {"type": "user_message", "content": "go"}}
@@ -97,6 +97,10 @@ async def test_a_replica_starting_mid_turn_interrupts_nothing_and_a_stopped_repl
                 await asyncio.wait_for(read_events(post.aiter_lines(), 2), 10)
                 await asyncio.wait_for(read_events(following, 2), 10)
                 await owner.state.runs.aclose()  # the owner's workers are gone, its run is still marked running
-                ended, _ = await asyncio.wait_for(read_events(following, 2), 10)
-    assert [c["type"] for _, c in ended] == ["error", "done"]
-    assert ended[0][1]["metadata"]["code"] == "interrupted"
+                taken, _ = await asyncio.wait_for(read_events(following, 1 + len(tokens) + 2), 10)
+        history = (await b.get("/sessions/s1/history")).json()
+    assert taken[0][1]["type"] == "message_reset"  # drop the deltas of the abandoned attempt
+    assert [c.get("token") for _, c in taken[1:-2]] == tokens
+    assert taken[-2][1]["content"] == "".join(tokens)
+    assert taken[-1][1]["stop_reason"] == "completed"
+    assert [m["content"] for m in history["messages"]][-2:] == ["go", "".join(tokens)]

@@ -1,5 +1,5 @@
-"""kill -9 of a writer mid-run: no acknowledged row is lost, the database is intact, and the next start closes
-the interrupted run with an error and a ``done`` in the session's log."""
+"""kill -9 of a writer mid-run: no acknowledged row is lost, the database is intact, and the next start takes the
+interrupted run over and drives it to its end (the answer and a ``done`` in the session's log)."""
 
 from __future__ import annotations
 
@@ -63,9 +63,12 @@ async def test_a_killed_writer_loses_no_acknowledged_row(db_url: str, tmp_path: 
     finally:
         await engine.dispose()
 
-    app = create_app(make_settings(tmp_path, db_url), llm=FakeLLM())
-    async with app.router.lifespan_context(app), app.state.uows(write=False) as uow:
-        tail = await uow.events.after("crash", seqs[-1], 10)
-        assert await uow.runs.running() == []
-    assert [orjson.loads(e.data)["type"] for e in tail] == ["error", "done"]
-    assert orjson.loads(tail[-1].data)["stop_reason"] == "error"
+    app = create_app(make_settings(tmp_path, db_url, multi_agent_mode=True), llm=FakeLLM())
+    async with app.router.lifespan_context(app):
+        await app.state.runs.idle("crash")  # the start-up took the interrupted run over and drove it to its end
+        async with app.state.uows(write=False) as uow:
+            tail = await uow.events.after("crash", seqs[-1], 10)
+            assert await uow.runs.running() == []
+    assert [orjson.loads(e.data)["type"] for e in tail] == ["assistant_message", "done"]
+    assert orjson.loads(tail[0].data)["content"] == "Hello world"
+    assert orjson.loads(tail[-1].data)["stop_reason"] == "completed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from agent_runtime.agents.loop_guard import LoopGuard
@@ -110,7 +111,7 @@ async def test_a_message_during_a_turn_is_queued_and_processed_next() -> None:
     assert [m["content"] for m in harness.history()] == ["first", "first", "second", "second"]
 
 
-async def test_a_turn_interrupted_by_a_restart_ends_failed_at_start_up() -> None:
+async def test_a_turn_interrupted_by_a_restart_is_taken_over_at_start_up() -> None:
     harness = Harness(multi_agent=False)
     harness.model.hold = asyncio.Event()
     _ticket, follower = await harness.submit(user("hello"))
@@ -119,10 +120,20 @@ async def test_a_turn_interrupted_by_a_restart_ends_failed_at_start_up() -> None
     harness.fanout.leave("s1", follower)
 
     restarted = Harness(uows=harness.uows, multi_agent=False)
-    interrupted = await restarted.engine.recover()
+    follower = restarted.fanout.follow("s1")
+    assert await restarted.engine.recover() == 1
+    await restarted.engine.idle("s1")
+    live = [follower.queue.get_nowait() for _ in range(follower.queue.qsize())]
 
-    assert interrupted == 1
-    assert shape(restarted.logged()[-2:]) == [("error", "interrupted"), ("done", "error")]
+    assert shape(restarted.logged()[-2:]) == [("final", "hello"), ("done", "completed")]
+    assert [m["role"] for m in restarted.history()] == ["user", "assistant"]  # the answer once
+    assert shape([orjson.loads(data) | {"seq": seq} for seq, data in live]) == [
+        ("message_reset",),  # clients drop the deltas of the abandoned attempt
+        ("delta", "hello"),
+        ("final", "hello"),
+        ("done", "completed"),
+    ]
+    assert await restarted.engine.recover() == 0
     assert shape(await restarted.send(user("again")))[-1] == ("done", "completed")
 
 
@@ -199,7 +210,7 @@ async def test_a_client_message_id_is_remembered_across_a_restart() -> None:
     assert len(restarted.model.requests) == 0
 
 
-async def test_a_repeat_of_a_message_a_restart_interrupted_gets_the_failed_end() -> None:
+async def test_a_repeat_of_a_message_a_restart_interrupted_gets_the_taken_over_answer() -> None:
     harness = Harness(multi_agent=False)
     harness.model.hold = asyncio.Event()
     _ticket, follower = await harness.submit(user("hello", client_message_id="m1"))
@@ -209,10 +220,11 @@ async def test_a_repeat_of_a_message_a_restart_interrupted_gets_the_failed_end()
 
     restarted = Harness(uows=harness.uows, multi_agent=False)
     await restarted.engine.recover()
+    await restarted.engine.idle("s1")
     repeated = await restarted.send(user("hello", client_message_id="m1"))
 
-    assert shape(repeated) == [("error", "interrupted"), ("done", "error")]
-    assert [m["role"] for m in restarted.history()] == ["user"]
+    assert shape(repeated) == [("final", "hello"), ("done", "completed")]
+    assert [m["role"] for m in restarted.history()] == ["user", "assistant"]
 
 
 def _frame(content: str, client_id: str):  # type: ignore[no-untyped-def]

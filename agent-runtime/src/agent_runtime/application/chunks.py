@@ -34,6 +34,12 @@ def final_message(content: str, agent: str) -> Chunk:
     return {"type": "assistant_message", "content": content, "is_final": True, "metadata": {"agent": agent}}
 
 
+def message_reset(reason: str) -> Chunk:
+    """Drop the deltas received since the last durable chunk: their attempt was abandoned (its replica died) and the
+    turn goes on with a new one (not durable: the log never held those deltas)."""
+    return {"type": "message_reset", "reason": reason}
+
+
 def status(content: str, **metadata: Any) -> Chunk:
     """A note about the stream itself (e.g. a message queued behind a running turn); not durable."""
     return {"type": "status", "content": content, "metadata": metadata}

@@ -1,5 +1,5 @@
 """Housekeeping the runtime does on its own: expire idle sessions, and the loop that repeats such a job in the
-background. (Runs a restart interrupted are closed by ``RunEngine.recover`` at start-up.)"""
+background. (Runs a restart interrupted are taken over by ``RunEngine.recover``.)"""
 
 from __future__ import annotations
 

@@ -35,7 +35,6 @@ from agent_runtime.runs.services import RunState, Stop
 
 _log = logging.getLogger("agent_runtime.runs")
 _KNOWN_SESSIONS = 4096
-_INTERRUPTED = "The turn was interrupted: the runtime running it stopped."
 
 
 @dataclass(eq=False)
@@ -57,9 +56,16 @@ class Ticket:
         return self.first is not None and seq >= self.first
 
 
+@dataclass(frozen=True, slots=True)
+class TakeOver:
+    """Internal work: drive on the run ``run_id`` whose process died (``recover``)."""
+
+    run_id: str
+
+
 @dataclass(eq=False)
 class _Work:
-    frame: Frame
+    frame: Frame | TakeOver
     origin: Origin
     ticket: Ticket
     followers: list[Ticket] = field(default_factory=list)  # cancel tickets that end with this work
@@ -188,29 +194,50 @@ class RunEngine:
         return await self.submit(session_id, ExpireApprovals())
 
     async def recover(self) -> int:
-        """Runs that were mid-generation when their process died end as failed (``error`` + ``done``): at
-        start-up, and periodically with several replicas (one that dies leaves its turns to the others). A run
-        whose session lock someone holds has a live writer (this process or another replica) and is left alone.
-        Sessions stopped at a tool call or a decision need nothing: their state is stored and they still wait."""
+        """Take over the runs that were mid-generation when their process died: each is driven on from its last
+        durable state by this process's worker for the session (the model is called again; a tool call already
+        handed to the client is waited for, not issued again). At start-up, and periodically with several replicas
+        (one that dies leaves its turns to the others). A run whose session lock someone holds has a live writer
+        (this process or another replica) and is left alone. Returns how many runs were taken over."""
         async with self._uows(write=False) as uow:
             running = await uow.runs.running()
-        recovered = 0
+        taken = 0
         for run in running:
+            if self.busy(run.session_id):
+                continue
             async with self._lock.hold_if_free(run.session_id) as free:
-                if not free:
-                    continue
-                async with self._s.commands.step(run.session_id) as step:
-                    current = [r for r in await step.uow.runs.running() if r.id == run.id]
-                    if not current:  # it ended between the two reads
-                        continue
-                    state = RunState(current[0], Origin())
-                    stop = Stop(StopReason.ERROR, _INTERRUPTED, "interrupted")
-                    await self._loop.finish(step, state, stop, lambda _step: None)
-                    recovered += 1
-        return recovered
+                pass  # the worker takes the lock again: between the two, another replica may win (then it skips)
+            if free:
+                await self.submit_takeover(run.session_id, run.id)
+                taken += 1
+        return taken
+
+    async def submit_takeover(self, session_id: str, run_id: str) -> Ticket:
+        ticket = Ticket(asyncio.get_running_loop().create_future())
+        worker = self._workers.setdefault(session_id, _Worker())
+        worker.queue.append(_Work(TakeOver(run_id), Origin(), ticket))
+        if worker.task is None:
+            worker.task = asyncio.create_task(self._run(session_id, worker), name=f"run-{session_id}")
+        return ticket
+
+    async def _take_over(self, session_id: str, work: _Work) -> None:
+        """Drive an orphaned run on, if it still is one once this worker holds the session's lock."""
+        assert isinstance(work.frame, TakeOver)
+        async with self._lock.hold_if_free(session_id) as free:
+            if not free:
+                self._resolve(session_id, work, -1)
+                return
+            async with self._uows(write=False) as uow:
+                found = [run for run in await uow.runs.running() if run.id == work.frame.run_id]
+            if not found:
+                self._resolve(session_id, work, -1)
+                return
+            _log.info("run taken over", extra={"session_id": session_id, "run_id": work.frame.run_id})
+            await self._s.stream.live(session_id, chunks.message_reset("taken_over"))
+            await self._loop.drive(RunState(found[0], work.origin), self._on_done(session_id, work))
 
     async def aclose(self) -> None:
-        """Stop every worker; interrupted runs are marked failed at the next start (``recover``)."""
+        """Stop every worker; interrupted runs are taken over at the next start or by another replica (``recover``)."""
         self._closing = True
         tasks = [w.task for w in self._workers.values() if w.task is not None]
         for task in tasks:
@@ -267,8 +294,11 @@ class RunEngine:
         unwatch = self._s.stream.watch(session_id, first_chunk)
         failure = Stop(StopReason.ERROR, "The run failed inside the runtime.", "internal")
         try:
-            async with self._lock.hold(session_id):
-                await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
+            if isinstance(work.frame, TakeOver):
+                await self._take_over(session_id, work)
+            else:
+                async with self._lock.hold(session_id):
+                    await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
         except asyncio.CancelledError:
             raise
         except UnknownAgent as exc:  # the configuration lost the session's agent: say so; the next message routes
