@@ -74,7 +74,9 @@ async def test_a_replica_starting_mid_turn_interrupts_nothing_and_a_stopped_repl
     tokens = [f"t{i} " for i in range(4)]
     llm = SecondTurnHeld(tokens, hold_after=2)
     settings = {"heartbeat_interval": 0.2, "takeover_interval": 0.3}
-    owner = create_app(make_settings(tmp_path / "a", postgres_url, **settings), llm=llm)
+    # The owner's own takeover passes stay out of it: its engine is stopped below as a dead process's would be,
+    # but its lifespan (with its passes) goes on; only the other replica may take the turn over.
+    owner = create_app(make_settings(tmp_path / "a", postgres_url, **settings | {"takeover_interval": 3600}), llm=llm)
     other = create_app(make_settings(tmp_path / "b", postgres_url, **settings), llm=FakeLLM(tokens))
     async with serving(other) as b, serving(owner) as a:
         await turn(a, "s1", "hello")
