@@ -27,12 +27,13 @@ from sqlalchemy import insert, update
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.app import create_app
 from agent_runtime.application.command_bus import CommandBus
-from agent_runtime.application.commands import AppendUserMessage, CreateSession
+from agent_runtime.application.commands import AppendMessage, CreateSession
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.replay import replay_and_follow
 from agent_runtime.application.session_stream import SessionStream
+from agent_runtime.domain.message import Message
 from agent_runtime.infrastructure import tables as t
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
@@ -85,7 +86,12 @@ async def bench_appends(url: str, samples: int) -> list[tuple[int, float, float]
         timings = []
         for _ in range(samples):
             started = time.perf_counter()
-            await bus.execute(AppendUserMessage(session_id="bench", content="a new message " * 20))
+            await bus.execute(
+                AppendMessage(
+                    session_id="bench",
+                    message=Message(role="user", created_at=datetime.now(UTC), content="a new message " * 20),
+                )
+            )
             timings.append((time.perf_counter() - started) * 1000)
             count += 1
         results.append((level, statistics.median(timings), pct(timings, 0.95)))

@@ -7,7 +7,7 @@ import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agent_runtime.application.ports import AuditEntry, ClientMessage, LoggedEvent, SessionPage, UsageEntry
@@ -283,3 +283,8 @@ class FakeLock:
     async def hold_if_free(self, session_id: str) -> AsyncIterator[bool]:
         self.held.append(session_id)
         yield True
+
+
+def user_message(content: str) -> Message:
+    """A user message written now (for commands that append one)."""
+    return Message(role="user", content=content, created_at=datetime.now(UTC))

@@ -10,14 +10,13 @@ import pytest
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import (
-    AppendUserMessage,
+    AppendMessage,
     CreateSession,
     DecideApproval,
     DeleteSession,
     IssueToolCall,
     RecordToolResult,
     RenameSession,
-    ReserveSeqs,
     SwitchAgent,
 )
 from agent_runtime.application.event_bus import Envelope, EventBus
@@ -26,7 +25,7 @@ from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
-from tests.fakes import FakeLock, FakeUnitOfWorkFactory
+from tests.fakes import FakeLock, FakeUnitOfWorkFactory, user_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -91,13 +90,13 @@ async def test_a_deleted_session_is_gone_for_commands(h: Harness) -> None:
     await h.bus.execute(CreateSession(session_id="s1"))
     await h.bus.execute(DeleteSession(session_id="s1"))
     with pytest.raises(NotFound):
-        await h.bus.execute(AppendUserMessage(session_id="s1", content="hi"))
+        await h.bus.execute(AppendMessage(session_id="s1", message=user_message("hi")))
 
 
 async def test_user_messages_are_appended_in_order_under_the_session_lock(h: Harness) -> None:
     await h.bus.execute(CreateSession(session_id="s1"))
-    assert await h.bus.execute(AppendUserMessage(session_id="s1", content="one")) == 1
-    assert await h.bus.execute(AppendUserMessage(session_id="s1", content="two")) == 2
+    assert await h.bus.execute(AppendMessage(session_id="s1", message=user_message("one"))) == 1
+    assert await h.bus.execute(AppendMessage(session_id="s1", message=user_message("two"))) == 2
     assert [m.content for m in h.uows.store.messages["s1"]] == ["one", "two"]
     assert h.lock.held.count("s1") == 3
 
@@ -121,14 +120,6 @@ async def test_switch_agent_logs_agent_switched_with_top_level_fields(h: Harness
         "code",
     )
     assert h.uows.store.sessions["s1"].current_agent == "coder"
-
-
-async def test_reserved_seqs_are_never_handed_out_again(h: Harness) -> None:
-    await h.bus.execute(CreateSession(session_id="s1", announce=True))
-    block = await h.bus.execute(ReserveSeqs(session_id="s1", count=10))
-    assert list(block) == list(range(2, 12))
-    await h.bus.execute(SwitchAgent(session_id="s1", to_agent="coder", reason="x"))
-    assert h.uows.store.events["s1"][-1].seq == 12
 
 
 async def test_a_gated_tool_call_opens_one_approval_and_blocks_a_second(h: Harness) -> None:
@@ -157,13 +148,14 @@ async def test_a_tool_result_for_a_gated_call_is_its_decision(h: Harness) -> Non
     assert statuses == {"c1": ApprovalStatus.REJECTED, "c2": ApprovalStatus.APPROVED}
 
 
-async def test_a_duplicate_tool_result_changes_nothing(h: Harness) -> None:
+async def test_a_duplicate_tool_result_is_a_conflict_and_changes_nothing(h: Harness) -> None:
     await h.bus.execute(CreateSession(session_id="s1"))
     await h.bus.execute(IssueToolCall(session_id="s1", call_id="c1", tool_name="read_file", arguments={"path": "a"}))
-    assert await h.bus.execute(RecordToolResult(session_id="s1", call_id="c1", result={"success": True}))
-    assert not await h.bus.execute(RecordToolResult(session_id="s1", call_id="c1", result={"success": False}))
-    tool_messages = [m for m in h.uows.store.messages["s1"] if m.role == "tool"]
-    assert len(tool_messages) == 1
+    assert await h.bus.execute(RecordToolResult(session_id="s1", call_id="c1", result={"success": True})) is None
+    with pytest.raises(Conflict):
+        await h.bus.execute(RecordToolResult(session_id="s1", call_id="c1", result={"success": False}))
+    (call,) = [c for c in h.uows.store.tool_calls.values() if c.call_id == "c1"]
+    assert call.result == {"success": True}
 
 
 async def test_a_tool_result_for_an_unknown_call_is_not_found(h: Harness) -> None:

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
-from agent_runtime.application.commands import AppendUserMessage, CreateSession, StartRun, SwitchAgent
+from agent_runtime.application.commands import AppendMessage, CreateSession, StartRun, SwitchAgent
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.session_stream import SessionStream
+from agent_runtime.domain.message import Message
 from agent_runtime.infrastructure.database import create_engine
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -40,7 +41,12 @@ async def main(url: str) -> None:
     number = 0
     while True:
         number += 1
-        await bus.execute(AppendUserMessage(session_id="crash", content=f"message {number}"))
+        await bus.execute(
+            AppendMessage(
+                session_id="crash",
+                message=Message(role="user", created_at=datetime.now(UTC), content=f"message {number}"),
+            )
+        )
         if number % 10 == 0:
             await bus.execute(SwitchAgent(session_id="crash", to_agent=agents[(number // 10) % 2], reason="r"))
         print(number, flush=True)

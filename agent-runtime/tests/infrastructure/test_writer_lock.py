@@ -11,7 +11,7 @@ import pytest
 
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
-from agent_runtime.application.commands import AppendUserMessage, CreateSession
+from agent_runtime.application.commands import AppendMessage, CreateSession
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
@@ -20,6 +20,7 @@ from agent_runtime.infrastructure.database import create_engine, normalise_db_ur
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from agent_runtime.infrastructure.writer_lock import SessionWriterLock, advisory_key
+from tests.fakes import user_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -51,9 +52,9 @@ async def url(db_url: str, tmp_path: Path) -> str:
 async def turn(replica: Replica, index: int) -> None:
     """A turn-shaped critical section: two commands with a pause between, under one hold of the lock."""
     async with replica.bus.writer("s"):
-        await replica.bus.execute(AppendUserMessage(session_id="s", content=f"start-{index}"))
+        await replica.bus.execute(AppendMessage(session_id="s", message=user_message(f"start-{index}")))
         await asyncio.sleep(0.005)
-        await replica.bus.execute(AppendUserMessage(session_id="s", content=f"end-{index}"))
+        await replica.bus.execute(AppendMessage(session_id="s", message=user_message(f"end-{index}")))
 
 
 async def history(replica: Replica) -> list[str]:
@@ -98,7 +99,10 @@ async def test_single_commands_from_two_engines_keep_positions_consecutive(url: 
     try:
         await one.bus.execute(CreateSession(session_id="s"))
         positions = await asyncio.gather(
-            *((one if i % 2 else two).bus.execute(AppendUserMessage(session_id="s", content=str(i))) for i in range(30))
+            *(
+                (one if i % 2 else two).bus.execute(AppendMessage(session_id="s", message=user_message(str(i))))
+                for i in range(30)
+            )
         )
         assert sorted(positions) == list(range(1, 31))
     finally:
@@ -111,7 +115,7 @@ async def test_the_lock_is_reentrant_within_one_task(url: str) -> None:
     try:
         await replica.bus.execute(CreateSession(session_id="s"))
         async with replica.bus.writer("s"), replica.bus.writer("s"):
-            await replica.bus.execute(AppendUserMessage(session_id="s", content="inside"))
+            await replica.bus.execute(AppendMessage(session_id="s", message=user_message("inside")))
         assert await history(replica) == ["inside"]
     finally:
         await replica.engine.dispose()

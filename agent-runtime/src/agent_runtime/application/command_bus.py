@@ -27,6 +27,7 @@ from agent_runtime.application.commands import Command
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.ports import UnitOfWork, UnitOfWorkFactory, WriterLock
 from agent_runtime.application.session_stream import BLOCK, SessionStream
+from agent_runtime.domain.agent_context import AgentContext
 from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.errors import NotFound
 from agent_runtime.domain.events import DomainEvent, EventSource, SessionEventAppended
@@ -62,6 +63,9 @@ class HandlerContext:
     handlers: Mapping[type[Command], Handler]
     new_id: Callable[[], str] = new_id
     raised: list[DomainEvent] = field(default_factory=list)
+    # What this unit of work loaded, so every command of a step changes the same objects (an identity map).
+    _sessions: dict[str, Session] = field(default_factory=dict, init=False, repr=False)
+    _agent_contexts: dict[str, AgentContext] = field(default_factory=dict, init=False, repr=False)
 
     async def execute(self, command: Command) -> Any:
         """Handle ``command`` in this unit of work (its changes commit with the step's)."""
@@ -72,12 +76,23 @@ class HandlerContext:
             self.raised.extend(entity.pull_events())
 
     async def session(self, session_id: str) -> Session:
-        """The live session, checked against the caller's subject (404 when absent, deleted or foreign)."""
-        session = await self.uow.sessions.get(session_id)
+        """The live session, checked against the caller's subject (404 when absent, deleted or foreign); loaded once
+        per unit of work."""
+        session = self._sessions.get(session_id)
         if session is None:
-            raise NotFound(f"session {session_id} not found")
-        session.check_access(self.subject)
+            session = await self.uow.sessions.get(session_id)
+            if session is None:
+                raise NotFound(f"session {session_id} not found")
+            session.check_access(self.subject)
+            self._sessions[session_id] = session
         return session
+
+    async def agent_context(self, session: Session) -> AgentContext:
+        """The session's agent context (current agent and switches); loaded once per unit of work."""
+        context = self._agent_contexts.get(session.id)
+        if context is None:
+            context = self._agent_contexts[session.id] = await self.uow.agents.get(session)
+        return context
 
     async def log(self, session_id: str, chunk: Chunk) -> int:
         """Write a durable chunk (null keys dropped) to the session's event log in this transaction; returns its

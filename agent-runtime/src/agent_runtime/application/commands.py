@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.domain.approval import Decision
+from agent_runtime.domain.message import Message
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,27 +37,15 @@ class DeleteSession(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AppendUserMessage(Command):
-    content: str
+class AppendMessage(Command):
+    """Append one message (user, assistant or tool) to the session's history."""
+
+    message: Message
 
 
 @dataclass(frozen=True, kw_only=True)
 class StartRun(Command):
     """Start a run of the session's current agent."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class AppendAssistantMessage(Command):
-    content: str | None
-    agent: str
-    tool_calls: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReserveSeqs(Command):
-    """Take a block of seqs for non-durable chunks (token deltas), committed so they are never reused."""
-
-    count: int = 256
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,17 +5,15 @@ from __future__ import annotations
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import HandlerContext
 from agent_runtime.application.commands import (
-    AppendAssistantMessage,
-    AppendUserMessage,
+    AppendMessage,
     CreateSession,
     DeleteSession,
     RenameSession,
-    ReserveSeqs,
     StartRun,
     SwitchAgent,
 )
+from agent_runtime.domain.agent_context import AgentContext
 from agent_runtime.domain.errors import Conflict, RuleViolation
-from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import Run
 from agent_runtime.domain.session import Session
 
@@ -49,12 +47,12 @@ async def delete_session(command: DeleteSession, ctx: HandlerContext) -> None:
     ctx.collect(session)
 
 
-async def append_user_message(command: AppendUserMessage, ctx: HandlerContext) -> int:
+async def append_message(command: AppendMessage, ctx: HandlerContext) -> int:
+    """Append the message at the session's next position (the first user message names the session)."""
     session = await ctx.session(command.session_id)
-    position = session.note_message("user", command.content, ctx.now)
-    await ctx.uow.messages.append(
-        session.id, position, Message(role="user", content=command.content, created_at=ctx.now)
-    )
+    message = command.message
+    position = session.note_message(message.role, message.content, ctx.now)
+    await ctx.uow.messages.append(session.id, position, message)
     await ctx.uow.sessions.save(session)
     ctx.collect(session)
     return position
@@ -68,38 +66,17 @@ async def start_run(command: StartRun, ctx: HandlerContext) -> Run:
     return run
 
 
-async def append_assistant_message(command: AppendAssistantMessage, ctx: HandlerContext) -> int:
-    """Append the model's message (folded from its deltas) and log its final chunk when it has text."""
-    session = await ctx.session(command.session_id)
-    calls = tuple(ToolCall.from_openai(c) for c in command.tool_calls)
-    message = Message(
-        role="assistant", content=command.content, created_at=ctx.now, tool_calls=calls, agent=command.agent
-    )
-    position = session.note_message("assistant", command.content, ctx.now)
-    await ctx.uow.messages.append(session.id, position, message)
-    await ctx.uow.sessions.save(session)
-    ctx.collect(session)
-    if command.content:
-        await ctx.log(session.id, chunks.final_message(command.content, command.agent))
-    return position
-
-
-async def reserve_seqs(command: ReserveSeqs, ctx: HandlerContext) -> range:
-    if command.count < 1:
-        raise RuleViolation("reserve at least one seq")
-    last = await ctx.uow.sessions.allocate_seq(command.session_id, command.count)
-    return range(last - command.count + 1, last + 1)
-
-
-async def switch_agent(command: SwitchAgent, ctx: HandlerContext) -> Session:
+async def switch_agent(command: SwitchAgent, ctx: HandlerContext) -> AgentContext:
+    """Switch the session's agent (one of the catalogue's) and log ``agent_switched``; returns the session's agent
+    context (the same object for every command of the step)."""
     if command.to_agent not in ctx.catalogue:
         known = ", ".join(ctx.catalogue.agents)
         raise RuleViolation(f"unknown agent {command.to_agent!r}; known: {known}", code="unknown_agent")
     session = await ctx.session(command.session_id)
-    context = await ctx.uow.agents.get(session)
+    context = await ctx.agent_context(session)
     switch = context.switch(command.to_agent, reason=command.reason, now=ctx.now, confidence=command.confidence)
     await ctx.uow.agents.save(context)
     session.current_agent = context.current_agent
     ctx.collect(context)
     await ctx.log(session.id, chunks.agent_switched(switch))
-    return session
+    return context

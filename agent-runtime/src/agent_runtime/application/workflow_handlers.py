@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
-
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import HandlerContext
 from agent_runtime.application.commands import DecideApproval, IssueToolCall, RecordToolResult
 from agent_runtime.domain.approval import Approval, ApprovalKind, Decision
 from agent_runtime.domain.errors import Conflict, NotFound
-from agent_runtime.domain.message import Message
 from agent_runtime.domain.tool_call import IssuedToolCall
 
 
@@ -52,27 +49,26 @@ async def issue_tool_call(command: IssueToolCall, ctx: HandlerContext) -> Issued
     return call
 
 
-async def record_tool_result(command: RecordToolResult, ctx: HandlerContext) -> bool:
-    """Exactly once per call: a repeated result changes nothing and returns False; an unknown call is 404."""
+async def record_tool_result(command: RecordToolResult, ctx: HandlerContext) -> Approval | None:
+    """The client's answer to an outstanding call. For a gated call it is also the decision (a result approves, an
+    error rejects with the error as feedback), because the IDE answers an approval banner that way. Returns the
+    call's approval (None for an ungated call); an unknown call is 404, an answered one 409."""
     session = await ctx.session(command.session_id)
     call = await ctx.uow.tool_calls.get(session.id, command.call_id)
     if call is None:
         raise NotFound(f"no tool call {command.call_id} in session {session.id}", code="unknown_call")
-    if not call.complete(result=command.result, error=command.error, now=ctx.now):
-        return False
-    await ctx.uow.tool_calls.save(call)
-    ctx.collect(call)
-    content = command.error if command.error is not None else orjson.dumps(command.result).decode()
-    message = Message(role="tool", content=content, created_at=ctx.now, tool_call_id=call.call_id, name=call.tool_name)
-    await ctx.uow.messages.append(session.id, session.note_message("tool", content, ctx.now), message)
-    await ctx.uow.sessions.save(session)
-    ctx.collect(session)
+    if not call.is_outstanding:
+        raise Conflict(f"tool call {command.call_id} already has its result", code="duplicate_tool_result")
     approval = await ctx.uow.approvals.for_call(session.id, call.call_id)
     if approval is not None and approval.is_pending:
-        approval.decide(Decision.REJECT if command.error is not None else Decision.APPROVE, now=ctx.now)
+        decision = Decision.REJECT if command.error is not None else Decision.APPROVE
+        approval.decide(decision, now=ctx.now, feedback=command.error)
         await ctx.uow.approvals.save(approval)
         ctx.collect(approval)
-    return True
+    call.complete(result=command.result, error=command.error, now=ctx.now)
+    await ctx.uow.tool_calls.save(call)
+    ctx.collect(call)
+    return approval
 
 
 async def decide_approval(command: DecideApproval, ctx: HandlerContext) -> Approval:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.application.command_bus import Step
+from agent_runtime.application.commands import AppendMessage, SwitchAgent
 from agent_runtime.application.ports import UnitOfWork
-from agent_runtime.domain.agent_context import AgentContext, AgentSwitch
-from agent_runtime.domain.errors import NotFound
+from agent_runtime.domain.agent_context import AgentContext
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import Plan, PlanStatus
 from agent_runtime.domain.session import Session
@@ -58,13 +58,10 @@ class Conversation:
 
     @classmethod
     async def load(cls, step: Step, cache: HistoryCache) -> Conversation:
-        session = await step.uow.sessions.get(step.session_id)
-        if session is None:
-            raise NotFound(f"session {step.session_id} not found")
-        session.check_access(step.subject)
+        session = await step.session(step.session_id)
         if step.client_tools is not None and session.declare_client_tools(step.client_tools):
             await step.uow.sessions.save(session)
-        context = await step.uow.agents.get(session)
+        context = await step.agent_context(session)
         return cls(step, session, context, await cache.read(step.uow, session), cache)
 
     @property
@@ -72,10 +69,8 @@ class Conversation:
         return self.context.current_agent
 
     async def append(self, message: Message) -> None:
-        position = self.session.note_message(message.role, message.content, self.step.now)
-        await self.step.uow.messages.append(self.session.id, position, message)
-        await self.step.uow.sessions.save(self.session)
-        self.step.collect(self.session)
+        step = self.step
+        await step.execute(AppendMessage(session_id=self.session.id, message=message, subject=step.subject))
         self.history.append(message)
         if self.cache is not None and not self.caching:
             self.caching = True  # once committed, the history goes to the cache: the next step reads nothing
@@ -91,13 +86,19 @@ class Conversation:
         message = Message(role="tool", content=content, created_at=self.step.now, tool_call_id=call.id, name=call.name)
         await self.append(message)
 
-    async def switch(self, to_agent: str, reason: str, confidence: float | None = None) -> AgentSwitch:
-        switch = self.context.switch(to_agent, reason=reason, now=self.step.now, confidence=confidence)
-        await self.step.uow.agents.save(self.context)
-        self.session.current_agent = to_agent
+    async def switch(self, to_agent: str, reason: str, confidence: float | None = None) -> None:
+        """Switch the session's agent (logs ``agent_switched``)."""
+        step = self.step
+        command = SwitchAgent(
+            session_id=self.session.id, to_agent=to_agent, reason=reason, confidence=confidence, subject=step.subject
+        )
+        await step.execute(command)
+
+    async def adopt(self, agent: str) -> None:
+        """The only agent of single-agent mode takes the session over (one stored with another agent): no switch
+        to announce, nobody to switch back to."""
+        self.context.current_agent = self.session.current_agent = agent
         await self.step.uow.sessions.save(self.session)
-        self.step.collect(self.context)
-        return switch
 
     @property
     def pinned(self) -> bool:

@@ -16,8 +16,7 @@ from agent_runtime.agents.client_tools import client_can_run
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
 from agent_runtime.agents.tools import ToolCall as ValidCall
 from agent_runtime.application import chunks
-from agent_runtime.application.commands import IssueToolCall
-from agent_runtime.application.workflow_handlers import issue_tool_call
+from agent_runtime.application.commands import IssueToolCall, RecordToolResult
 from agent_runtime.domain.approval import Approval, ApprovalKind, ApprovalStatus, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
@@ -108,7 +107,7 @@ class Dispatcher:
             reason=decision.reason if isinstance(decision, Ask) else None,
             subject=conv.step.subject,
         )
-        await issue_tool_call(command, conv.step)
+        await conv.step.execute(command)
         return Stop(StopReason.APPROVAL if gated else StopReason.TOOL_CALL)
 
     async def _refuse(self, conv: Conversation, call_id: str, call: ValidCall, refusal: Refused | Deny) -> None:
@@ -147,8 +146,7 @@ class Dispatcher:
             problem = "is already active" if target == conv.agent_id else "is not an agent you can switch to"
             await conv.answer(call, f"Error: '{target}' {problem}. Agents: {', '.join(workers)}.")
             return None
-        switch = await conv.switch(target, reason or "switch_mode", None)
-        await conv.step.emit(chunks.agent_switched(switch))
+        await conv.switch(target, reason or "switch_mode")
         name = self._s.agent(target).name
         await conv.answer(call, f"Switched to the {name} agent; it continues the task from here.")
         return None
@@ -157,15 +155,10 @@ class Dispatcher:
         """The IDE's result for an outstanding call; for a gated call it is also the decision (result → approved,
         error → rejected with the error as feedback), because the IDE answers a banner that way."""
         step = conv.step
-        approval = await step.uow.approvals.for_call(conv.session.id, issued.call_id)
-        if approval is not None and approval.is_pending:
-            decision = Decision.REJECT if error is not None else Decision.APPROVE
-            approval.decide(decision, now=step.now, feedback=error)
-            await step.uow.approvals.save(approval)
-            step.collect(approval)
-        issued.complete(result=result, error=error, now=step.now)
-        await step.uow.tool_calls.save(issued)
-        step.collect(issued)
+        answer = RecordToolResult(
+            session_id=conv.session.id, call_id=issued.call_id, result=result, error=error, subject=step.subject
+        )
+        approval = await step.execute(answer)
         content = f"Error: {error}" if error is not None else orjson.dumps(result).decode()
         edited_first = approval is not None and (approval.reason or "").startswith(EDITED)
         if approval is not None and (approval.status is ApprovalStatus.APPROVED_WITH_EDITS or edited_first):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent_runtime.agents.catalogue import UnknownAgent
-from agent_runtime.application import chunks, session_handlers
+from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin, Step
 from agent_runtime.application.commands import CreateSession
 from agent_runtime.application.event_bus import Envelope
@@ -136,7 +136,8 @@ class RunEngine:
             if not create:
                 raise NotFound(f"session {session_id} not found")
             command = CreateSession(session_id=session_id, subject=origin.subject, announce=announce)
-            return await session_handlers.create_session(command, step)
+            created: Session = await step.execute(command)
+        return created
 
     def _remember(self, session: Session) -> None:
         self._open[session.id] = session

@@ -6,7 +6,6 @@ The internal ``ExpireApprovals`` frame (the approval sweeper's) that finds nothi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,10 +13,11 @@ from datetime import timedelta
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin, Step
+from agent_runtime.application.commands import DecideApproval, StartRun
 from agent_runtime.domain.approval import ApprovalKind, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import PlanStatus
-from agent_runtime.domain.run import Run, StopReason
+from agent_runtime.domain.run import StopReason
 from agent_runtime.runs import client_messages
 from agent_runtime.runs.conversation import USER_SWITCH_REASON, Conversation
 from agent_runtime.runs.frames import (
@@ -115,11 +115,10 @@ class FrameHandlers:
             )
             if decision is not None and decision.agent != conv.agent_id:
                 if decision.method == "single_agent":
-                    conv.session.current_agent = decision.agent  # no switch to announce: there is one agent
-                    await step.uow.sessions.save(conv.session)
+                    await conv.adopt(decision.agent)
                 else:
                     reason = USER_SWITCH_REASON if decision.method == "pinned" else decision.reason
-                    await self._switch(conv, decision.agent, reason, None)
+                    await conv.switch(decision.agent, reason)
             await conv.append(Message(role="user", content=frame.content, created_at=step.now))
             state = await self._start_run(conv, origin)
             state.client_message_id = frame.client_message_id
@@ -130,7 +129,7 @@ class FrameHandlers:
             async with commands.step(session_id, origin) as step:
                 conv = await Conversation.load(step, self._s.history)
                 if route.agent != conv.agent_id:
-                    await self._switch(conv, route.agent, route.reason, route.confidence)
+                    await conv.switch(route.agent, route.reason, route.confidence)
                 request = await self._loop.prepare(conv, state, _resolver(resolve))
         if request is not None:
             await self._loop.drive(state, _resolver(resolve), request)
@@ -162,9 +161,10 @@ class FrameHandlers:
                 await step.emit(chunks.error(f"The edited arguments were refused: {edited}", "invalid_edit"))
                 return Quiet()
             return edited  # the edited call is out (Stop), or it was refused and the turn goes on (None)
-        approval.decide(Decision.APPROVE, now=step.now, feedback=frame.feedback)
-        await uow.approvals.save(approval)
-        step.collect(approval)
+        decide = DecideApproval(
+            session_id=conv.session.id, call_id=frame.call_id, decision=Decision.APPROVE, feedback=frame.feedback
+        )
+        await step.execute(decide)
         return Stop(StopReason.TOOL_CALL)
 
     async def _plan_decision(self, conv: Conversation, frame: PlanDecision) -> Outcome:
@@ -178,7 +178,7 @@ class FrameHandlers:
     async def _switch_agent(self, conv: Conversation, frame: SwitchAgent) -> Outcome:
         if frame.agent_type == conv.agent_id:
             return Quiet(None, f"{frame.agent_type} is already the current agent", "same_agent")
-        await self._switch(conv, frame.agent_type, USER_SWITCH_REASON, None)
+        await conv.switch(frame.agent_type, USER_SWITCH_REASON)
         return Stop(StopReason.COMPLETED)
 
     async def _cancel(self, conv: Conversation) -> Outcome:
@@ -202,10 +202,6 @@ class FrameHandlers:
         message = f"Unknown call_id '{call_id}': no tool call with this id was issued in this session."
         await conv.step.emit(chunks.error(message, "unknown_call_id"))
         return Quiet()
-
-    async def _switch(self, conv: Conversation, agent: str, reason: str, confidence: float | None) -> None:
-        switch = await conv.switch(agent, reason, confidence)
-        await conv.step.emit(chunks.agent_switched(switch))
 
     async def _current(self, conv: Conversation) -> StopReason:
         """What the session waits for now (the stop reason of a ``done`` that changed nothing)."""
@@ -241,10 +237,7 @@ class FrameHandlers:
         return expired
 
     async def _start_run(self, conv: Conversation, origin: Origin) -> RunState:
-        step = conv.step
-        run = Run.start(run_id=uuid.uuid4().hex, session_id=conv.session.id, agent=conv.agent_id, now=step.now)
-        await step.uow.runs.add(run)
-        step.collect(run)
+        run = await conv.step.execute(StartRun(session_id=conv.session.id, subject=origin.subject))
         return RunState(run, origin)
 
     async def _quiet(self, session_id: str, reason: StopReason, quiet: Quiet, resolve: Resolve) -> None:

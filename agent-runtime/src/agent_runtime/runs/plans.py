@@ -151,8 +151,7 @@ class PlanFlow:
         started = f"Subtask {position} started ({subtask.agent}): {_title(subtask)}"
         await step.emit(chunks.plan_progress(plan.id, started, subtask_id=subtask.id, status="in_progress"))
         if subtask.agent != conv.agent_id and subtask.agent in self._s.catalogue:
-            switch = await conv.switch(subtask.agent, f"plan subtask {position}", None)
-            await step.emit(chunks.agent_switched(switch))
+            await conv.switch(subtask.agent, f"plan subtask {position}")
         text = f"[Plan step {position}] {subtask.description}\n\n(Plan goal: {plan.goal})"
         await conv.append(Message(role="user", content=text, created_at=step.now))
         return None
