@@ -26,6 +26,9 @@ export GATEWAY__INTERNAL_API_KEY="${GATEWAY__INTERNAL_API_KEY:-$KEY}"
 export AGENT_RUNTIME__DATA_DIR="${AGENT_RUNTIME__DATA_DIR:-$DATA}"
 # The key that signs the IDE's login tokens: kept across restarts, so a restart does not log the IDE out.
 export GATEWAY__SIGNING_KEY_FILE="${GATEWAY__SIGNING_KEY_FILE:-$DATA/gateway-signing-key.pem}"
+# A port moved with <PREFIX>PORT is all it takes: the next service in the chain is pointed at it.
+export AGENT_RUNTIME__LLM_PROXY_URL="${AGENT_RUNTIME__LLM_PROXY_URL:-http://127.0.0.1:${LLM_PROXY__PORT:-8002}}"
+export GATEWAY__AGENT_URL="${GATEWAY__AGENT_URL:-http://127.0.0.1:${AGENT_RUNTIME__PORT:-8001}}"
 
 if [ -t 1 ]; then  # a person watches: readable lines and coloured names
   LOG_FORMAT=console
@@ -40,6 +43,7 @@ export GATEWAY__LOG_FORMAT="${GATEWAY__LOG_FORMAT:-$LOG_FORMAT}"
 
 NAMES=(llm-proxy agent-runtime gateway)
 declare -A MODULE=([llm-proxy]=llm_proxy [agent-runtime]=agent_runtime [gateway]=gateway)
+declare -A PORT_VARIABLE=([llm-proxy]=LLM_PROXY__PORT [agent-runtime]=AGENT_RUNTIME__PORT [gateway]=GATEWAY__PORT)
 declare -A COLOUR=([llm-proxy]=$'\e[35m' [agent-runtime]=$'\e[36m' [gateway]=$'\e[32m')
 declare -A HEALTH=(
   [llm-proxy]="http://127.0.0.1:${LLM_PROXY__PORT:-8002}/health"
@@ -132,6 +136,10 @@ supervise() {  # forever: notice exits, restart when due, say when a restarted s
 }
 
 for name in "${NAMES[@]}"; do
+  if healthy "${HEALTH[$name]}"; then  # it would fail to bind, and the health check would see the other one
+    echo "${RED}==> something already answers at ${HEALTH[$name]} (another dev.sh?): stop it, or move $name: ${PORT_VARIABLE[$name]}=<free port> scripts/dev.sh${RESET}" >&2
+    exit 1
+  fi
   start "$name"
   wait_healthy "$name"
 done

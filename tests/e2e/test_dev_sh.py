@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,12 @@ class DevStack:
     def __init__(self, data: Path) -> None:
         self.ports = {name: free_port() for name in ("LLM_PROXY", "AGENT_RUNTIME", "GATEWAY")}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY__", "AGENT_RUNTIME__", "LLM_PROXY__"))}
+        # The ports alone: dev.sh points each service at the next one's port.
         env.update({f"{name}__PORT": str(port) for name, port in self.ports.items()})
         env.update(
             {
                 "CODELAB_DATA_DIR": str(data),
                 "CODELAB_VENV": sys.prefix,  # the environment running these tests, already installed
-                "AGENT_RUNTIME__LLM_PROXY_URL": f"http://127.0.0.1:{self.ports['LLM_PROXY']}",
-                "GATEWAY__AGENT_URL": f"http://127.0.0.1:{self.ports['AGENT_RUNTIME']}",
                 "LLM_PROXY__MOCK_TOKEN_DELAY_MS": "2",
             }
         )
@@ -150,3 +150,36 @@ def test_nothing_is_reinstalled_when_nothing_changed() -> None:
     again = subprocess.run(ensure, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True)
 
     assert again.stdout + again.stderr == ""  # what dev.sh runs first: silent, nothing installed
+
+
+def test_a_port_already_answering_is_named_before_anything_starts(tmp_path: Path) -> None:
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    environment = {**os.environ, "CODELAB_VENV": sys.prefix, "CODELAB_DATA_DIR": str(tmp_path)}
+    environment["LLM_PROXY__PORT"] = str(server.server_address[1])
+    try:
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "dev.sh")],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert done.returncode == 1
+    assert f"something already answers at http://127.0.0.1:{server.server_address[1]}/health" in done.stderr
+    assert "LLM_PROXY__PORT=<free port> scripts/dev.sh" in done.stderr
+    assert "started" not in done.stdout  # nothing was started
