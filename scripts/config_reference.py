@@ -29,7 +29,7 @@ SERVICES: list[tuple[str, type[BaseSettings]]] = [
 COMPOSE_VARIABLES = [
     ("INTERNAL_API_KEY", "change-me-to-a-long-random-secret", "The one internal key all three services share."),
     ("POSTGRES_PASSWORD", "change-me", "Password of the compose PostgreSQL (user and database: codelab)."),
-    ("GATEWAY_PUBLISHED_PORT", "8000", "Host port the gateway is published on."),
+    ("GATEWAY_PUBLISHED_PORT", "8000", "Host port the load balancer in front of the gateways is published on."),
 ]
 
 

@@ -25,10 +25,50 @@ def example_variables() -> set[str]:
     return names
 
 
-def test_the_stack_is_postgres_and_the_three_services() -> None:
-    assert set(SERVICES) == {"postgres", "llm-proxy", "agent-runtime", "gateway"}
+RUNTIMES = ("agent-runtime-1", "agent-runtime-2")
+GATEWAYS = ("gateway-1", "gateway-2")
+NGINX = (ROOT / "deploy" / "nginx.conf").read_text()
+
+
+def test_the_stack_is_postgres_redis_the_services_two_runtimes_two_gateways_and_a_load_balancer() -> None:
+    assert set(SERVICES) == {"postgres", "redis", "llm-proxy", *RUNTIMES, *GATEWAYS, "lb"}
     assert SERVICES["postgres"]["image"].startswith("postgres:16")
     assert any(v.endswith(":/var/lib/postgresql/data") for v in SERVICES["postgres"]["volumes"])
+    assert SERVICES["redis"]["image"].startswith("redis:")
+
+
+def test_the_replicas_share_their_state() -> None:
+    """Runtimes: one database (ADR 8). Gateways: one token store and one identity volume (ADR 7). Proxy: Redis."""
+    assert len({SERVICES[r]["environment"]["AGENT_RUNTIME__DB_URL"] for r in RUNTIMES}) == 1
+    assert SERVICES[RUNTIMES[0]] == SERVICES[RUNTIMES[1]]
+    assert SERVICES[GATEWAYS[0]] == SERVICES[GATEWAYS[1]]
+    gateway = SERVICES[GATEWAYS[0]]
+    assert "redis://redis:6379" in gateway["environment"]["GATEWAY__TOKEN_STORE_URL"]
+    assert "gateway-identity:/var/lib/codelab" in gateway["volumes"]
+    assert SERVICES["llm-proxy"]["environment"]["LLM_PROXY__REDIS_URL"].startswith("redis://redis:6379")
+
+
+def test_the_load_balancer_spreads_clients_over_the_gateways_and_frames_over_the_runtimes() -> None:
+    lb = SERVICES["lb"]
+    assert lb["image"].startswith("nginx:")
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in lb["volumes"]
+    upstreams = dict(re.findall(r"upstream (\w+) \{(.*?)\}", NGINX, flags=re.S))
+    assert re.findall(r"server ([\w-]+):8000", upstreams["gateways"]) == list(GATEWAYS)
+    assert re.findall(r"server ([\w-]+):8001", upstreams["runtimes"]) == list(RUNTIMES)
+    for gateway in GATEWAYS:
+        assert SERVICES[gateway]["environment"]["GATEWAY__AGENT_URL"].startswith("http://lb:8001")
+    assert re.search(r"listen 8000;.*?proxy_pass http://gateways;", NGINX, flags=re.S)
+    assert re.search(r"listen 8001;.*?proxy_pass http://runtimes;", NGINX, flags=re.S)
+
+
+def test_the_load_balancer_passes_websockets_and_streams_unbuffered() -> None:
+    assert "proxy_set_header Upgrade $http_upgrade;" in NGINX
+    assert "proxy_set_header Connection $connection_upgrade;" in NGINX
+    assert re.search(r"map \$http_upgrade \$connection_upgrade \{\s*default upgrade;", NGINX)
+    assert NGINX.count("proxy_http_version 1.1;") == 2
+    assert NGINX.count("proxy_buffering off;") == 2  # tokens leave as they come: SSE and the socket
+    assert all(int(t) >= 1 for t in re.findall(r"proxy_read_timeout (\d+)h;", NGINX))
+    assert "non_idempotent" not in NGINX  # a frame a runtime received is never sent to the other one too
 
 
 @pytest.mark.parametrize("name", sorted(BUILT))
@@ -60,8 +100,8 @@ def test_every_interpolated_variable_is_documented_in_env_example() -> None:
     assert used - example_variables() == set()
 
 
-def test_only_the_gateway_publishes_a_port() -> None:
-    assert [name for name, spec in SERVICES.items() if spec.get("ports")] == ["gateway"]
+def test_only_the_load_balancer_publishes_a_port() -> None:
+    assert [name for name, spec in SERVICES.items() if spec.get("ports")] == ["lb"]
 
 
 def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() -> None:
@@ -70,5 +110,7 @@ def test_every_service_has_a_healthcheck_and_waits_for_healthy_dependencies() ->
         for dependency, condition in spec.get("depends_on", {}).items():
             assert dependency in SERVICES
             assert condition == {"condition": "service_healthy"}, name
-    assert "postgres" in SERVICES["agent-runtime"]["depends_on"]
-    assert SERVICES["agent-runtime"]["environment"]["AGENT_RUNTIME__DB_URL"].startswith("postgresql://")
+    for runtime in RUNTIMES:
+        assert "postgres" in SERVICES[runtime]["depends_on"]
+        assert SERVICES[runtime]["environment"]["AGENT_RUNTIME__DB_URL"].startswith("postgresql://")
+    assert set(SERVICES["lb"]["depends_on"]) == set(GATEWAYS)
