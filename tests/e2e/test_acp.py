@@ -205,6 +205,8 @@ async def test_list_search_and_mkdir_run_through_the_terminal(editor: Editor, sy
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("def main():\n    return 'needle'\n")
     (tmp_path / ".hidden").write_text("needle")
+    (tmp_path / "src" / "credentials.json").write_text('{"token": "needle"}')  # secret files: never reported
+    (tmp_path / "src" / "server.PEM").write_text("needle")
     editor.client.choices = ["allow_once"]
     await editor.mode("coder")
     script = (
@@ -217,6 +219,8 @@ async def test_list_search_and_mkdir_run_through_the_terminal(editor: Editor, sy
     assert [(m["file"], m["line"], m["column"]) for m in searched["matches"]] == [("src/app.py", 2, 13)]
     assert created == {"success": True, "path": "build/out", "created": True, "already_exists": False}
     assert (tmp_path / "build" / "out").is_dir()
+    # The client skips secret files, so the recursive listing and the search ran unasked; only the mkdir asked.
+    assert [call.title for call, _options in editor.client.permission_requests] == ["Create directory build/out"]
 
 
 async def test_allow_always_covers_that_exact_command_and_nothing_else(editor: Editor, tmp_path: Path) -> None:

@@ -6,4 +6,5 @@
 - ``errors``: the one JSON error envelope every service answers with.
 - ``sse``: encoding, incremental decoding and heartbeats for Server-Sent Events.
 - ``service``: ``/health`` and ``/metrics`` and the uvicorn runner.
+- ``secret_files``: which file names typically hold credentials (the runtime's guardrails, the gateway's ACP tools).
 """

@@ -1,4 +1,5 @@
-"""Files that typically hold credentials, and whether a name or a glob pattern can point at one.
+"""Files that typically hold credentials (``service_kit.secret_files``), and whether a name or a glob pattern can
+point at one.
 
 What a tool reads goes to the model provider, so every path-like and pattern-like argument of every tool is checked
 here: a secret name asks first; so does a pattern that *could* match one (``.e*``, ``*``, ``.env*``, ``id_rs?``).
@@ -9,30 +10,12 @@ A pattern is compared with the secret families as two globs: they can match a co
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 
-# Secret families as globs over a file name (case-insensitive).
-SECRET_GLOBS = (
-    ".env", ".env.*", ".netrc", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd", ".pgpass", "credentials",
-    "credentials.json", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.tfstate",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
-)  # fmt: skip
-# A name ending in one of these is not a secret (``.env.example``, ``id_rsa.pub``, ``.env.dart``).
-PUBLIC_SUFFIXES = (
-    ".pub", ".example", ".sample", ".template", ".dist",
-    ".dart", ".py", ".js", ".ts", ".tsx", ".jsx", ".go", ".rs", ".java", ".kt", ".swift", ".c", ".h", ".cc",
-    ".cpp", ".hpp", ".cs", ".rb", ".php", ".md", ".txt", ".html", ".css", ".scss",
-)  # fmt: skip
+from service_kit.secret_files import PUBLIC_SUFFIXES, SECRET_GLOBS
+from service_kit.secret_files import secret_file as secret_file  # the one definition, shared with the gateway
+
 _WILD = frozenset("*?[")
-
-
-def secret_file(path: str) -> bool:
-    """Whether the file's name says it typically holds credentials."""
-    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
-    if not name or name.endswith(PUBLIC_SUFFIXES):
-        return False
-    return any(fnmatch.fnmatchcase(name, family) for family in SECRET_GLOBS)
 
 
 def pattern_may_match_secret(pattern: str) -> bool:

@@ -53,6 +53,9 @@ class Link:
         return data
 
 
+EXCLUDES_SECRETS: dict[str, Any] = {"excludes_secrets": True}  # shared, never changed
+
+
 class AcpSession:
     """``id`` is the runtime's session id; ``turn`` is the running ``session/prompt``, if any."""
 
@@ -68,6 +71,7 @@ class AcpSession:
     def frame(self, message: dict[str, Any]) -> dict[str, Any]:
         """A frame for the runtime, with the tools this client can run (contracts.md: client tools)."""
         message["client_tools"] = self.link.capabilities.tools()
+        message["client_tools_options"] = EXCLUDES_SECRETS  # listings and searches skip them (terminal_tools)
         return message
 
     async def open(self, message: dict[str, Any]) -> ChunkStream:

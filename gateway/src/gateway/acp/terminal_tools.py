@@ -3,6 +3,10 @@
 ACP has no file-listing or search methods, so these run POSIX tools on the client (``find``, ``grep``, ``mkdir``;
 GNU and BSD both understand the options used), always as a program with separate arguments, never as a shell
 line built from the model's arguments. Their output is parsed into the IDE's result objects.
+
+Files whose names say they hold credentials (``service_kit.secret_files``) are left out of what listings and
+searches report, so nothing of them reaches the runtime or the model: the ACP client's frames promise
+``excludes_secrets`` (contracts.md), which lets the runtime's policy run recursive listings and searches unasked.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 from gateway.acp.terminal import Terminal, TerminalRun, ToolFailed
 from gateway.acp.workspace import Workspace
+from service_kit.secret_files import secret_file
 
 TOOL_TIMEOUT = 60.0
 # Not searched, as the terminal client and the IDE do not: hidden folders, dependencies and build output.
@@ -44,6 +49,8 @@ async def list_files(terminal: Terminal, workspace: Workspace, arguments: dict[s
         if len(line) < 3 or line[1] != " " or line[0] not in "df" or not workspace.contains(line[2:]):
             continue
         relative = workspace.relative(line[2:])
+        if secret_file(relative):
+            continue
         name = relative.rsplit("/", 1)[-1]
         items.append({"name": name, "path": relative, "type": "directory" if line[0] == "d" else "file"})
     items.sort(key=lambda item: item["path"])
@@ -82,7 +89,7 @@ async def search_in_code(terminal: Terminal, workspace: Workspace, arguments: di
     for line in run.output.splitlines():
         path, sep, rest = line.partition("\x00")
         number, colon, content = rest.partition(":")
-        if not sep or not colon or not number.isdigit() or not workspace.contains(path):
+        if not sep or not colon or not number.isdigit() or not workspace.contains(path) or secret_file(path):
             continue
         total += 1
         if len(matches) >= limit:
