@@ -18,13 +18,15 @@ def test_every_valid_subject_round_trips_as_an_ascii_header_value(subject: str) 
     assert decode_subject(encoded.encode()) == subject
 
 
-@pytest.mark.parametrize("subject", ["", " ", "\t", " \t\n", "a" * (MAX_SUBJECT_BYTES + 1), "用" * 342, "\ud800"])
+@pytest.mark.parametrize(
+    "subject", ["", " ", "\t", " \t\n", "a" * (MAX_SUBJECT_BYTES + 1), "用" * 342, "\ud800", "a\x00b"]
+)
 def test_a_blank_oversized_or_invalid_subject_cannot_be_sent(subject: str) -> None:
     with pytest.raises(InvalidSubject):
         encode_subject(subject)
 
 
-@pytest.mark.parametrize("raw", [b"", b"%20", b"%09%20", b"%FF%FE", b"%C3", b"x" * (3 * MAX_SUBJECT_BYTES + 1)])
+@pytest.mark.parametrize("raw", [b"", b"%20", b"%09%20", b"%FF%FE", b"%C3", b"%00", b"x" * (3 * MAX_SUBJECT_BYTES + 1)])
 def test_a_present_header_never_means_no_subject(raw: bytes) -> None:
     with pytest.raises(InvalidSubject):
         decode_subject(raw)

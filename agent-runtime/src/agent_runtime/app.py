@@ -42,7 +42,13 @@ from agent_runtime.runs.services import ContextWindows
 from agent_runtime.settings import Settings
 from service_kit.asgi import HotPathApp
 from service_kit.errors import install_error_handlers
-from service_kit.middleware import BodyLimitMiddleware, InternalAuthMiddleware, RequestContextMiddleware, public_paths
+from service_kit.middleware import (
+    BodyLimitMiddleware,
+    InternalAuthMiddleware,
+    NulTargetMiddleware,
+    RequestContextMiddleware,
+    public_paths,
+)
 from service_kit.service import new_registry, service_routes
 from service_kit.stream_client import StreamClient
 
@@ -196,6 +202,7 @@ def create_app(
         app.include_router(router)
     install_error_handlers(app)
     install_domain_errors(app)
+    app.add_middleware(NulTargetMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(
         InternalAuthMiddleware,

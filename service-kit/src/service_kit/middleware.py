@@ -179,6 +179,29 @@ class BodyLimitMiddleware:
             await _send_too_large(send, exc)
 
 
+class NulTargetMiddleware:
+    """Refuses a request whose path or query string carries a NUL character (``%00``) with 400 in the envelope,
+    before any route runs: no id, filter or name of any service holds one, and PostgreSQL cannot even compare text
+    with a NUL in it (the query would fail with a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008, "reason": "NUL character in the request target"})
+                return
+            body = error_body(400, "the path or query contains a NUL character (%00)", code="nul_character")
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 async def _send_too_large(send: Send, exc: BodyTooLarge) -> None:
     body = error_body(413, exc.detail, code=exc.code)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

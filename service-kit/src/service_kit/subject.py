@@ -17,13 +17,15 @@ MAX_ENCODED_SUBJECT = 3 * MAX_SUBJECT_BYTES  # every byte as %XX
 
 
 class InvalidSubject(ValueError):
-    """A subject that is blank, too long or not UTF-8; the message says which (never the subject itself)."""
+    """A subject that is blank, too long, holds a NUL or is not UTF-8; the message says which (never the subject)."""
 
 
 def check_subject(subject: str) -> str:
     """``subject`` if it may own sessions: not blank, at most ``MAX_SUBJECT_BYTES`` of UTF-8."""
     if not subject.strip():
         raise InvalidSubject("the subject is blank")
+    if "\x00" in subject:
+        raise InvalidSubject("the subject contains a NUL character")
     try:
         size = len(subject.encode())
     except UnicodeEncodeError:  # a lone surrogate: not text any system can store

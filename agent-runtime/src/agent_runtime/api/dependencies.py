@@ -17,6 +17,9 @@ from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.settings import Settings
 from service_kit.subject import MAX_ENCODED_SUBJECT, InvalidSubject, decode_subject
 
+# A BIGINT: a larger number cannot be bound to a query on either database, so such a parameter is a 400.
+MAX_SQL_INTEGER = 2**63 - 1
+
 
 async def _commands(request: Request) -> CommandBus:
     return request.app.state.commands  # type: ignore[no-any-return]

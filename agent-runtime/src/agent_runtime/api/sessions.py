@@ -8,7 +8,15 @@ from fastapi import APIRouter, Body, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from agent_runtime.api.dependencies import AppSettings, Commands, Fanout, RequestId, Subject, Uows
+from agent_runtime.api.dependencies import (
+    MAX_SQL_INTEGER,
+    AppSettings,
+    Commands,
+    Fanout,
+    RequestId,
+    Subject,
+    Uows,
+)
 from agent_runtime.application import queries
 from agent_runtime.application.command_bus import new_id
 from agent_runtime.application.commands import CreateSession, DeleteSession, RenameSession
@@ -53,7 +61,7 @@ async def list_sessions(
     uows: Uows,
     subject: Subject,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)] = 0,
     active_only: bool = False,
 ) -> dict[str, Any]:
     """The caller's sessions, most recently active first, with the real ``total``."""
@@ -108,7 +116,7 @@ async def session_events(
     fanout: Fanout,
     settings: AppSettings,
     subject: Subject,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_SQL_INTEGER)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     """SSE: the log after ``after`` (or ``Last-Event-ID``), then the session's live events, with heartbeats.
@@ -128,6 +136,9 @@ def _parse_last_event_id(value: str | None) -> int:
     if value is None or not value.strip():
         return 0
     try:
-        return max(0, int(value.strip()))
+        seq = max(0, int(value.strip()))
     except ValueError:
         raise RuleViolation("Last-Event-ID must be an integer seq", code="invalid_last_event_id") from None
+    if seq > MAX_SQL_INTEGER:
+        raise RuleViolation(f"Last-Event-ID must be at most {MAX_SQL_INTEGER}", code="invalid_last_event_id")
+    return seq

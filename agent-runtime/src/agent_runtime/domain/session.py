@@ -34,6 +34,8 @@ class Session(EventSource):
         cls, session_id: str, *, owner: str | None, now: datetime, agent: str, title: str | None = None
     ) -> Session:
         """A new session talking to ``agent`` (the catalogue's entry agent)."""
+        if title is not None:
+            _check_title(title)
         session = cls(
             id=session_id,
             owner=owner,
@@ -57,6 +59,7 @@ class Session(EventSource):
         title = title.strip()
         if not title:
             raise RuleViolation("a title must not be empty", code="invalid_title")
+        _check_title(title)
         self.title = title[:200]
         self.updated_at = now
         self.record(SessionRenamed(session_id=self.id, occurred_at=now, title=self.title))
@@ -75,7 +78,7 @@ class Session(EventSource):
         self.last_activity = now
         self.updated_at = now
         if role == "user" and not self.title and content:
-            line = " ".join(content.split())
+            line = " ".join(content.replace("\x00", " ").split())  # a label: NUL is not text a title can show
             self.title = line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
         self.record(MessageAppended(session_id=self.id, occurred_at=now, role=role, position=self.message_count))
         return self.message_count
@@ -89,3 +92,8 @@ class Session(EventSource):
 
     def is_idle(self, now: datetime, ttl: timedelta) -> bool:
         return self.deleted_at is None and now - self.last_activity > ttl
+
+
+def _check_title(title: str) -> None:
+    if "\x00" in title:
+        raise RuleViolation("a title must not contain a NUL character (U+0000)", code="invalid_title")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -17,7 +20,34 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
+
+
+class StoredText(TypeDecorator[str]):
+    """``Text`` that keeps any string, NUL characters included, on both databases.
+
+    PostgreSQL's text cannot hold U+0000 (the insert fails, and a user message with one was lost). There, a value
+    that contains one, or begins with the marker, is stored as the marker followed by its JSON string literal
+    (``"a\\u0000b"``) and read back to exactly the same string; every other value is stored as is, so nothing
+    already stored changes. SQLite stores the value unchanged.
+    """
+
+    impl = Text
+    cache_ok = True
+    MARK = "\ufdd0"  # a Unicode noncharacter (never assigned): no text begins with it except on purpose
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql" or ("\x00" not in value and not value.startswith(self.MARK)):
+            return value
+        return self.MARK + orjson.dumps(value).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, str) and value.startswith(self.MARK) and dialect.name == "postgresql":
+            return str(orjson.loads(value[len(self.MARK) :]))
+        return value  # type: ignore[no-any-return]
+
 
 metadata = MetaData()
 _ID = 64
@@ -31,7 +61,7 @@ sessions = Table(
     Column("id", String(_ID), primary_key=True),
     Column("owner", String(1024), nullable=True),  # a subject: up to 1 KiB of UTF-8 (service_kit.subject)
     Column("title", String(200), nullable=True),
-    Column("description", Text, nullable=True),
+    Column("description", StoredText, nullable=True),
     Column("current_agent", String(64), nullable=False),
     Column("is_active", Boolean, nullable=False, default=True),
     Column("created_at", _TS, nullable=False),
@@ -52,7 +82,7 @@ messages = Table(
     Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("role", String(16), nullable=False),
-    Column("content", Text, nullable=True),
+    Column("content", StoredText, nullable=True),
     Column("name", String(128), nullable=True),
     Column("tool_call_id", String(128), nullable=True),
     Column("tool_calls", JSON, nullable=True),
@@ -68,7 +98,7 @@ agent_switches = Table(
     Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False, index=True),
     Column("from_agent", String(64), nullable=False),
     Column("to_agent", String(64), nullable=False),
-    Column("reason", Text, nullable=False),
+    Column("reason", StoredText, nullable=False),
     Column("confidence", Float, nullable=True),
     Column("switched_at", _TS, nullable=False),
 )
@@ -82,11 +112,11 @@ approvals = Table(
     Column("call_id", String(128), nullable=False),
     Column("tool_name", String(128), nullable=False),
     Column("arguments", JSON, nullable=False),
-    Column("reason", Text, nullable=True),
+    Column("reason", StoredText, nullable=True),
     Column("plan_id", String(_ID), nullable=True),
     Column("status", String(32), nullable=False),
     Column("modified_arguments", JSON, nullable=True),
-    Column("feedback", Text, nullable=True),
+    Column("feedback", StoredText, nullable=True),
     Column("created_at", _TS, nullable=False),
     Column("decided_at", _TS, nullable=True),
     Index("ix_approvals_session_status", "session_id", "status"),
@@ -99,7 +129,7 @@ plans = Table(
     metadata,
     Column("id", String(_ID), primary_key=True),
     Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False, index=True),
-    Column("goal", Text, nullable=False),
+    Column("goal", StoredText, nullable=False),
     Column("status", String(32), nullable=False),
     Column("subtasks", JSON, nullable=False),
     Column("created_at", _TS, nullable=False),
@@ -114,7 +144,7 @@ runs = Table(
     Column("agent", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("stop_reason", String(32), nullable=True),
-    Column("error", Text, nullable=True),
+    Column("error", StoredText, nullable=True),
     Column("started_at", _TS, nullable=False),
     Column("ended_at", _TS, nullable=True),
     Index("ix_runs_status", "status"),
@@ -131,7 +161,7 @@ tool_calls = Table(
     Column("run_id", String(_ID), nullable=True),
     Column("approval_id", String(_ID), nullable=True),
     Column("result", JSON, nullable=True),
-    Column("error", Text, nullable=True),
+    Column("error", StoredText, nullable=True),
     Column("created_at", _TS, nullable=False),
     Column("completed_at", _TS, nullable=True),
 )
