@@ -17,8 +17,9 @@ import itertools
 import random
 
 from agent_runtime.agents.catalogue import build_catalogue
+from agent_runtime.agents.tools import ALL_SPECS
 from agent_runtime.guardrails.approval import Allow, ApprovalPolicy
-from agent_runtime.guardrails.permissions import PATH_ARGUMENTS, Allowed, check_permission
+from agent_runtime.guardrails.permissions import Allowed, check_permission
 from harness import Tally, battery
 
 PATH_ESCAPES = [
@@ -62,7 +63,7 @@ COMMAND_CONTROLS = [
     "git status",
     "git diff",
     "cat README.md",
-    "grep -rn foo lib",
+    "grep -n foo lib/a.dart",
     "pwd",
     "wc -l a.dart",
 ]
@@ -93,7 +94,13 @@ def generated_commands(rng: random.Random, count: int) -> list[str]:
 
 def check_paths(tally: Tally, paths: list[str], escapes: bool) -> None:
     catalogue_agents = [*build_catalogue(True), *build_catalogue(False)]
-    for agent, (tool, keys) in itertools.product(catalogue_agents, PATH_ARGUMENTS.items()):
+    # Every path and pattern argument of every tool, from the tools' specs (the one place the rules live).
+    path_arguments = {
+        name: (*spec.rules.path_args, *spec.rules.pattern_args)
+        for name, spec in ALL_SPECS.items()
+        if spec.rules is not None and (spec.rules.path_args or spec.rules.pattern_args)
+    }
+    for agent, (tool, keys) in itertools.product(catalogue_agents, path_arguments.items()):
         if not agent.allows(tool):
             continue
         for path in paths:

@@ -9,10 +9,11 @@
    ``timeout``, ``xargs``, ``command``, ``builtin``, ``exec``, ``nohup``, ``time``, ``stdbuf``, ``ionice``,
    ``setsid``, ``chroot``, ``watch``, ``find -exec``), in the script of ``sh -c``/``bash -c``/``su -c``/``eval``,
    and as words of inline interpreter code (``python -c``, ``perl -e``, ``node -e``…).
-2. **Ask**: any hazard of the reading (globs, brace/tilde/variable expansion, substitutions, redirects other than to
-   ``/dev/null``, assignments, here-strings, groups, unparsable syntax), any command not on the read-only list
-   (wrappers and interpreters never are), a writing option, a recursive content read (``grep -r``, ``diff -r``), and
-   any path argument (plain, ``-f/x``, ``--opt=/x``, git's ``REV:path`` and ``:path``) outside the project or secret.
+2. **Ask**: any hazard of the reading (globs, brace/tilde/variable expansion, substitutions, redirects (even to
+   ``/dev/null``), comments, assignments, here-strings, groups, unparsable syntax), any command not on the read-only
+   list (wrappers and interpreters never are), a writing option, a recursive content read (``grep -r``, ``diff
+   -r``), and any path argument (plain, ``-f/x``, ``--opt=/x``, git's ``REV:path`` and ``:path``) outside the
+   project or secret.
 3. **Allow**: everything else, i.e. only commands the reading fully understood.
 """
 

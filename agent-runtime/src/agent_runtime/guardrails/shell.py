@@ -20,8 +20,6 @@ import tree_sitter
 import tree_sitter_bash
 
 _GLOB = frozenset("*?[")
-# Redirects that only discard or merge output: accepted on a read-only command.
-_HARMLESS_REDIRECTS = frozenset({"2>/dev/null", ">/dev/null", "1>/dev/null", "&>/dev/null", "2>&1", ">&2", "1>&2"})
 # Nodes that only group or separate commands; their commands are read, and the group itself is no hazard.
 _LISTS = frozenset({"program", "list", "pipeline"})
 # Nodes whose commands run in ways a plain list does not show: read for deny rules, reported as hazards.
@@ -111,7 +109,10 @@ class _Reader:
             return self.command(node, piped_from)
         if kind == "redirected_statement":
             return self.redirected(node, piped_from)
-        if kind == "comment" or not node.is_named:
+        if kind == "comment":  # sh ignores the rest of the line; a client that splits words itself may not
+            self.reading.hazard("a comment")
+            return None
+        if not node.is_named:
             return None
         if kind in _LISTS:
             return self.sequence(node)
@@ -153,8 +154,6 @@ class _Reader:
         return self.statement(body, piped_from) if body is not None else None
 
     def redirect(self, node: tree_sitter.Node) -> None:
-        if "".join(self.text(node).split()) in _HARMLESS_REDIRECTS:
-            return
         self.reading.hazard(_HAZARDS.get(node.type, "a redirect"))
         for child in node.named_children:
             self.nested(child)
