@@ -238,3 +238,18 @@ async def test_the_mock_thinks_with_a_signature_on_directive(proxy_client):
 def test_a_thinking_budget_must_be_positive(budget):
     with pytest.raises(ValueError):
         neutral(messages=[{"role": "user", "content": "x"}], thinking={"type": "enabled", "budget_tokens": budget})
+
+
+async def test_a_chat_clients_cache_control_is_never_a_400_and_never_reaches_openai(proxy_client, upstream):
+    answer = b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n'
+    upstream.play(Reply(chunks=[answer]))
+    part = {"type": "text", "text": "hi", "cache_control": {"type": "something-new", "ttl": "5m"}}
+    request = {
+        "model": "openai/x",
+        "messages": [{"role": "user", "content": [part]}],
+        "tools": [{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}],
+    }
+    async with proxy_client(openai_base_url=upstream.url + "/v1") as client:
+        response = await client.post("/v1/chat/completions", json=request)
+    assert response.status_code == 200
+    assert b"cache_control" not in orjson.dumps(upstream.requests[0])

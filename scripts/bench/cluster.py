@@ -150,8 +150,11 @@ class Cluster:
         for name in ("llm-proxy", "agent-runtime", "gateway"):
             self.wait_healthy(name, "/health", 60)
 
-    def start_litellm(self, model: str = "fake-model") -> Proc | None:
-        """LiteLLM's proxy, one worker, offline, on the same fake; None when its virtualenv is missing."""
+    def start_litellm(self, model: str = "fake-model", provider: str = "openai") -> Proc | None:
+        """LiteLLM's proxy, one worker, offline, on the same fake; None when its virtualenv is missing. ``provider``
+        is LiteLLM's provider prefix for the fake (``custom_openai``: an OpenAI-compatible server, so LiteLLM translates
+        its Messages and Responses endpoints to chat completions, as the llm-proxy does; with ``openai`` it would call
+        the fake's ``/v1/responses``, which does not exist)."""
         binary = LITELLM_VENV / "bin" / "litellm"
         if not binary.exists():
             return None
@@ -161,7 +164,7 @@ class Cluster:
             "model_list:\n"
             f"  - model_name: {model}\n"
             "    litellm_params:\n"
-            f"      model: openai/{model}\n"
+            f"      model: {provider}/{model}\n"
             f"      api_base: {fake.url}/v1\n"
             "      api_key: sk-fake-benchmark-key\n"
             "litellm_settings:\n"

@@ -130,7 +130,8 @@ def start(cluster: Cluster, args: argparse.Namespace) -> None:
     )
     if not cluster.wait_healthy("llm-proxy", "/health", 60):
         raise RuntimeError("the llm-proxy did not start")
-    if not args.no_litellm and cluster.start_litellm(MODEL) is not None:
+    # custom_openai: LiteLLM turns its Messages and Responses endpoints into chat completions on the fake, as we do.
+    if not args.no_litellm and cluster.start_litellm(MODEL, "custom_openai") is not None:
         cluster.wait_healthy("litellm", "/health/liveliness", 120)
 
 

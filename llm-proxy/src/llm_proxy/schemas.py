@@ -34,11 +34,12 @@ class ImageUrl(BaseModel):
 
 
 class CacheControl(BaseModel):
-    """An Anthropic prompt-cache breakpoint: the prompt up to and including this block is cached."""
+    """An Anthropic prompt-cache breakpoint: the prompt up to and including this block is cached. Any value is
+    accepted (Anthropic judges it; the other providers never see it), so a breakpoint is never a reason for a 400."""
 
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["ephemeral"] = "ephemeral"
+    type: str = "ephemeral"
     ttl: str | None = None
 
 
