@@ -38,7 +38,6 @@ from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactor
 from agent_runtime.infrastructure.writer_lock import SessionWriterLock
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import parse_frame
-from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.model import Classifier, ModelCaller
 from agent_runtime.runs.services import Services
 
@@ -89,7 +88,7 @@ async def build(path: Path) -> tuple[RunEngine, SessionFanout, InstantModel, Any
         windows=Windows(),
         guard=LoopGuard(max_tool_rounds=10**6, max_identical_calls=10**6),  # the bench repeats one call on purpose
     )
-    return RunEngine(AgentLoop(services), uows, lock), fanout, model, db
+    return RunEngine(services, uows, lock), fanout, model, db
 
 
 async def send(engine: RunEngine, fanout: SessionFanout, session: str, message: dict[str, Any]) -> list[bytes]:

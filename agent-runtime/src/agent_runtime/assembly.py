@@ -12,7 +12,6 @@ from agent_runtime.application.ports import LLMClient, UnitOfWorkFactory, Writer
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.guardrails.approval import ApprovalPolicy, load_policy
 from agent_runtime.runs.engine import RunEngine
-from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.model import CircuitBreaker, Classifier, ModelCaller
 from agent_runtime.runs.services import ContextWindows, RunSettings, Services
 from agent_runtime.settings import Settings
@@ -50,4 +49,4 @@ def build_run_engine(
             approval_ttl_seconds=settings.approval_ttl_seconds,
         ),
     )
-    return RunEngine(AgentLoop(services), uows, lock)
+    return RunEngine(services, uows, lock)

@@ -22,7 +22,6 @@ from agent_runtime.guardrails.approval import ApprovalPolicy
 from agent_runtime.runs.client_tools import parse_client_tools
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import parse_frame
-from agent_runtime.runs.loop import AgentLoop
 from agent_runtime.runs.model import CircuitBreaker, Classifier, ModelCaller
 from agent_runtime.runs.services import RunSettings, Services
 from service_kit.sse import SSEDecoder
@@ -84,7 +83,7 @@ class Harness:
             guard=guard or LoopGuard(),
             settings=settings or RunSettings(),
         )
-        self.engine = RunEngine(AgentLoop(self.services), self.uows, FakeLock())
+        self.engine = RunEngine(self.services, self.uows, FakeLock())
 
     async def submit(self, message: dict[str, Any], session_id: str = SESSION) -> tuple[Ticket, Any]:
         """Subscribe, then submit (as the route does); returns the ticket and the follower."""

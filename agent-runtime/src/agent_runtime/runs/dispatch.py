@@ -46,7 +46,7 @@ def refusal_result(refusal: Refused | Deny) -> str:
 
 class Dispatcher:
     def __init__(self, services: Services, plans: PlanFlow) -> None:
-        self._s = services
+        self._services = services
         self._plans = plans
 
     async def next_stop(self, conv: Conversation, state: RunState) -> Stop | None:
@@ -73,7 +73,7 @@ class Dispatcher:
         return Stop(StopReason.APPROVAL if approval is not None and approval.is_pending else StopReason.TOOL_CALL)
 
     async def _dispatch(self, conv: Conversation, state: RunState, call: ToolCall) -> Stop | None:
-        agent = self._s.agent(conv.agent_id)
+        agent = self._services.agent(conv.agent_id)
         raw: str | dict[str, Any] = call.arguments
         if set(call.arguments) == {"_raw"}:  # the model's arguments were not JSON (see Message.from_openai)
             raw = str(call.arguments["_raw"])
@@ -92,7 +92,7 @@ class Dispatcher:
             return None
         if valid.name in RUNTIME_TOOLS:
             return await self._runtime_tool(conv, call, valid.name, valid.arguments)
-        decision = self._s.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
+        decision = self._services.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
         if isinstance(decision, Deny):
             await self._refuse(conv, call.id, valid, decision)
             return None
@@ -141,13 +141,13 @@ class Dispatcher:
 
     async def _switch_mode(self, conv: Conversation, call: ToolCall, target: str, reason: str) -> Stop | None:
         target = target.strip().lower()
-        workers = self._s.catalogue.workers
+        workers = self._services.catalogue.workers
         if target not in workers or target == conv.agent_id:
             problem = "is already active" if target == conv.agent_id else "is not an agent you can switch to"
             await conv.answer(call, f"Error: '{target}' {problem}. Agents: {', '.join(workers)}.")
             return None
         await conv.switch(target, reason or "switch_mode")
-        name = self._s.agent(target).name
+        name = self._services.agent(target).name
         await conv.answer(call, f"Switched to the {name} agent; it continues the task from here.")
         return None
 
@@ -181,7 +181,7 @@ class Dispatcher:
             valid = validate_tool_call(issued.tool_name, modified)
         except InvalidToolCall as exc:
             return exc.message
-        agent = self._s.agent(conv.agent_id)
+        agent = self._services.agent(conv.agent_id)
         permission = check_permission(agent, valid.name, valid.arguments)
         if isinstance(permission, Refused):
             return permission.reason
@@ -189,7 +189,7 @@ class Dispatcher:
         approval = await step.uow.approvals.for_call(conv.session.id, issued.call_id)
         if approval is None or not approval.is_pending:
             return f"the call {issued.call_id} does not await a decision"
-        decision = self._s.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
+        decision = self._services.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
         if isinstance(decision, Deny):
             await step.emit(
                 chunks.tool_refused(issued.call_id, valid.name, valid.arguments, decision.reason, decision.rule)

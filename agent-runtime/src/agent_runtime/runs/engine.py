@@ -28,10 +28,12 @@ from agent_runtime.domain.errors import NotFound
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.session import Session
 from agent_runtime.runs.client_messages import ClientMessageIds
+from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.frame_handlers import FrameHandlers
 from agent_runtime.runs.frames import Cancel, ExpireApprovals, Frame, InvalidFrame, SwitchAgent, UserMessage
-from agent_runtime.runs.loop import AgentLoop
-from agent_runtime.runs.services import RunState, Stop
+from agent_runtime.runs.plans import PlanFlow
+from agent_runtime.runs.services import RunState, Services, Stop
+from agent_runtime.runs.turn import Turns
 
 _log = logging.getLogger("agent_runtime.runs")
 _KNOWN_SESSIONS = 4096
@@ -81,10 +83,12 @@ class _Worker:
 
 
 class RunEngine:
-    def __init__(self, loop: AgentLoop, uow_factory: UnitOfWorkFactory, lock: WriterLock) -> None:
-        self._loop = loop
-        self._s = loop.services
-        self._handlers = FrameHandlers(loop)
+    def __init__(self, services: Services, uow_factory: UnitOfWorkFactory, lock: WriterLock) -> None:
+        self._services = services
+        plans = PlanFlow(services)
+        dispatcher = Dispatcher(services, plans)
+        self._turns = Turns(services, dispatcher, plans)
+        self._handlers = FrameHandlers(services, self._turns, dispatcher, plans)
         self._uows = uow_factory
         self._lock = lock
         self._workers: dict[str, _Worker] = {}
@@ -126,7 +130,7 @@ class RunEngine:
 
     async def _create(self, session_id: str, origin: Origin, *, announce: bool, create: bool) -> Session | None:
         """Create the session in its own step; None when another request created it first (access checked)."""
-        async with self._s.commands.step(session_id, origin) as step:
+        async with self._services.commands.step(session_id, origin) as step:
             session = await step.uow.sessions.get(session_id, include_deleted=True)
             if session is not None:
                 if session.deleted_at is not None:
@@ -175,7 +179,7 @@ class RunEngine:
             worker.task = asyncio.create_task(self._run(session_id, worker), name=f"run-{session_id}")
         if ticket.queued:
             notice = chunks.status("queued behind the running turn", code="queued", position=ahead)
-            ticket.notice_seq = await self._s.stream.live(session_id, notice)
+            ticket.notice_seq = await self._services.stream.live(session_id, notice)
         return ticket
 
     def cancel_here(self, session_id: str) -> None:
@@ -234,8 +238,8 @@ class RunEngine:
                 self._resolve(session_id, work, -1)
                 return
             _log.info("run taken over", extra={"session_id": session_id, "run_id": work.frame.run_id})
-            await self._s.stream.live(session_id, chunks.message_reset("taken_over"))
-            await self._loop.drive(RunState(found[0], work.origin), self._on_done(session_id, work))
+            await self._services.stream.live(session_id, chunks.message_reset("taken_over"))
+            await self._turns.begin(RunState(found[0], work.origin), self._on_done(session_id, work)).drive()
 
     async def aclose(self) -> None:
         """Stop every worker; interrupted runs are taken over at the next start or by another replica (``recover``)."""
@@ -257,7 +261,7 @@ class RunEngine:
 
     def check(self, frame: Frame) -> None:
         """Refuse (``InvalidFrame``) what the catalogue cannot serve: an unknown ``agent_type``."""
-        catalogue = self._s.catalogue
+        catalogue = self._services.catalogue
         agent = frame.agent_type if isinstance(frame, SwitchAgent | UserMessage) else None
         if agent is not None and agent not in catalogue:
             known = ", ".join(a.id for a in catalogue)
@@ -283,7 +287,7 @@ class RunEngine:
             worker.task = None
             if not worker.queue and self._workers.get(session_id) is worker:
                 del self._workers[session_id]
-                self._s.stream.forget(session_id)
+                self._services.stream.forget(session_id)
 
     async def _process(self, session_id: str, work: _Work) -> None:
         ticket = work.ticket
@@ -292,7 +296,7 @@ class RunEngine:
             if work.first_seq is None:
                 work.first_seq = ticket.first = seq
 
-        unwatch = self._s.stream.watch(session_id, first_chunk)
+        unwatch = self._services.stream.watch(session_id, first_chunk)
         failure = Stop(StopReason.ERROR, "The run failed inside the runtime.", "internal")
         try:
             if isinstance(work.frame, TakeOver):
@@ -320,14 +324,15 @@ class RunEngine:
     def _abandon(self, session_id: str, work: _Work) -> None:
         """The work could not even log its end (the database is gone): release its subscribers."""
         self._resolve(session_id, work, -1)
-        self._s.stream.wake(session_id)
+        self._services.stream.wake(session_id)
 
     async def _end(self, session_id: str, work: _Work, stop: Stop) -> None:
         """End the work with ``stop`` in a fresh step (its run, if one was started, is stopped)."""
-        async with self._s.commands.step(session_id, work.origin) as step:
+        async with self._services.commands.step(session_id, work.origin) as step:
             running = [run for run in await step.uow.runs.running() if run.session_id == session_id]
             if running:
-                await self._loop.finish(step, RunState(running[-1], work.origin), stop, self._on_done(session_id, work))
+                turn = self._turns.begin(RunState(running[-1], work.origin), self._on_done(session_id, work))
+                await turn.finish(step, stop)
                 return
             if stop.error is not None:
                 await step.emit(chunks.error(stop.error, stop.code or "run_failed"))

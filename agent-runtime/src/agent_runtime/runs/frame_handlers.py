@@ -20,6 +20,7 @@ from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import StopReason
 from agent_runtime.runs import client_messages
 from agent_runtime.runs.conversation import USER_SWITCH_REASON, Conversation
+from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.frames import (
     Cancel,
     ExpireApprovals,
@@ -30,12 +31,16 @@ from agent_runtime.runs.frames import (
     ToolResult,
     UserMessage,
 )
-from agent_runtime.runs.loop import AgentLoop
-from agent_runtime.runs.plans import NoPlanPending
-from agent_runtime.runs.services import RunState, Stop
+from agent_runtime.runs.plans import NoPlanPending, PlanFlow
+from agent_runtime.runs.services import RunState, Services, Stop
+from agent_runtime.runs.turn import Turns
 
 Resolve = Callable[[int], None]
-CONTINUE = None
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """The frame changed what the turn waits for: the turn goes on (the next open call, or the model)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,37 +56,35 @@ class Quiet:
 SILENT = Quiet(silent=True)
 
 
-Outcome = Stop | Quiet | None
+Outcome = Stop | Quiet | Continue
 
 
 class FrameHandlers:
-    def __init__(self, loop: AgentLoop) -> None:
-        self._loop = loop
-        self._s = loop.services
+    def __init__(self, services: Services, turns: Turns, dispatcher: Dispatcher, plans: PlanFlow) -> None:
+        self._services = services
+        self._turns = turns
+        self._dispatcher = dispatcher
+        self._plans = plans
 
     async def handle(self, session_id: str, frame: Frame, origin: Origin, resolve: Resolve) -> None:
         """Process one frame to its stop point; ``resolve`` gets the seq of the ``done`` that ends it."""
         if isinstance(frame, UserMessage):
             await self._user_message(session_id, frame, origin, resolve)
             return
-        commands = self._s.commands
-        state: RunState | None = None
+        commands = self._services.commands
         async with commands.step(session_id, origin) as step:
-            conv = await Conversation.load(step, self._s.history)
+            conv = await Conversation.load(step, self._services.history)
             expired = await self._expire_stale(conv)
             outcome = await self._frame(conv, frame, expired)
             if isinstance(outcome, Quiet):
                 reason = outcome.reason or await self._current(conv)
             else:
-                state = await self._start_run(conv, origin)
-                request = await self._loop.prepare(conv, state, _resolver(resolve), outcome)
-                if request is None:
-                    return
-        if state is None:
-            assert isinstance(outcome, Quiet)
+                turn = self._turns.begin(await self._start_run(conv, origin), _resolver(resolve))
+                request = await turn.prepare(conv, outcome if isinstance(outcome, Stop) else None)
+        if isinstance(outcome, Quiet):
             await self._quiet(session_id, reason, outcome, resolve)
-            return
-        await self._loop.drive(state, _resolver(resolve), request)
+        elif request is not None:
+            await turn.drive(request)
 
     async def _frame(self, conv: Conversation, frame: Frame, expired: int) -> Outcome:
         if isinstance(frame, ToolResult):
@@ -98,16 +101,16 @@ class FrameHandlers:
         return await self._cancel(conv)
 
     async def _user_message(self, session_id: str, frame: UserMessage, origin: Origin, resolve: Resolve) -> None:
-        commands = self._s.commands
+        commands = self._services.commands
         async with commands.step(session_id, origin) as step:
-            conv = await Conversation.load(step, self._s.history)
+            conv = await Conversation.load(step, self._services.history)
             if frame.client_message_id is not None:  # first: the answer's chunks all come after this point
                 await client_messages.record(step, frame.client_message_id, frame.content)
             await self._expire_stale(conv)
-            await self._loop.dispatcher.abandon(conv, "the user sent a new message instead")
+            await self._dispatcher.abandon(conv, "the user sent a new message instead")
             plan = await conv.active_plan()
             decision = agent_for_message(
-                self._s.catalogue,
+                self._services.catalogue,
                 current_agent=conv.agent_id,
                 requested_agent=frame.agent_type,
                 pinned=conv.pinned,
@@ -122,17 +125,18 @@ class FrameHandlers:
             await conv.append(Message(role="user", content=frame.content, created_at=step.now))
             state = await self._start_run(conv, origin)
             state.client_message_id = frame.client_message_id
+            turn = self._turns.begin(state, _resolver(resolve))
             # With the agent settled, the model call is prepared in this same transaction.
-            request = None if decision is None else await self._loop.prepare(conv, state, _resolver(resolve))
+            request = None if decision is None else await turn.prepare(conv)
         if decision is None:
-            route = await self._s.router.route(frame.content)
+            route = await self._services.router.route(frame.content)
             async with commands.step(session_id, origin) as step:
-                conv = await Conversation.load(step, self._s.history)
+                conv = await Conversation.load(step, self._services.history)
                 if route.agent != conv.agent_id:
                     await conv.switch(route.agent, route.reason, route.confidence)
-                request = await self._loop.prepare(conv, state, _resolver(resolve))
+                request = await turn.prepare(conv)
         if request is not None:
-            await self._loop.drive(state, _resolver(resolve), request)
+            await turn.drive(request)
 
     async def _tool_result(self, conv: Conversation, frame: ToolResult) -> Outcome:
         issued = await conv.step.uow.tool_calls.get(conv.session.id, frame.call_id)
@@ -140,8 +144,8 @@ class FrameHandlers:
             return await self._unknown_call(conv, frame.call_id)
         if not issued.is_outstanding:
             return Quiet(None, f"duplicate tool_result for {frame.call_id} ignored", "duplicate_tool_result")
-        await self._loop.dispatcher.tool_result(conv, issued, frame.result, frame.error)
-        return CONTINUE
+        await self._dispatcher.tool_result(conv, issued, frame.result, frame.error)
+        return Continue()
 
     async def _hitl_decision(self, conv: Conversation, frame: HitlDecision) -> Outcome:
         uow, step = conv.step.uow, conv.step
@@ -152,15 +156,15 @@ class FrameHandlers:
         if approval is None or not approval.is_pending or not issued.is_outstanding:
             return Quiet(None, f"no decision is pending for {frame.call_id}", "no_pending_decision")
         if frame.decision == "reject":
-            await self._loop.dispatcher.reject(conv, issued, frame.feedback)
-            return CONTINUE
+            await self._dispatcher.reject(conv, issued, frame.feedback)
+            return Continue()
         if frame.decision == "edit":
             assert frame.modified_arguments is not None
-            edited = await self._loop.dispatcher.edit(conv, issued, frame.modified_arguments)
+            edited = await self._dispatcher.edit(conv, issued, frame.modified_arguments)
             if isinstance(edited, str):
                 await step.emit(chunks.error(f"The edited arguments were refused: {edited}", "invalid_edit"))
                 return Quiet()
-            return edited  # the edited call is out (Stop), or it was refused and the turn goes on (None)
+            return edited or Continue()  # the edited call is out (Stop), or it was refused and the turn goes on
         decide = DecideApproval(
             session_id=conv.session.id, call_id=frame.call_id, decision=Decision.APPROVE, feedback=frame.feedback
         )
@@ -169,11 +173,11 @@ class FrameHandlers:
 
     async def _plan_decision(self, conv: Conversation, frame: PlanDecision) -> Outcome:
         try:
-            approval = await self._loop.plans.pending(conv, frame)
+            approval = await self._plans.pending(conv, frame)
         except NoPlanPending as exc:
             await conv.step.emit(chunks.error(str(exc), "no_pending_plan"))
             return Quiet()
-        return await self._loop.plans.decide(conv, approval, frame)
+        return await self._plans.decide(conv, approval, frame) or Continue()
 
     async def _switch_agent(self, conv: Conversation, frame: SwitchAgent) -> Outcome:
         if frame.agent_type == conv.agent_id:
@@ -186,15 +190,15 @@ class FrameHandlers:
         plan = await conv.active_plan()
         if not conv.open_calls() and plan is None:
             return Quiet(StopReason.CANCELLED, "nothing to cancel", "nothing_to_cancel")
-        await self._loop.dispatcher.abandon(conv, "cancelled by the user")
+        await self._dispatcher.abandon(conv, "cancelled by the user")
         if plan is not None:
-            await self._loop.plans.cancel(conv, plan.id)
+            await self._plans.cancel(conv, plan.id)
         return Stop(StopReason.CANCELLED)
 
     async def _expired(self, conv: Conversation) -> Outcome:
         """The sweeper found approvals nobody decided in time: expire them (``_expire_stale`` at the start of every
         frame already did), close whatever else the turn left open, and end with ``error{approval_expired}``."""
-        await self._loop.dispatcher.abandon(conv, "the approval expired")
+        await self._dispatcher.abandon(conv, "the approval expired")
         message = "Nobody decided in time: the approval expired and its call was not run."
         return Stop(StopReason.ERROR, message, "approval_expired")
 
@@ -206,13 +210,13 @@ class FrameHandlers:
     async def _current(self, conv: Conversation) -> StopReason:
         """What the session waits for now (the stop reason of a ``done`` that changed nothing)."""
         calls = conv.open_calls()
-        stop = await self._loop.dispatcher.waiting_on(conv, calls[0]) if calls else None
+        stop = await self._dispatcher.waiting_on(conv, calls[0]) if calls else None
         return stop.reason if stop is not None else StopReason.COMPLETED
 
     async def _expire_stale(self, conv: Conversation) -> int:
         """With ``approval_ttl_seconds`` set, approvals pending longer end as expired and their call is answered;
         returns how many expired."""
-        ttl = self._s.settings.approval_ttl_seconds
+        ttl = self._services.settings.approval_ttl_seconds
         if ttl is None:
             return 0
         step = conv.step
@@ -230,7 +234,7 @@ class FrameHandlers:
                 await step.uow.tool_calls.save(issued)
                 step.collect(issued)
             if approval.kind is ApprovalKind.PLAN:
-                await self._loop.plans.cancel(conv, approval.plan_id)
+                await self._plans.cancel(conv, approval.plan_id)
             if any(call.id == approval.call_id for call in conv.open_calls()):
                 call = ToolCall(approval.call_id, approval.tool_name, {})
                 await conv.answer(call, "Error: the user did not decide in time; the approval expired.")
@@ -244,7 +248,7 @@ class FrameHandlers:
         if quiet.silent:
             resolve(-1)
             return
-        stream = self._s.stream
+        stream = self._services.stream
         if quiet.notice is not None:
             await stream.live(session_id, chunks.status(quiet.notice, code=quiet.code))
         await stream.live(session_id, chunks.done(reason.value, None), resolve)

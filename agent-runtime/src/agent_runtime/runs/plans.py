@@ -32,11 +32,11 @@ class NoPlanPending(Exception):
 
 class PlanFlow:
     def __init__(self, services: Services) -> None:
-        self._s = services
+        self._services = services
 
     async def propose(self, conv: Conversation, call: ToolCall, arguments: dict[str, Any]) -> Stop | None:
         try:
-            parsed = parse_plan(arguments, self._s.catalogue)
+            parsed = parse_plan(arguments, self._services.catalogue)
         except InvalidPlan as exc:
             await conv.answer(call, f"Error: {exc.message}")
             return None
@@ -150,7 +150,7 @@ class PlanFlow:
         position = self._position(plan, subtask)
         started = f"Subtask {position} started ({subtask.agent}): {_title(subtask)}"
         await step.emit(chunks.plan_progress(plan.id, started, subtask_id=subtask.id, status="in_progress"))
-        if subtask.agent != conv.agent_id and subtask.agent in self._s.catalogue:
+        if subtask.agent != conv.agent_id and subtask.agent in self._services.catalogue:
             await conv.switch(subtask.agent, f"plan subtask {position}")
         text = f"[Plan step {position}] {subtask.description}\n\n(Plan goal: {plan.goal})"
         await conv.append(Message(role="user", content=text, created_at=step.now))

@@ -1,9 +1,12 @@
-"""The agent loop of one run: answer what is open, call the model, record its reply, repeat until a stop point.
+"""A turn: one run of the session's agent, from the step that starts it to its ``done``.
 
-Each pass is one step (one transaction): record the previous reply (one assistant message with the text before the
-tool calls and ALL its tool calls), then work through the open calls, then either stop (``done`` in the same
-transaction as the state it announces) or snapshot the request for the next model call, which runs outside any
-transaction while its deltas go live.
+``Turn.prepare`` is the last thing in a step: it logs the stop the run reached (``done``), or reserves the seqs of
+the model's deltas and snapshots the model call. ``Turn.drive`` makes that call outside any transaction while the
+deltas go live, then in the next step records the reply (one assistant message with the text before the tool calls
+and ALL its tool calls), works through the open calls (``dispatch``), and either stops or prepares the next call.
+``Turn.finish`` logs ``done`` in the same transaction as the state it announces. Frames start and continue turns,
+plans continue them (a subtask is the next pass of the same turn), recovery drives or finishes the runs a dead
+process left.
 """
 
 from __future__ import annotations
@@ -44,56 +47,74 @@ class Request:
     tools: list[dict[str, Any]]
 
 
-class AgentLoop:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.plans = PlanFlow(services)
-        self.dispatcher = Dispatcher(services, self.plans)
+class Turns:
+    """What every turn is driven with: the run services, the tool dispatcher and the plan flow."""
 
-    async def drive(self, state: RunState, on_done: OnStep, request: Request | None = None) -> None:
-        """Run until a stop point; ``on_done`` sees the step that logged ``done`` before anyone can read it.
-        ``request``: the model call the caller's step already prepared (``prepare``), made first."""
-        commands = self.services.commands
+    def __init__(self, services: Services, dispatcher: Dispatcher, plans: PlanFlow) -> None:
+        self._services = services
+        self._dispatcher = dispatcher
+        self._plans = plans
+
+    def begin(self, state: RunState, on_done: OnStep) -> Turn:
+        """The turn of the run in ``state``; ``on_done`` sees the step that logs its ``done`` before anyone can
+        read it."""
+        return Turn(self._services, self._dispatcher, self._plans, state, on_done)
+
+
+class Turn:
+    def __init__(
+        self, services: Services, dispatcher: Dispatcher, plans: PlanFlow, state: RunState, on_done: OnStep
+    ) -> None:
+        self._services = services
+        self._dispatcher = dispatcher
+        self._plans = plans
+        self.state = state
+        self._on_done = on_done
+
+    async def drive(self, request: Request | None = None) -> None:
+        """Run until a stop point. ``request``: the model call the caller's step already prepared, made first."""
+        state, commands = self.state, self._services.commands
         reply: tuple[str, Reply] | None = None
         while True:
             if request is None:
                 async with commands.step(state.session_id, state.origin) as step:
-                    conv = await Conversation.load(step, self.services.history)
+                    conv = await Conversation.load(step, self._services.history)
                     stop = await self._record(conv, reply) if reply is not None else None
-                    request = await self.prepare(conv, state, on_done, stop)
+                    request = await self.prepare(conv, stop)
                 if request is None:
                     return
             try:
-                reply = (request.agent, await self._call_model(state, request))
+                reply = (request.agent, await self._call_model(request))
             except ModelFailed as exc:
                 async with commands.step(state.session_id, state.origin) as step:
-                    await self.finish(step, state, Stop(StopReason.ERROR, exc.message, exc.code), on_done)
+                    await self.finish(step, Stop(StopReason.ERROR, exc.message, exc.code))
                 return
             request = None
 
-    async def prepare(
-        self, conv: Conversation, state: RunState, on_done: OnStep, stop: Stop | None = None
-    ) -> Request | None:
-        """Last thing in a step: log the stop the run reaches (``done``; returns None), or reserve the seqs of the
-        model's deltas and return the model call to make after the commit."""
+    async def prepare(self, conv: Conversation, stop: Stop | None = None) -> Request | None:
+        """Last thing in a step: log the stop the run reaches (``stop``, else the one it reaches without the model;
+        returns None), or reserve the seqs of the model's deltas and return the model call to make after the
+        commit."""
         if stop is None:
-            stop = await self.advance(conv, state)
+            stop = await self._advance(conv)
         if stop is not None:
-            await self.finish(conv.step, state, stop, on_done)
+            await self.finish(conv.step, stop)
             return None
         await conv.step.reserve_live()
         return self._request(conv)
 
-    async def advance(self, conv: Conversation, state: RunState) -> Stop | None:
+    async def _advance(self, conv: Conversation) -> Stop | None:
         """The stop this run reaches without the model, or None when the model must be called next."""
-        stop = await self.dispatcher.next_stop(conv, state)
+        stop = await self._dispatcher.next_stop(conv, self.state)
         if stop is not None:
             return stop
         if conv.ended_with_answer():
-            return await self.plans.after_turn(conv)
+            return await self._plans.after_turn(conv)
         return None
 
-    async def finish(self, step: Step, state: RunState, stop: Stop, on_done: OnStep) -> None:
+    async def finish(self, step: Step, stop: Stop) -> None:
+        """End the run with ``stop``: the run row, ``error`` (if any), the usage record and ``done``."""
+        state = self.state
         run = state.run
         if run.is_running:
             run.stop(stop.reason, step.now, stop.error)
@@ -126,18 +147,18 @@ class AgentLoop:
         done_seq = await step.emit(chunks.done(stop.reason.value, state.totals(), cut))
         if state.client_message_id is not None:
             await step.uow.client_messages.finish(state.session_id, state.client_message_id, done_seq)
-        step.before_publish.append(on_done)
+        step.before_publish.append(self._on_done)
 
     def _request(self, conv: Conversation) -> Request:
-        agent = self.services.agent(conv.agent_id)
+        agent = self._services.agent(conv.agent_id)
         client = conv.session.client_tools
         messages = [{"role": "system", "content": system_prompt_for(agent.system_prompt, agent.tools, client)}]
         messages.extend(message.to_openai() for message in conv.history)
         tools = tool_schemas(offered_tools(agent.tools, client))
-        return Request(agent.id, self.services.model_for(agent), messages, tools)
+        return Request(agent.id, self._services.model_for(agent), messages, tools)
 
-    async def _call_model(self, state: RunState, request: Request) -> Reply:
-        services = self.services
+    async def _call_model(self, request: Request) -> Reply:
+        services, state = self._services, self.state
         window = await services.windows.window(request.model) or services.settings.default_context_window
         fitted = fit_history(
             request.messages, context_window=window, reserve_tokens=services.settings.reply_reserve_tokens
@@ -168,7 +189,7 @@ class AgentLoop:
             await conv.step.emit(chunks.final_message(text, agent))
         if not calls:
             return None
-        verdict = self.services.guard.check(conv.turn_messages())
+        verdict = self._services.guard.check(conv.turn_messages())
         if verdict is None:
             return None
         for call in conv.open_calls():
