@@ -55,6 +55,7 @@ async def test_a_message_the_runtime_could_not_take_is_sent_again_until_it_is(
     sent = [f for f in gateway.received_of("user_message") if f["content"] == "second"]
     assert len(sent) == 4  # three refusals, then delivered
     assert len({f["client_message_id"] for f in sent}) == 1  # the same message each time: the runtime runs it once
+    assert not conversation.resending  # delivered: a Ctrl-C would cancel the run again
     assert "kept and sent again" in info.text
     assert info.text.count("kept and sent again") == 1  # said once, not at every attempt
     assert "error:" not in info.text
@@ -121,6 +122,25 @@ async def test_a_patient_link_waits_for_a_gateway_that_is_not_up_yet(
     assert "reconnected" in notices
 
 
+async def test_stopping_the_wait_for_the_runtime_gives_back_the_message(
+    workspace: Path, out: CapturedConsole, info: CapturedConsole
+) -> None:
+    async with FakeGateway(runtime_down_for(100)) as gateway:  # type: ignore[arg-type]
+        link = SessionLink(gateway.url, "new_1", policy=ReconnectPolicy(attempts=None, initial_delay=0.05))
+        await link.open()
+        view = RichView(out.console, info.console)
+        conversation = Conversation(link, ToolExecutor(Workspace(str(workspace))), FlagDecider(), view)
+        await conversation.say("first")
+        waiting = asyncio.ensure_future(conversation.say("second"))
+        await asyncio.sleep(0.5)  # a few attempts; cancelled in one of the waits between them
+        assert conversation.resending
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await link.close()
+
+    assert conversation.abandon() == ["second"]
+
+
 async def test_stopping_the_wait_gives_back_the_message_not_sent(workspace: Path) -> None:
     link = SessionLink(f"ws://127.0.0.1:{free_port()}", "new_1", policy=ReconnectPolicy(attempts=None))
     await link.open()
@@ -136,3 +156,27 @@ async def test_stopping_the_wait_gives_back_the_message_not_sent(workspace: Path
     await asyncio.gather(waiting, return_exceptions=True)
     assert conversation.abandon() == ["keep me"]
     assert conversation.abandon() == []  # forgotten: it does not go out with the next message
+
+
+async def test_an_error_that_arrived_between_exchanges_is_shown_not_taken_for_the_next_answer(
+    workspace: Path, out: CapturedConsole, info: CapturedConsole
+) -> None:
+    async def script(session: FakeSession, frame: Frame) -> None:
+        await session.say(f"answer to {frame['content']}")
+        await session.done()
+        if frame["content"] == "first":  # then, while nobody is reading, a follow-up stream breaks
+            await session.control("error", content="agent runtime stream interrupted", error="interrupted")
+
+    async with FakeGateway(script) as gateway:
+        link = SessionLink(gateway.url, "new_1", policy=ReconnectPolicy(attempts=2, initial_delay=0.01))
+        await link.open()
+        view = RichView(out.console, info.console)
+        conversation = Conversation(link, ToolExecutor(Workspace(str(workspace))), FlagDecider(), view)
+        await conversation.say("first")
+        await asyncio.sleep(0.2)  # the error is in the socket before the next message goes
+        second = await conversation.say("second")
+        await link.close()
+
+    assert second.ok, second.errors
+    assert second.reply == "answer to second"
+    assert "error: agent runtime stream interrupted" in info.text

@@ -1,7 +1,7 @@
 """codelab-chat as a person uses it: interactive, in a real terminal (tmux), against the three real services, across
 a restart of the agent runtime and of the gateway. It never leaves by itself, nothing typed is lost (a message sent
-while the runtime is down goes out when it is back; lines typed while a turn runs are read next), and it resumes
-the session after the gateway comes back."""
+while the runtime is down goes out when it is back; lines typed while a turn runs are read next; a message whose
+wait Ctrl-C stopped is given back and ↑ recalls it), and it resumes the session after the gateway comes back."""
 
 from __future__ import annotations
 
@@ -130,9 +130,23 @@ def test_the_client_rides_out_a_runtime_and_a_gateway_restart_without_losing_wha
     system.gateway.wait_healthy()
     terminal.wait_until(answered("reply-four"), "the reply after the gateway is back")
 
+    # Tired of waiting for the runtime, the person presses Ctrl-C: the message is given back, and ↑ brings it.
+    system.runtime.stop()
+    terminal.type("fifth words [[text:reply-five]]")
+    kept = "kept and sent again when the runtime is back"
+    terminal.wait_until(lambda s: s.count(kept) >= 2, "the client saying it waits, a second time")
+    terminal.tmux("send-keys", "-t", "chat", "C-c")
+    terminal.wait_until(lambda s: "not sent (↑ brings it back): fifth words" in s, "the message given back")
+    system.runtime.start()
+    system.runtime.wait_healthy()
+    terminal.tmux("send-keys", "-t", "chat", "Up")
+    terminal.tmux("send-keys", "-t", "chat", "Enter")
+    # typed, given back, recalled, answered
+    terminal.wait_until(lambda s: s.count("reply-five") >= 4, "the answer to the recalled message")
+
     assert not terminal.exited()  # it never left by itself
-    typed = history(system, session_id)
-    assert [text.split(" [[")[0] for text in typed] == ["first words", "second words", "third words", "fourth words"]
+    typed = [text.split(" [[")[0] for text in history(system, session_id)]
+    assert typed == ["first words", "second words", "third words", "fourth words", "fifth words"]
 
     terminal.type("/quit")
     deadline = time.monotonic() + SCREEN_WAIT

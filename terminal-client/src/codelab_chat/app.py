@@ -164,7 +164,7 @@ async def _interruptible(conversation: Conversation, exchange: Coroutine[Any, An
     def interrupt() -> None:
         nonlocal presses
         presses += 1
-        if presses == 1 and (conversation.waiting_to_resend or not conversation.link.connected):
+        if presses == 1 and (conversation.resending or not conversation.link.connected):
             task.cancel()  # nothing is running that a cancel could stop: stop waiting at once
         elif presses == 1:
             conversation.view.notice("cancelling the turn (Ctrl-C again to stop waiting)")

@@ -56,7 +56,6 @@ class Conversation:
         self.view = view
         self.idle_timeout = idle_timeout
         self.resend = resend or link.policy  # how often an undelivered frame is sent again
-        self.waiting_to_resend = False  # True while an undelivered frame waits for its next attempt
         self._answered: set[str] = set()
         self._open_streams = 0
         self._unconfirmed: list[Frame] = []  # sent, and no frame with a seq arrived since
@@ -76,6 +75,12 @@ class Conversation:
     async def cancel(self) -> None:
         """Cancel the running turn (its stream then ends with ``done{stop_reason: cancelled}``)."""
         await self.link.send({"type": "cancel"})
+
+    @property
+    def resending(self) -> bool:
+        """True from the first undelivered frame until something of the exchange reaches the runtime: there is no
+        run a ``cancel`` could stop (it would only come back undelivered too)."""
+        return self._resend_delays is not None
 
     def abandon(self) -> list[str]:
         """Forget the frames not delivered yet (the person stopped waiting); the texts of the messages among them."""
@@ -101,6 +106,8 @@ class Conversation:
         return turn
 
     async def _drive(self, frame: Frame, turn: Turn) -> None:
+        for earlier in await self.link.drain():
+            self.view.show(earlier)  # news from between exchanges, not this frame's answer
         self._open_streams = 0
         self._unconfirmed.clear()
         self._resend_delays = None
@@ -140,7 +147,7 @@ class Conversation:
         delay = next(self._resend_delays, None)
         if delay is None:
             return False
-        frame = self._unconfirmed.pop(0)
+        frame = self._unconfirmed[0]  # stays listed while it waits: Ctrl-C then gives it back (abandon)
         self._open_streams -= 1
         what = "your message" if frame.get("type") == "user_message" else f"the {frame.get('type')}"
         reason = str(error.get("content") or "the agent runtime is unavailable")
@@ -149,11 +156,8 @@ class Conversation:
                 f"{reason}; {what} is kept and sent again when the runtime is back (Ctrl-C to stop waiting)"
             )
         self.view.busy(f"agent runtime unavailable; trying again in {delay:.1f} s…")
-        self.waiting_to_resend = True
-        try:
-            await asyncio.sleep(delay)
-        finally:
-            self.waiting_to_resend = False
+        await asyncio.sleep(delay)
+        self._unconfirmed.pop(0)
         await self._send(frame)
         return True
 

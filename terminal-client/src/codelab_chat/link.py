@@ -29,6 +29,7 @@ Frame = dict[str, Any]
 _FATAL_CLOSE_CODES = frozenset({1003, 1007, 1008, 1009})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+_DRAIN_SECONDS = 0.02  # enough for a frame already received to be handed over; nothing new is waited for
 
 
 class LinkClosed(Exception):
@@ -150,6 +151,26 @@ class SessionLink:
             if frame is not None and self._is_new(frame):
                 self._fruitless_reconnects = 0
                 return frame
+
+    async def drain(self) -> list[Frame]:
+        """The frames that arrived while nobody was reading (between exchanges: e.g. the gateway's error about a
+        follow-up stream that broke while the person was typing), without waiting for more, so that they are not
+        taken for the answer to the next frame sent."""
+        frames: list[Frame] = []
+        while self._socket is not None:
+            try:
+                async with asyncio.timeout(_DRAIN_SECONDS):
+                    message = await self._socket.recv()  # cancelling recv loses nothing (websockets' guarantee)
+            except TimeoutError:
+                break
+            except ConnectionClosed as exc:
+                self._socket = None
+                self._check_close(exc)
+                break
+            frame = _parse(message)
+            if frame is not None and self._is_new(frame):
+                frames.append(frame)
+        return frames
 
     def _is_new(self, frame: Frame) -> bool:
         seq = frame.get("seq")
