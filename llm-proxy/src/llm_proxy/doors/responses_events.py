@@ -38,6 +38,7 @@ from llm_proxy.schemas import ChatMessage, FunctionCall, ReasoningBlock, ToolCal
 
 CUSTOM_INPUT = "input"  # the one string argument a custom tool is offered to the model with
 SEALED_PREFIX = "codelab-reasoning.v1."  # the proxy's encrypted_content: a whole signed or redacted block
+_TEXT_END = b',"logprobs":[]}\n\n'
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
@@ -148,15 +149,17 @@ class ResponseWriter:
         return {**self.envelope, "status": status, "output": list(self.output), **extra}
 
     def start(self) -> bytes:
-        return self._event("response.created", {"response": self._snapshot("in_progress")}) + self._event(
-            "response.in_progress", {"response": self._snapshot("in_progress")}
+        snapshot = self._snapshot("in_progress")
+        return self._event("response.created", {"response": snapshot}) + self._event(
+            "response.in_progress", {"response": snapshot}
         )
 
     # -- deltas --------------------------------------------------------------------------------------------------
 
     def feed(self, batch: Batch) -> bytes:
-        out = [self._delta(delta) for delta in batch]
-        return out[0] if len(out) == 1 else b"".join(out)
+        if len(batch) == 1:
+            return self._delta(batch[0])
+        return b"".join([self._delta(delta) for delta in batch])
 
     def _delta(self, delta: Any) -> bytes:
         kind = type(delta)
@@ -186,19 +189,18 @@ class ResponseWriter:
         return events, self._open
 
     def _text(self, text: str) -> bytes:
-        opened, item = self._item("message")
+        """The bulk of a stream: one ``response.output_text.delta`` spliced from the item's pre-encoded bytes."""
+        item = self._open
+        opened = b""
+        if item is None or item.kind != "message":
+            opened, item = self._item("message")
         item.text.append(text)
         sequence_number = self._seq
-        self._seq += 1
+        self._seq = sequence_number + 1
         if not self._stream:
             return b""
-        return (
-            opened
-            + item.text_head
-            + str(sequence_number).encode()
-            + item.text_tail
-            + orjson.dumps(text)
-            + b',"logprobs":[]}\n\n'
+        return b"".join(
+            (opened, item.text_head, b"%d" % sequence_number, item.text_tail, orjson.dumps(text), _TEXT_END)
         )
 
     def _reasoning_text(self, text: str) -> bytes:
