@@ -236,11 +236,41 @@ class _Records:
     async def add_usage(self, entry: UsageEntry) -> None:
         self.d.usage.append(entry)
 
+    def _covers(self, session_id: str | None, only: str | None, owner: str | None) -> bool:
+        return (only is None or session_id == only) and (owner is None or self._owner(session_id) == owner)
+
     async def totals(self, session_id: str | None = None, *, owner: str | None = None) -> dict[str, Any]:
-        return {"total_events": len(self.d.audit)}
+        by_type: dict[str, int] = {}
+        for entry in self.d.audit:
+            if self._covers(entry.session_id, session_id, owner):
+                by_type[entry.event_type] = by_type.get(entry.event_type, 0) + 1
+        used = [u for u in self.d.usage if self._covers(u.session_id, session_id, owner)]
+        return {
+            "total_events": sum(by_type.values()),
+            "events_by_type": by_type,
+            "usage": {
+                "llm_calls": len(used),
+                "prompt_tokens": sum(u.prompt_tokens for u in used),
+                "completion_tokens": sum(u.completion_tokens for u in used),
+                "total_tokens": sum(u.total_tokens for u in used),
+                "duration_ms": sum(u.duration_ms for u in used),
+            },
+        }
 
     async def per_session(self, limit: int, *, owner: str | None = None) -> list[dict[str, Any]]:
-        return []
+        live = [s for s in self.d.sessions.values() if s.deleted_at is None and (owner is None or s.owner == owner)]
+        live.sort(key=lambda s: s.last_activity, reverse=True)
+        return [
+            {
+                "session_id": s.id,
+                "message_count": s.message_count,
+                "current_agent": s.current_agent,
+                "last_activity": s.last_activity.isoformat(),
+                "is_active": s.is_active,
+                "total_tokens": sum(u.total_tokens for u in self.d.usage if u.session_id == s.id),
+            }
+            for s in live[:limit]
+        ]
 
 
 class _ClientMessages:

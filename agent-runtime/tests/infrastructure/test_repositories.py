@@ -1,10 +1,12 @@
-"""The SQL repositories and unit of work on SQLite files and the real PostgreSQL."""
+"""The repository contract: the SQL repositories and unit of work on SQLite files and the real PostgreSQL, and the
+in-memory fakes the run engine's tests use."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,13 +21,26 @@ from agent_runtime.domain.tool_call import IssuedToolCall
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from tests.fakes import FakeUnitOfWorkFactory
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
+def store(request: pytest.FixtureRequest) -> str | None:
+    """The database URL of a SQLite file or the real PostgreSQL, or None for the in-memory fakes the run engine's
+    tests use: all three keep the same repository contract."""
+    if request.param == "memory":
+        return None
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url"))
+
+
 @pytest.fixture
-async def uows(db_url: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyUnitOfWorkFactory]:
-    engine = create_engine(normalise_db_url(db_url, tmp_path))
+async def uows(store: str | None, tmp_path: Path) -> AsyncIterator[Any]:
+    if store is None:
+        yield FakeUnitOfWorkFactory()
+        return
+    engine = create_engine(normalise_db_url(store, tmp_path))
     await upgrade(engine)
     yield SqlAlchemyUnitOfWorkFactory(engine)
     await engine.dispose()
