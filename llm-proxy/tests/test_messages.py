@@ -157,6 +157,12 @@ async def test_count_tokens_answers_the_estimate(proxy_client):
             "invalid_request_error",
             "document",
         ),
+        (
+            body("x", mcp_servers=[{"type": "url", "url": "https://mcp.example", "name": "m"}]),
+            400,
+            "invalid_request_error",
+            "mcp_servers",
+        ),
         (body("[[fault:429]] x"), 429, "rate_limit_error", "429"),
         (body("[[fault:503]] x"), 503, "overloaded_error", "503"),
         (body("[[fault:500]] x"), 502, "api_error", "500"),
@@ -371,3 +377,29 @@ async def test_cache_tokens_from_anthropic_are_reported_apart(proxy_client, upst
         "output_tokens": 55,
     }
     assert streamed[-2]["usage"] == whole["usage"]
+
+
+async def test_the_stop_sequence_that_ended_an_anthropic_answer_is_reported(proxy_client, upstream):
+    def event(data: dict[str, Any]) -> bytes:
+        return f"event: {data['type']}\n".encode() + b"data: " + orjson.dumps(data) + b"\n\n"
+
+    stream = [
+        {"type": "message_start", "message": {"usage": {"input_tokens": 5, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "one two"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "stop_sequence", "stop_sequence": "THREE"}, "usage": {}},
+        {"type": "message_stop"},
+    ]
+    upstream.play(Reply(chunks=[b"".join(event(e) for e in stream)]))
+    request = body("count", model="anthropic/claude-up", stop_sequences=["THREE"])
+    async with proxy_client(anthropic_base_url=upstream.url, anthropic_api_key="k") as client:
+        whole = (await post(client, request)).json()
+        streamed = events((await post(client, {**request, "stream": True})).text)
+        chat = await client.post(
+            "/v1/chat/completions",
+            json={"model": "anthropic/claude-up", "messages": [{"role": "user", "content": "count"}], "stop": "THREE"},
+        )
+    assert (whole["stop_reason"], whole["stop_sequence"]) == ("stop_sequence", "THREE")
+    assert streamed[-2]["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "THREE"}
+    assert chat.json()["choices"][0]["finish_reason"] == "stop"

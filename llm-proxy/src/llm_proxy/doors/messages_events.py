@@ -95,6 +95,7 @@ class MessageWriter:
         self._open: _Block | None = None
         self._closed_calls: set[int] = set()
         self._finish = "stop"
+        self._stop_sequence: str | None = None
         self._usage = Usage(prompt_estimate, 0)
 
     def _emit(self, kind: str, body: dict[str, Any]) -> bytes:
@@ -108,7 +109,7 @@ class MessageWriter:
             "model": self.model,
             "content": self.content if stop_reason else [],
             "stop_reason": stop_reason,
-            "stop_sequence": None,
+            "stop_sequence": self._stop_sequence if stop_reason else None,
             "usage": usage,
         }
 
@@ -154,6 +155,7 @@ class MessageWriter:
             )
         if type(delta) is Finish:
             self._finish = delta.reason
+            self._stop_sequence = delta.stop_sequence
         elif type(delta) is Usage:
             self._usage = delta
         return b""
@@ -237,6 +239,8 @@ class MessageWriter:
     def stop_reason(self) -> str:
         if self._finish == "stop" and self._closed_calls:
             return "tool_use"
+        if self._finish == "stop" and self._stop_sequence is not None:
+            return "stop_sequence"
         return _STOP_REASONS.get(self._finish, "end_turn")
 
     def finish(self) -> tuple[bytes, dict[str, Any]]:
@@ -244,7 +248,7 @@ class MessageWriter:
         closed = self._close()
         usage = usage_object(self._usage)
         message = self._envelope(self.stop_reason, usage)
-        delta = {"delta": {"stop_reason": self.stop_reason, "stop_sequence": None}, "usage": usage}
+        delta = {"delta": {"stop_reason": self.stop_reason, "stop_sequence": self._stop_sequence}, "usage": usage}
         return closed + self._emit("message_delta", delta) + self._emit("message_stop", {}), message
 
 

@@ -87,6 +87,8 @@ def parse_messages_request(raw: bytes, *, needs_max_tokens: bool = True) -> Mess
     body = parse_json(MessagesRequest, raw)
     if needs_max_tokens and body.max_tokens is None:
         raise _bad("max_tokens: Field required", "max_tokens")
+    if (body.model_extra or {}).get("mcp_servers"):
+        raise _bad("mcp_servers are not supported by this proxy: the model would not get their tools", "mcp_servers")
     return body
 
 

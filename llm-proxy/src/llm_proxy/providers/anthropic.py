@@ -110,13 +110,14 @@ class AnthropicProvider(HttpProvider):
 class _MessageState:
     """What one streamed message has announced so far."""
 
-    __slots__ = ("_args_seen", "_tool_index", "_usage", "stop_reason", "stopped")
+    __slots__ = ("_args_seen", "_tool_index", "_usage", "stop_reason", "stop_sequence", "stopped")
 
     def __init__(self) -> None:
         self._tool_index: dict[int, int] = {}
         self._args_seen: set[int] = set()
         self._usage = [0, 0, 0, 0]  # input, output, cache read, cache creation
         self.stop_reason = "stop"
+        self.stop_sequence: str | None = None
         self.stopped = False
 
     def deltas(self, data: dict[str, Any]) -> list[Delta]:
@@ -134,15 +135,18 @@ class _MessageState:
         if kind == "message_start":
             self._add_usage((data.get("message") or {}).get("usage") or {})
         elif kind == "message_delta":
-            reason = (data.get("delta") or {}).get("stop_reason")
+            delta = data.get("delta") or {}
+            reason = delta.get("stop_reason")
             if reason:
                 self.stop_reason = _FINISH.get(reason, "stop")
+            if reason == "stop_sequence" and isinstance(delta.get("stop_sequence"), str):
+                self.stop_sequence = delta["stop_sequence"]
             self._add_usage(data.get("usage") or {})
         elif kind == "message_stop":
             self.stopped = True
             read, created = self._usage[2], self._usage[3]
             usage = Usage(self._usage[0] + read + created, self._usage[1], read, created)
-            return [Finish(self.stop_reason), usage]
+            return [Finish(self.stop_reason, self.stop_sequence), usage]
         elif kind == "error":
             raise _stream_error(data)
         return []

@@ -60,7 +60,11 @@ class ToolCallDelta:
 
 @dataclass(slots=True, frozen=True)
 class Finish:
+    """The upstream finished: ``reason`` in chat terms (stop, length, tool_calls, content_filter); ``stop_sequence``
+    is the stop sequence that ended it, when the upstream says which (Anthropic does)."""
+
     reason: str
+    stop_sequence: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
