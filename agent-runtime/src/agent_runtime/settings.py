@@ -47,7 +47,9 @@ class Settings(ServiceSettings):
         None, description="YAML file overriding agents (prompt, tools, model, write_extensions) or adding agents."
     )
     approval_file: Path | None = Field(
-        None, description="YAML file with the approval policy (gated tools, read-only and denied commands)."
+        None,
+        description="YAML file with the approval policy: gated tools, read-only and denied commands, and rules such as "
+        "Bash(npm test:*), Read(src/**), Write(docs/**/*.md) (doc/security.md).",
     )
     router_model: str | None = Field(None, description="Model for the orchestrator's routing; default llm_model.")
     router_keyword_shortcut: float = Field(

@@ -6,7 +6,7 @@ import pytest
 
 from agent_runtime.agents import tools
 from agent_runtime.agents.catalogue import builtin_agents
-from agent_runtime.agents.tool_specs import ToolSpec
+from agent_runtime.agents.tool_specs import IDE_SPECS, ToolSpec
 from agent_runtime.guardrails.approval import Allow, ApprovalPolicy, Ask, ClientContext, Deny
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.guardrails.secrets import globs_intersect, pattern_may_match_secret, secret_file
@@ -18,6 +18,11 @@ EXCLUDES = ClientContext(excludes_secrets=True)
 
 def test_every_shipped_tool_has_complete_rules() -> None:
     assert [name for name, spec in tools.ALL_SPECS.items() if spec.rules is None] == []
+
+
+def test_the_client_tools_are_those_whose_spec_names_a_client_capability() -> None:
+    assert frozenset(IDE_SPECS) == tools.IDE_TOOLS
+    assert all(spec.rules is not None and spec.rules.client_capability == name for name, spec in IDE_SPECS.items())
 
 
 def test_a_tool_with_an_incomplete_spec_is_neither_offered_nor_run(monkeypatch: pytest.MonkeyPatch) -> None:

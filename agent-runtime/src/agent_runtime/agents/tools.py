@@ -15,9 +15,12 @@ import orjson
 
 from agent_runtime.agents.tool_specs import IDE_SPECS, RUNTIME_SPECS, ToolRules, ToolSpec
 
-IDE_TOOLS: frozenset[str] = frozenset(IDE_SPECS)
-RUNTIME_TOOLS: frozenset[str] = frozenset(RUNTIME_SPECS)
 ALL_SPECS: dict[str, ToolSpec] = {**IDE_SPECS, **RUNTIME_SPECS}
+# Tools a client executes: those whose spec names the client capability that runs them (derived, never listed).
+IDE_TOOLS: frozenset[str] = frozenset(
+    name for name, spec in ALL_SPECS.items() if spec.rules is not None and spec.rules.client_capability is not None
+)
+RUNTIME_TOOLS: frozenset[str] = frozenset(RUNTIME_SPECS)
 
 # Names the IDE or older models use for a tool we know under another name.
 _ALIASES = {"run_command": "execute_command"}
