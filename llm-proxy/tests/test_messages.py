@@ -403,3 +403,35 @@ async def test_the_stop_sequence_that_ended_an_anthropic_answer_is_reported(prox
     assert (whole["stop_reason"], whole["stop_sequence"]) == ("stop_sequence", "THREE")
     assert streamed[-2]["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "THREE"}
     assert chat.json()["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_a_claude_code_turn_on_the_mock_as_documented(proxy_client, tmp_path):
+    """What doc/clients.md tells a Claude Code user to do without a provider: a mock model with a large window,
+    and Claude Code's request shape for a name it does not know (adaptive thinking, output_config, a system
+    message inside ``messages``, ~22k tokens of prompt, max_tokens 32000, ``Accept: application/json``)."""
+    models = tmp_path / "models.yaml"
+    models.write_text("models:\n  coder: {provider: mock, upstream_model: mock, context_window: 200000}\n")
+    reminder = {"type": "text", "text": "<system-reminder>" + "context " * 11000 + "</system-reminder>"}
+    request = {
+        **CLAUDE_CODE_LIKE,
+        "model": "coder",
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "high"},
+        "messages": [
+            {"role": "user", "content": [reminder, {"type": "text", "text": '[[tool:Read {"file_path": "/a.py"}]]'}]},
+            {"role": "system", "content": "late note"},
+        ],
+    }
+    headers = {**ANTHROPIC, "Accept": "application/json", "anthropic-beta": "claude-code-20250219,interleaved-thinking"}
+    async with proxy_client(models_file=str(models)) as client:
+        response = await post(client, request, headers)
+        counted = await client.post("/v1/messages/count_tokens?beta=true", json=request, headers=headers)
+        small = await post(client, {**request, "model": "mock"}, headers)  # the built-in mock: a 32k window
+    assert (small.status_code, small.json()["error"]["type"]) == (400, "invalid_request_error")
+    assert "maximum context length is 32768 tokens" in small.json()["error"]["message"]
+    assert response.status_code == 200, response.text
+    found = events(response.text)
+    call = next(e for e in found if e["type"] == "content_block_start")["content_block"]
+    assert (call["type"], call["name"]) == ("tool_use", "Read")
+    assert found[-2]["delta"]["stop_reason"] == "tool_use"
+    assert counted.json()["input_tokens"] > 20000
