@@ -251,23 +251,63 @@ async def test_unsupported_tools_can_be_ignored_instead(proxy_client):
     assert response.json()["output"][0]["name"] == "read_file"
 
 
-async def test_tolerated_fields_of_the_codex_cli_are_accepted(proxy_client):
-    body = {
+PATCH = '*** Begin Patch\n*** Update File: "é.py"\n@@\n-a = "\\\\"\n+a = 1\n*** End Patch'
+CUSTOM = {
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Apply a patch",
+    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+}
+EXEC = {"type": "function", "name": "exec_command", "strict": False, "parameters": {"type": "object"}}
+
+
+def codex_turn(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A request shaped as the Codex CLI sends it (doc: shared reference modern-clients.md): no instructions, the
+    system prompt as developer messages, client ids on every item, the whole history each turn, store false."""
+    developer = [
+        {"type": "message", "role": "developer", "id": f"d{i}", "content": [{"type": "input_text", "text": text}]}
+        for i, text in enumerate(("You are Codex.", "Sandbox: workspace-write."))
+    ]
+    return {
         "model": "mock",
-        "input": [{"type": "message", "role": "user", "id": "u1", "content": [{"type": "input_text", "text": "hi"}]}],
-        "stream": True,
-        "store": False,
-        "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": "abc",
-        "parallel_tool_calls": True,
+        "input": [*developer, *history],
+        "tools": [EXEC, CUSTOM],
         "tool_choice": "auto",
-        "reasoning": {"summary": "auto"},
+        "parallel_tool_calls": True,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "stream": True,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "0199a-session",
         "text": {"verbosity": "low"},
-        "tools": TOOLS,
     }
+
+
+async def test_a_codex_cli_shaped_tool_loop(proxy_client):
+    prompt = (
+        '[[think:I should look]] [[tool:exec_command {"cmd": "ls -la \\"src\\""}]] '
+        "[[2:think:Now I know]] [[2:text:Two files.]]"
+    )
+    user = {"type": "message", "role": "user", "id": "u1", "content": [{"type": "input_text", "text": prompt}]}
+    headers = {"originator": "codex_cli_rs", "session-id": "0199a", "x-codex-turn-metadata": "{}"}
     async with proxy_client() as client:
-        found = await stream(client, **body)
-    assert found[-1]["type"] == "response.completed"
+        response = await client.post("/v1/responses", json=codex_turn([user]), headers=headers)
+        first = events(response.text)
+        output = first[-1]["response"]["output"]
+        # Codex keeps the output items (reasoning without its text), runs the call, and resends everything.
+        kept = [{k: v for k, v in item.items() if k != "content" or item["type"] != "reasoning"} for item in output]
+        call = output[1]
+        result = {"type": "function_call_output", "call_id": call["call_id"], "output": "a.py\nb.py"}
+        response = await client.post("/v1/responses", json=codex_turn([user, *kept, result]), headers=headers)
+        second = events(response.text)
+    assert first[-1]["type"] == "response.completed"
+    assert [item["type"] for item in output] == ["reasoning", "function_call"]
+    assert (call["name"], call["arguments"]) == ("exec_command", '{"cmd": "ls -la \\"src\\""}')
+    assert second[-1]["type"] == "response.completed"
+    final = second[-1]["response"]
+    assert [item["type"] for item in final["output"]] == ["reasoning", "message"]
+    assert final["output"][1]["content"][0]["text"] == "Two files."
+    assert final["usage"]["total_tokens"] > 0
 
 
 async def test_an_upstream_429_before_the_first_byte_keeps_its_status(proxy_client):
@@ -394,15 +434,6 @@ def test_foreign_or_damaged_encrypted_reasoning_is_not_ours():
     assert unseal("gAAAAABo-openai-encrypted") is None
     assert unseal("codelab-reasoning.v1.!!!") is None
     assert unseal("codelab-reasoning.v1." + "eyJ0eXBlIjoiYm9ndXMifQ==") is None  # {"type":"bogus"}
-
-
-PATCH = '*** Begin Patch\n*** Update File: "é.py"\n@@\n-a = "\\\\"\n+a = 1\n*** End Patch'
-CUSTOM = {
-    "type": "custom",
-    "name": "apply_patch",
-    "description": "Apply a patch",
-    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
-}
 
 
 async def test_custom_tools_are_offered_as_functions_and_come_back_as_custom_calls(proxy_client, upstream):
