@@ -14,6 +14,7 @@ from agent_runtime.infrastructure.loop_sqlite import DatabaseInUse
 from agent_runtime.settings import Settings
 from tests.conftest import KEY, make_settings
 from tests.fake_llm import FakeLLM
+from tests.infrastructure.test_migrations import NEWEST
 
 ROOT = Path(__file__).parents[1]
 
@@ -26,7 +27,7 @@ def test_the_migrate_command_creates_the_default_sqlite_database(tmp_path: Path)
         timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0005" in result.stdout
+    assert f"database at revision {NEWEST}" in result.stdout
     assert (tmp_path / "data" / "agent-runtime.sqlite3").is_file()
     assert KEY not in result.stdout + result.stderr
 

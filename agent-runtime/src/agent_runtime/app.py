@@ -69,11 +69,13 @@ def _wire(
     events.subscribe(fanout.on_event, category="stream", priority=100, name="live_fanout")
     events.subscribe(metrics.on_event, priority=50, name="prometheus")
     # The audit log is no subscriber: its rows are written in the transaction that raised the events (audit.py).
-    lock = SessionWriterLock(engine)  # one instance: REST commands and runs serialize on the same session lock
+    # One instance: REST commands and runs serialize on the same session lock (a lease across replicas).
+    lock = SessionWriterLock(engine, lease_seconds=settings.lease_seconds)
     catalogue = build_catalogue(settings.multi_agent_mode, settings.agents_file)  # the one source of agent ids
     stream = SessionStream(uows, fanout)
     commands = CommandBus(uows, lock, events, HANDLERS, clock, catalogue, stream)
     app.state.engine, app.state.uows, app.state.events, app.state.fanout = engine, uows, events, fanout
+    app.state.lock = lock
     app.state.commands, app.state.llm, app.state.catalogue = commands, llm, catalogue
     app.state.runs = build_run_engine(
         settings,
@@ -160,6 +162,7 @@ def _lifespan(
         relay = app.state.relay
         if relay is not None:
             await relay.start()
+        await app.state.lock.start()
         await app.state.runs.recover()
         housekeeping = _start_housekeeping(app, settings, clock)
         try:
@@ -169,6 +172,7 @@ def _lifespan(
                 task.cancel()
             await asyncio.gather(*housekeeping, return_exceptions=True)
             await app.state.runs.aclose()
+            await app.state.lock.aclose()  # the leases go back: another replica takes the turns over at once
             if relay is not None:
                 await relay.aclose()
             await http.aclose()

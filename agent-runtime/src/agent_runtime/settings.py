@@ -21,9 +21,7 @@ class Settings(ServiceSettings):
     )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL: connections kept in the pool.")
-    db_max_overflow: int = Field(
-        40, ge=0, description="PostgreSQL: extra connections under load (each running turn holds one for its lock)."
-    )
+    db_max_overflow: int = Field(40, ge=0, description="PostgreSQL: extra connections under load.")
     migrate_on_start: bool = Field(True, description="Apply pending Alembic migrations at start-up.")
     multi_agent_mode: bool = Field(True, description="Route through the orchestrator; false = one universal agent.")
     heartbeat_interval: float = Field(15.0, gt=0, description="Seconds between SSE heartbeats while idle.")
@@ -80,6 +78,12 @@ class Settings(ServiceSettings):
         5.0, gt=0, description="Seconds between passes that expire undecided approvals (with APPROVAL_TTL_SECONDS)."
     )
 
+    lease_seconds: float = Field(
+        15.0,
+        ge=1,
+        description="PostgreSQL: how long a replica's hold on a session it writes lasts unless renewed (every third "
+        "of it); a dead replica's turns are taken over once it expires.",
+    )
     takeover_interval: float = Field(
         5.0,
         gt=0,

@@ -1,5 +1,6 @@
 """One writer per session: turns serialize within a process (asyncio lock) and across replicas on one
-PostgreSQL database (advisory lock); single commands from two engines on one SQLite file never collide."""
+PostgreSQL database (a lease, no connection held); single commands from two engines on one SQLite file never
+collide."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from agent_runtime.infrastructure.writer_lock import SessionWriterLock, advisory_key
+from agent_runtime.infrastructure.writer_lock import SessionWriterLock
 from tests.fakes import user_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -121,8 +122,93 @@ async def test_the_lock_is_reentrant_within_one_task(url: str) -> None:
         await replica.engine.dispose()
 
 
-def test_advisory_keys_are_stable_signed_64_bit() -> None:
-    key = advisory_key("session-1")
-    assert key == advisory_key("session-1")
-    assert -(2**63) <= key < 2**63
-    assert key != advisory_key("session-2")
+async def lease_url(postgres_url: str, tmp_path: Path) -> str:
+    url = normalise_db_url(postgres_url, tmp_path)
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    return url
+
+
+async def test_a_held_session_holds_no_connection_and_another_replica_waits_for_it(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = await lease_url(postgres_url, tmp_path)
+    one, two = create_engine(url), create_engine(url)
+    first, second = SessionWriterLock(one, lease_seconds=2), SessionWriterLock(two, lease_seconds=2)
+    try:
+        async with first.hold("s"):
+            assert one.pool.checkedout() == 0  # the turn streams without a database connection
+            async with second.hold_if_free("s") as free:
+                assert not free
+            waiting = asyncio.create_task(_hold_briefly(second, "s"))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, 5)  # released: the other replica gets it at once
+    finally:
+        await one.dispose()
+        await two.dispose()
+
+
+async def _hold_briefly(lock: SessionWriterLock, session_id: str) -> None:
+    async with lock.hold(session_id):
+        pass
+
+
+async def test_a_lease_is_renewed_while_held_and_taken_over_once_its_owner_stops_renewing(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = await lease_url(postgres_url, tmp_path)
+    one, two = create_engine(url), create_engine(url)
+    live, dead, other = (
+        SessionWriterLock(one, lease_seconds=1),
+        SessionWriterLock(one, lease_seconds=1),
+        SessionWriterLock(two, lease_seconds=1),
+    )
+    await live.start()  # dead never starts its heartbeat: a process that froze, or died with its lease taken
+    try:
+        held = asyncio.Event()
+        release = asyncio.Event()
+
+        async def keep(lock: SessionWriterLock, session_id: str) -> None:
+            async with lock.hold(session_id):
+                held.set()
+                await release.wait()
+
+        keeping = [asyncio.create_task(keep(live, "alive")), asyncio.create_task(keep(dead, "dead"))]
+        await held.wait()
+        await asyncio.sleep(2.5)  # two and a half lease lengths
+        async with other.hold_if_free("alive") as free:
+            assert not free  # renewed by its owner's heartbeat
+        async with other.hold_if_free("dead") as free:
+            assert free  # expired: another replica may take the session over
+        release.set()
+        await asyncio.gather(*keeping)
+    finally:
+        await live.aclose()
+        await one.dispose()
+        await two.dispose()
+
+
+async def test_closing_gives_every_lease_back(postgres_url: str, tmp_path: Path) -> None:
+    url = await lease_url(postgres_url, tmp_path)
+    one, two = create_engine(url), create_engine(url)
+    leaving, other = SessionWriterLock(one, lease_seconds=60), SessionWriterLock(two, lease_seconds=60)
+    try:
+        entered = asyncio.Event()
+
+        async def stuck() -> None:
+            async with leaving.hold("s"):
+                entered.set()
+                await asyncio.sleep(3600)
+
+        task = asyncio.create_task(stuck())
+        await entered.wait()
+        await leaving.aclose()  # as at shutdown, before the workers' own releases
+        async with other.hold_if_free("s") as free:
+            assert free
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await one.dispose()
+        await two.dispose()

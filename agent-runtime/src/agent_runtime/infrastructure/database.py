@@ -52,7 +52,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10, max_over
     failing when a read transaction tries to upgrade."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        # A running turn holds one pooled connection for its advisory lock: size the pool for concurrent turns.
+        # The pool bounds connections, not turns: a turn holds its session by a lease (writer_lock.py).
         return create_async_engine(
             url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow, **JSON_OPTIONS
         )

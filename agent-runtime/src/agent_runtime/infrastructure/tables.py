@@ -215,3 +215,13 @@ client_messages = Table(
     Column("done_seq", BigInteger, nullable=True),
     Column("created_at", _TS, nullable=False),
 )
+
+# Which replica writes a session, until when (``writer_lock.py``): renewed by the owner's heartbeat, free once
+# expired. No foreign key: a lease may be taken before the session exists (its creation) and outlive its deletion.
+session_leases = Table(
+    "session_leases",
+    metadata,
+    Column("session_id", String(_ID), primary_key=True),
+    Column("owner", String(128), nullable=False, index=True),
+    Column("expires_at", _TS, nullable=False),
+)

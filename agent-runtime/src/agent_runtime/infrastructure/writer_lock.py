@@ -1,31 +1,81 @@
-"""One writer per session: an asyncio lock inside the process, plus a PostgreSQL advisory lock so replicas on one
-database serialize too. Re-entrant within one task's context, so a turn that holds the lock can run commands."""
+"""One writer per session: an asyncio lock inside the process, plus, on PostgreSQL, a lease on the session so replicas
+on one database serialize too. Re-entrant within one task's context, so a turn that holds the lock can run commands.
+
+The lease is a row of ``session_leases`` (owner, expiry on the database's clock): taken with one statement when free
+or expired, renewed for every session this process holds by one heartbeat statement every third of
+``lease_seconds``, deleted on release. No connection is held while a turn runs (the pool bounds connections, not
+turns). A replica that dies stops renewing: its leases expire and another replica takes its turns over
+(``RunEngine.recover``). A process stalled longer than ``lease_seconds`` loses its leases (logged as
+``session_lease_lost``); keep the lease well above the longest pause the event loop can take."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
+import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_runtime.infrastructure.database import is_postgres
 
+_log = logging.getLogger("agent_runtime.lease")
 
-def advisory_key(session_id: str) -> int:
-    """A stable signed 64-bit key for ``pg_advisory_lock`` (hashtext differs between major versions)."""
-    return int.from_bytes(hashlib.blake2b(session_id.encode(), digest_size=8).digest(), "big", signed=True)
+_TAKE = text(
+    "INSERT INTO session_leases (session_id, owner, expires_at)"
+    " VALUES (:session_id, :owner, now() + make_interval(secs => :seconds))"
+    " ON CONFLICT (session_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at"
+    " WHERE session_leases.expires_at < now() OR session_leases.owner = EXCLUDED.owner"
+    " RETURNING owner"
+)
+_RELEASE = text("DELETE FROM session_leases WHERE session_id = :session_id AND owner = :owner")
+_RENEW = text(
+    "UPDATE session_leases SET expires_at = now() + make_interval(secs => :seconds)"
+    " WHERE owner = :owner AND session_id IN :sessions RETURNING session_id"
+).bindparams(bindparam("sessions", expanding=True))
+_RELEASE_ALL = text("DELETE FROM session_leases WHERE owner = :owner")
+_FIRST_WAIT, _LONGEST_WAIT = 0.02, 0.25  # polling a lease another replica holds
+
+
+def replica_id() -> str:
+    """This process's name as a lease owner: host, pid and a random part (a restarted process is a new owner)."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class SessionWriterLock:
-    def __init__(self, engine: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine | None = None, *, lease_seconds: float = 15.0) -> None:
         self._engine = engine if engine is not None and is_postgres(engine) else None
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
         self._held: ContextVar[frozenset[str]] = ContextVar(f"held_{id(self)}", default=frozenset())
+        self.owner = replica_id()
+        self.lease_seconds = lease_seconds
+        self._leased: set[str] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Renew this process's leases while it runs (PostgreSQL)."""
+        if self._engine is not None and self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._renew_loop(), name="session-leases")
+
+    async def aclose(self) -> None:
+        """Stop renewing and give every lease back, so other replicas need not wait for them to expire."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
+        if self._engine is not None:
+            with contextlib.suppress(Exception):
+                async with self._engine.begin() as connection:
+                    await connection.execute(_RELEASE_ALL, {"owner": self.owner})
+        self._leased.clear()
 
     @asynccontextmanager
     async def hold(self, session_id: str) -> AsyncIterator[None]:
@@ -40,6 +90,10 @@ class SessionWriterLock:
         async with self._hold(session_id, wait=False) as free:
             yield free
 
+    def leased(self) -> int:
+        """Sessions this process holds a lease on right now."""
+        return len(self._leased)
+
     @asynccontextmanager
     async def _hold(self, session_id: str, *, wait: bool) -> AsyncIterator[bool]:
         held = self._held.get()
@@ -49,7 +103,7 @@ class SessionWriterLock:
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         self._users[session_id] = self._users.get(session_id, 0) + 1
         try:
-            async with lock, self._advisory(session_id, wait=wait) as free:
+            async with lock, self._lease(session_id, wait=wait) as free:
                 if not free:
                     yield False
                     return
@@ -65,24 +119,51 @@ class SessionWriterLock:
                 del self._locks[session_id]
 
     @asynccontextmanager
-    async def _advisory(self, session_id: str, *, wait: bool = True) -> AsyncIterator[bool]:
+    async def _lease(self, session_id: str, *, wait: bool) -> AsyncIterator[bool]:
         if self._engine is None:
             yield True
             return
-        key = advisory_key(session_id)
-        # A session-level advisory lock belongs to one connection: keep that connection for the whole hold.
-        async with self._engine.connect() as connection:
-            if wait:
-                await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            else:
-                result = await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
-                if not result.scalar_one():
-                    await connection.commit()
-                    yield False
-                    return
-            await connection.commit()
+        pause = _FIRST_WAIT
+        while not await self._take(session_id):
+            if not wait:
+                yield False
+                return
+            await asyncio.sleep(pause)  # another replica writes the session: its turn ends, or its lease expires
+            pause = min(pause * 2, _LONGEST_WAIT)
+        self._leased.add(session_id)
+        try:
+            yield True
+        finally:
+            self._leased.discard(session_id)
+            await asyncio.shield(self._release(session_id))
+
+    async def _take(self, session_id: str) -> bool:
+        assert self._engine is not None
+        params = {"session_id": session_id, "owner": self.owner, "seconds": self.lease_seconds}
+        async with self._engine.begin() as connection:
+            return (await connection.execute(_TAKE, params)).first() is not None
+
+    async def _release(self, session_id: str) -> None:
+        assert self._engine is not None
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(_RELEASE, {"session_id": session_id, "owner": self.owner})
+        except Exception:  # noqa: BLE001 - the lease expires on its own; another replica may wait that long
+            _log.warning("session_lease_not_released", extra={"session_id": session_id})
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            sessions = sorted(self._leased)
+            if not sessions:
+                continue
             try:
-                yield True
-            finally:
-                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                await connection.commit()
+                async with self._engine.begin() as connection:  # type: ignore[union-attr]
+                    params = {"owner": self.owner, "seconds": self.lease_seconds, "sessions": sessions}
+                    renewed = {row[0] for row in await connection.execute(_RENEW, params)}
+            except Exception:  # noqa: BLE001 - the next beat tries again (a third of the lease is left)
+                _log.warning("session_lease_renewal_failed", exc_info=True)
+                continue
+            for lost in set(sessions) - renewed:
+                if lost in self._leased:  # not released meanwhile: another replica took it over
+                    _log.error("session_lease_lost", extra={"session_id": lost})
