@@ -435,3 +435,17 @@ async def test_a_claude_code_turn_on_the_mock_as_documented(proxy_client, tmp_pa
     assert (call["type"], call["name"]) == ("tool_use", "Read")
     assert found[-2]["delta"]["stop_reason"] == "tool_use"
     assert counted.json()["input_tokens"] > 20000
+
+
+async def test_cached_tokens_add_up_in_the_session_ledger_whatever_the_door(proxy_client, upstream):
+    upstream.play(Reply(chunks=[fixture_bytes("anthropic_tools.sse")]))  # 150 prompt tokens, 30 of them cached
+    session = {"X-Session-Id": "s-cache"}
+    async with proxy_client(anthropic_base_url=upstream.url, anthropic_api_key="k") as client:
+        await post(client, body("go", model="anthropic/claude-up"), {**ANTHROPIC, **session})
+        await client.post(
+            "/v1/chat/completions",
+            json={"model": "anthropic/claude-up", "messages": [{"role": "user", "content": "go"}]},
+            headers=session,
+        )
+        totals = (await client.get("/v1/llm/usage/s-cache")).json()
+    assert (totals["requests"], totals["prompt_tokens"], totals["cached_tokens"]) == (2, 300, 60)

@@ -92,7 +92,9 @@ class CompletionRun:
         series.completion_tokens.inc(usage.completion_tokens)
         series.duration.observe(time.perf_counter() - self.opened.started)
         if self._session_id:
-            self._sessions.add(self._session_id, entry.name, usage.prompt_tokens, usage.completion_tokens)
+            self._sessions.add(
+                self._session_id, entry.name, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+            )
         _log.info(
             "completion",
             model=entry.name,

@@ -11,6 +11,7 @@ class SessionTotals:
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
     by_model: dict[str, list[int]] = field(default_factory=dict)
 
     def view(self, session_id: str) -> dict[str, object]:
@@ -20,6 +21,7 @@ class SessionTotals:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "cached_tokens": self.cached_tokens,
             "by_model": {
                 model: {"requests": r, "prompt_tokens": p, "completion_tokens": c}
                 for model, (r, p, c) in self.by_model.items()
@@ -34,7 +36,10 @@ class SessionUsage:
         self._limit = limit
         self._sessions: OrderedDict[str, SessionTotals] = OrderedDict()
 
-    def add(self, session_id: str, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+    def add(
+        self, session_id: str, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> None:
+        """Count one request; ``prompt_tokens`` include the ``cached_tokens`` read from the provider's cache."""
         if self._limit == 0:
             return
         totals = self._sessions.pop(session_id, None) or SessionTotals()
@@ -44,6 +49,7 @@ class SessionUsage:
         totals.requests += 1
         totals.prompt_tokens += prompt_tokens
         totals.completion_tokens += completion_tokens
+        totals.cached_tokens += cached_tokens
         per_model = totals.by_model.setdefault(model, [0, 0, 0])
         per_model[0] += 1
         per_model[1] += prompt_tokens
