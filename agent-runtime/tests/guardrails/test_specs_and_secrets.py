@@ -108,3 +108,20 @@ def test_secret_names_and_patterns() -> None:
     assert not secret_file(".env.example")
     assert pattern_may_match_secret("server.k?y")
     assert not pattern_may_match_secret("*.dart")
+
+
+@pytest.mark.parametrize("path", [".aws/credentials", ".docker/config.json", "home/.kube/config", ".ssh/known_hosts"])
+def test_files_in_credential_directories_are_secret(path: str) -> None:
+    assert secret_file(path)
+
+
+def test_a_public_key_in_a_credential_directory_is_not_secret() -> None:
+    assert not secret_file(".ssh/id_ed25519.pub")
+
+
+@pytest.mark.parametrize(
+    ("command", "cwd"), [("cat config", ".git"), ("cat config", ".aws"), ("head known_hosts", ".ssh")]
+)
+def test_command_paths_are_judged_from_the_working_directory(command: str, cwd: str) -> None:
+    assert isinstance(POLICY.decide("coder", "execute_command", {"command": command, "cwd": cwd}), Ask)
+    assert POLICY.decide("coder", "execute_command", {"command": command, "cwd": "src"}) == Allow()

@@ -20,9 +20,16 @@ PUBLIC_SUFFIXES = (
 )  # fmt: skip
 
 
+# Directories whose files are credentials or configuration holding them (``.ssh``, ``.aws``, ``.kube``…).
+SECRET_DIRECTORIES = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".gcloud", ".password-store"})
+
+
 def secret_file(path: str) -> bool:
-    """Whether the file's name says it typically holds credentials."""
-    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
+    """Whether the file's name, or a directory it is in, says it typically holds credentials."""
+    segments = path.replace("\\", "/").rstrip("/").lower().split("/")
+    name = segments[-1]
     if not name or name.endswith(PUBLIC_SUFFIXES):
         return False
+    if SECRET_DIRECTORIES.intersection(segments[:-1]):
+        return True
     return any(fnmatch.fnmatchcase(name, family) for family in SECRET_GLOBS)

@@ -96,7 +96,8 @@ class ApprovalPolicy:
             command = arguments.get(rules.command_arg)
             if not isinstance(command, str) or not command.strip():
                 return Deny(f"{name} needs a non-empty '{rules.command_arg}' string", "command:empty")
-            decision = self.commands.decide(command, configured)
+            cwd = arguments.get("cwd")
+            decision = self.commands.decide(command, configured, cwd if isinstance(cwd, str) else ".")
             if isinstance(decision, Deny) or not gated:
                 return decision if isinstance(decision, Deny) else Allow("ungated")
             return decision

@@ -100,8 +100,9 @@ class CommandPolicy:
     denied: tuple[Prefix, ...] = tuple(tuple(c.split()) for c in DEFAULT_DENIED_COMMANDS)
     auto_approve_read_only: bool = True
 
-    def decide(self, line: str, rules: Rules = NO_RULES) -> Decision:
-        """Deny, ask or allow ``line`` (module docstring); configured ``rules`` come after the built-in deny list."""
+    def decide(self, line: str, rules: Rules = NO_RULES, cwd: str = ".") -> Decision:
+        """Deny, ask or allow ``line`` run in ``cwd`` (a normalised project path; relative path arguments are judged
+        from there) (module docstring); configured ``rules`` come after the built-in deny list."""
         reading = read_command_line(line)
         denial = self.denial(reading, line)
         if denial is not None:
@@ -113,7 +114,7 @@ class CommandPolicy:
             return Ask(f"the command contains {', '.join(reading.hazards)}", "command:hazard")
         if not reading.commands:
             return Ask("the command line runs nothing the policy recognises", "command:empty")
-        problems = [problem for command in reading.commands for problem in self.problems(command)]
+        problems = [problem for command in reading.commands for problem in self.problems(command, cwd)]
         if configured is not None:  # an allow rule lifts only "not on the read-only list"
             kept = [problem for problem in problems if problem.rule != NOT_LISTED]
             return kept[0] if kept else configured
@@ -155,7 +156,7 @@ class CommandPolicy:
                 return Deny(f"inline code runs '{match.group(1)}', which is never allowed", "deny:inline-code")
         return None
 
-    def problems(self, command: SimpleCommand) -> list[Ask]:
+    def problems(self, command: SimpleCommand, cwd: str = ".") -> list[Ask]:
         """Why this command is not known to be read-only: paths outside the project or secret, recursive reads and
         writing options first, then not being on the read-only list; empty when it is read-only."""
         words = command.words
@@ -171,7 +172,7 @@ class CommandPolicy:
             if program in _NO_PATH_ARGUMENTS:
                 continue
             for value in _path_candidates(word, program == "git"):
-                problem = _path_problem(value)
+                problem = _path_problem(value, cwd)
                 if problem is not None:
                     found.append(problem)
         if prefix is None:
@@ -304,7 +305,9 @@ def _path_candidates(word: str, is_git: bool) -> list[str]:
     return values
 
 
-def _path_problem(value: str) -> Ask | None:
+def _path_problem(value: str, cwd: str = ".") -> Ask | None:
+    if cwd not in ("", ".") and not value.startswith(("/", "~")):
+        value = f"{cwd}/{value}"
     if secret_file(value) or _in_git_internals(value):
         return Ask(f"'{value}' may hold secrets, and what is read goes to the model", "secret:path")
     if "/" in value or ".." in value or value.startswith("~"):
