@@ -91,7 +91,11 @@ def create_app(settings: Settings) -> FastAPI:
         dispatcher = Dispatcher(catalog, providers, cooldowns, budgets, metrics, policy)
         sessions = SessionUsage(settings.session_usage_limit)
         secrets = tuple(settings.secrets())
-        responses = ResponseStore(settings.responses_store_limit, settings.responses_store_ttl_s)
+        responses = ResponseStore(
+            settings.responses_store_limit,
+            settings.responses_store_ttl_s,
+            int(settings.responses_store_max_mb * 1024 * 1024),
+        )
         app.state.proxy = ProxyState(settings, catalog, providers, dispatcher, metrics, sessions, secrets, responses)
         try:
             yield

@@ -55,6 +55,12 @@ class Settings(ServiceSettings):
         1000, ge=0, description="Responses kept per caller for previous_response_id (least recent dropped); 0: none."
     )
     responses_store_ttl_s: float = Field(3600.0, gt=0, description="How long a stored response can be continued.")
+    responses_store_max_mb: float = Field(
+        256.0,
+        ge=0,
+        description="Memory the kept responses may hold in all (approximate: request bodies and outputs); the least "
+        "recently stored are dropped first.",
+    )
     responses_unsupported_tools: Literal["refuse", "ignore"] = Field(
         "refuse",
         description="Tools of /v1/responses other than function and custom tools (web_search, file_search, ...): "

@@ -23,45 +23,58 @@ class StoredResponse:
     conversation: tuple[ChatMessage, ...]
     response: dict[str, Any]
     stored_at: float
+    size: int  # approximate bytes held
 
 
 class ResponseStore:
-    """At most ``per_caller`` responses per caller (least recently stored dropped first), each for ``ttl`` seconds;
-    at most ``callers`` callers (the least recently active dropped first)."""
+    """At most ``per_caller`` responses per caller and ``max_bytes`` (approximate) in all, each for ``ttl`` seconds;
+    the least recently stored go first."""
 
     def __init__(
-        self, per_caller: int, ttl: float, callers: int = 1000, clock: Callable[[], float] = time.monotonic
+        self, per_caller: int, ttl: float, max_bytes: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._per_caller = per_caller
         self._ttl = ttl
-        self._callers = callers
+        self._max_bytes = max_bytes
         self._clock = clock
-        self._store: OrderedDict[str, OrderedDict[str, StoredResponse]] = OrderedDict()
+        self._store: dict[str, OrderedDict[str, StoredResponse]] = {}
+        self._order: OrderedDict[tuple[str, str], int] = OrderedDict()  # every entry, oldest first → its size
+        self.bytes = 0
 
-    def put(self, caller: str, response_id: str, conversation: list[ChatMessage], response: dict[str, Any]) -> None:
-        if self._per_caller == 0:
+    def put(
+        self, caller: str, response_id: str, conversation: list[ChatMessage], response: dict[str, Any], size: int
+    ) -> None:
+        """Keep a response; ``size`` is what it holds (about its request body and its output)."""
+        if self._per_caller == 0 or size > self._max_bytes:
             return
-        responses = self._store.pop(caller, None) or OrderedDict()
-        self._store[caller] = responses
-        responses[response_id] = StoredResponse(tuple(conversation), response, self._clock())
+        responses = self._store.setdefault(caller, OrderedDict())
+        responses[response_id] = StoredResponse(tuple(conversation), response, self._clock(), size)
+        self._order[(caller, response_id)] = size
+        self.bytes += size
         while len(responses) > self._per_caller:
-            responses.popitem(last=False)
-        while len(self._store) > self._callers:
-            self._store.popitem(last=False)
+            self._forget(caller, next(iter(responses)))
+        while self.bytes > self._max_bytes:
+            self._forget(*next(iter(self._order)))
+
+    def _forget(self, caller: str, response_id: str) -> None:
+        responses = self._store.get(caller)
+        if responses is None or responses.pop(response_id, None) is None:
+            return
+        self.bytes -= self._order.pop((caller, response_id))
+        if not responses:
+            del self._store[caller]
 
     def find(self, caller: str, response_id: str) -> StoredResponse | None:
         """The caller's stored response, if it is still kept."""
         responses = self._store.get(caller)
         stored = responses.get(response_id) if responses is not None else None
         if stored is not None and self._clock() - stored.stored_at > self._ttl:
-            del self._store[caller][response_id]
+            self._forget(caller, response_id)
             stored = None
         return stored
 
     def delete(self, caller: str, response_id: str) -> None:
-        responses = self._store.get(caller)
-        if responses is not None:
-            responses.pop(response_id, None)
+        self._forget(caller, response_id)
 
     def get(self, caller: str, response_id: str) -> StoredResponse:
         """The stored response; a 400 ``ProxyError`` (param ``previous_response_id``) when unknown or expired."""

@@ -56,16 +56,22 @@ class ResponsesEndpoint:
         except ProxyError as error:
             await send_error(send, error.scrub(state.secrets))
             return
-        turn = _Turn(state, caller, body, conversation)
+        turn = _Turn(state, caller, body, conversation, len(raw))
         door = Door(turn.writer, ProxyError.body, error_event, turn.store)
         await answer(door, state, scope, receive, send, chat, entry, stream=body.stream)
+
+
+_OBJECT_OVERHEAD = 3
 
 
 class _Turn:
     """One request's response: its id, its writer, and storing it once it is whole."""
 
-    def __init__(self, state: ProxyState, caller: str, body: ResponsesRequest, conversation: list[ChatMessage]) -> None:
+    def __init__(
+        self, state: ProxyState, caller: str, body: ResponsesRequest, conversation: list[ChatMessage], raw_size: int
+    ) -> None:
         self._state = state
+        self._raw_size = raw_size
         self._caller = caller
         self._body = body
         self._conversation = conversation
@@ -79,7 +85,9 @@ class _Turn:
         if self._body.stored:
             assert isinstance(writer, ResponseWriter)
             conversation = [*self._conversation, writer.assistant_message()]
-            self._state.responses.put(self._caller, self.id, conversation, response)
+            # Python objects hold a few times their JSON: the request's (the new input) and the output's.
+            size = _OBJECT_OVERHEAD * (self._raw_size + len(orjson.dumps(response["output"])))
+            self._state.responses.put(self._caller, self.id, conversation, response, size)
 
 
 router = APIRouter()
