@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_proxy.doors.common import parse_json
@@ -26,6 +27,8 @@ from llm_proxy.schemas import (
     ToolCall,
     ToolDefinition,
 )
+
+_log = structlog.get_logger("llm_proxy.responses")
 
 # Fields of the Responses API with no meaning behind this proxy: a request setting them gets a 400 naming them.
 _REFUSED_FIELDS = {
@@ -156,7 +159,9 @@ def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bo
         except ValidationError as exc:
             raise validation_error(exc, param=f"tools[{index}]") from None
         definitions.append(ToolDefinition(function=function))
-    if refused and not ignore_unsupported:
+    if refused and ignore_unsupported:
+        _log.info("responses_tools_ignored", tools=refused)
+    elif refused:
         raise _unsupported(
             "tools",
             f"only function and custom tools are supported by this proxy; unsupported: {', '.join(refused)}. Turn "
