@@ -56,7 +56,7 @@ async def answer(http: httpx.AsyncClient, method: str, path: str, body: str | No
                     break  # an event log stays open: its first event (or heartbeat) is enough
         else:
             data = await got.aread()
-    where = f"{method} {path[:80]} {(body or '')[:60]!r}"
+    where = f"{method} {path[:80]} {(body or '')[:200]!r}"
     assert got.status_code < 500, f"{where}: {got.status_code} {data[:200]!r}"
     if got.status_code >= 400:
         error = orjson.loads(data)["error"]
@@ -100,6 +100,16 @@ def targets(session_id: str) -> list[tuple[str, str, str | None]]:
             ("POST", "/agent/message/stream", f'{{"session_id": {value}, "message": {{"type": "user_message"}}}}'),
             ("POST", "/agent/message/stream", f'{{"session_id": "{session_id}", "message": {value}}}'),
         ]
+        for frame in (
+            f'{{"type": "tool_result", "call_id": {value}, "result": {{"success": true}}}}',
+            f'{{"type": "tool_result", "call_id": "c1", "tool_name": {value}, "result": {{"v": {value}}}}}',
+            f'{{"type": "hitl_decision", "call_id": {value}, "decision": "approve"}}',
+            f'{{"type": "plan_decision", "plan_id": {value}, "decision": "approve"}}',
+            f'{{"type": "switch_agent", "agent_type": {value}, "reason": {value}}}',
+            f'{{"type": "user_message", "content": "hi", "client_message_id": {value}}}',
+            f'{{"type": "user_message", "content": "hi", "agent_type": {value}}}',
+        ):
+            found.append(("POST", "/agent/message/stream", f'{{"session_id": "{session_id}", "message": {frame}}}'))
         found.append(("POST", "/sessions", value))
     return found
 

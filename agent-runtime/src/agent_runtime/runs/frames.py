@@ -95,6 +95,20 @@ def _text(message: dict[str, Any], key: str, *, required: bool = False) -> str |
     return value
 
 
+_NAME_LENGTH = 128  # the widest id column (call ids, client message ids)
+
+
+def _name(message: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    """A string that names something (an id, an agent, a decision): text of at most 128 characters, without NUL
+    (no name holds one, and PostgreSQL can neither store nor look one up)."""
+    value = _text(message, key, required=required)
+    if value is not None and "\x00" in value:
+        raise InvalidFrame(f"'{key}' must not contain a NUL character (U+0000)", f"message.{key}")
+    if value is not None and len(value) > _NAME_LENGTH:
+        raise InvalidFrame(f"'{key}' is longer than {_NAME_LENGTH} characters", f"message.{key}")
+    return value
+
+
 def _object(message: dict[str, Any], key: str) -> dict[str, Any] | None:
     value = message.get(key)
     if value is not None and not isinstance(value, dict):
@@ -108,30 +122,32 @@ def _user_message(message: dict[str, Any]) -> UserMessage:
     client_id = message.get("client_message_id")
     if client_id is not None and not isinstance(client_id, str | int):
         raise InvalidFrame("'client_message_id' must be a string", "message.client_message_id")
-    agent_type = _text(message, "agent_type") or None
+    if isinstance(client_id, str):
+        _name(message, "client_message_id")
+    agent_type = _name(message, "agent_type") or None
     return UserMessage(content, agent_type, None if client_id is None else str(client_id))
 
 
 def _tool_result(message: dict[str, Any]) -> ToolResult:
-    call_id = _text(message, "call_id", required=True)
+    call_id = _name(message, "call_id", required=True)
     assert call_id is not None
     result, error = _object(message, "result"), message.get("error")
     if error is not None and not isinstance(error, str):
         error = str(error)
     if (result is None) == (error is None):
         raise InvalidFrame("a tool_result carries exactly one of 'result' (object) or 'error' (string)", "message")
-    return ToolResult(call_id, result, error, _text(message, "tool_name"))
+    return ToolResult(call_id, result, error, _name(message, "tool_name"))
 
 
 def _switch_agent(message: dict[str, Any]) -> SwitchAgent:
-    agent = _text(message, "agent_type", required=True)
+    agent = _name(message, "agent_type", required=True)
     assert agent is not None
     return SwitchAgent(agent.strip(), _text(message, "reason"))
 
 
 def _hitl_decision(message: dict[str, Any]) -> HitlDecision:
-    call_id = _text(message, "call_id", required=True)
-    decision = _text(message, "decision", required=True)
+    call_id = _name(message, "call_id", required=True)
+    decision = _name(message, "decision", required=True)
     assert call_id is not None
     assert decision is not None
     if decision not in ("approve", "edit", "reject"):
@@ -143,14 +159,14 @@ def _hitl_decision(message: dict[str, Any]) -> HitlDecision:
 
 
 def _plan_decision(message: dict[str, Any]) -> PlanDecision:
-    decision = _text(message, "decision", required=True)
+    decision = _name(message, "decision", required=True)
     assert decision is not None
     if decision not in ("approve", "reject", "modify"):
         raise InvalidFrame("'decision' must be approve, reject or modify", "message.decision")
     return PlanDecision(
         decision,
-        _text(message, "approval_request_id") or None,
-        _text(message, "plan_id") or None,
+        _name(message, "approval_request_id") or None,
+        _name(message, "plan_id") or None,
         _text(message, "feedback"),
     )
 
