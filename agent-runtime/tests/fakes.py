@@ -1,5 +1,5 @@
 """Hand-written fakes: an in-memory unit of work (every repository as dicts) and a writer lock that records.
-The fake model is in ``fake_llm.py``."""
+The fake model (the only one) is in ``fake_llm.py``."""
 
 from __future__ import annotations
 

@@ -38,11 +38,11 @@ async def test_a_zero_ttl_disables_the_cleanup(tmp_path: Path) -> None:
 
 
 async def test_the_approval_sweeper_expires_undecided_approvals_in_the_background(tmp_path: Path) -> None:
-    from tests.runs.scripted_model import FakeChatModel
+    from tests.fake_llm import FakeLLM
 
     # Approvals expire after 50 ms and the sweeper wakes every 20 ms: no frame after the approval request.
     settings = make_settings(tmp_path, approval_ttl_seconds=0.05, approval_sweep_interval=0.02)
-    app = create_app(settings, llm=FakeChatModel())
+    app = create_app(settings, llm=FakeLLM())
     write = '[[tool:write_file {"path": "notes.md", "content": "hi"}]]'
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -27,11 +27,12 @@ class GatedLLM(FakeLLM):
         self.gate = asyncio.Event()
 
     async def stream_chat(self, **request: Any) -> AsyncIterator[dict[str, Any]]:
-        for index, token in enumerate(self.tokens):
+        for index, token in enumerate(self.reply or ()):
             if index == self.hold_after:
                 await self.gate.wait()
             yield {"choices": [{"index": 0, "delta": {"content": token}}]}
-        usage = {"prompt_tokens": 3, "completion_tokens": len(self.tokens), "total_tokens": 3 + len(self.tokens)}
+        count = len(self.reply or ())
+        usage = {"prompt_tokens": 3, "completion_tokens": count, "total_tokens": 3 + count}
         yield {"choices": [], "usage": usage}
 
 

@@ -11,7 +11,7 @@ import httpx
 from agent_runtime.app import create_app
 from agent_runtime.application.commands import CreateSession, IssueToolCall
 from tests.conftest import KEY, app_client, make_settings
-from tests.runs.scripted_model import FakeChatModel
+from tests.fake_llm import FakeLLM
 
 
 async def test_post_without_body_creates_a_flat_session(client: httpx.AsyncClient) -> None:
@@ -147,7 +147,7 @@ async def test_history_is_openai_shaped(client: httpx.AsyncClient) -> None:
 async def test_pending_approvals_always_carry_string_tool_names(tmp_path: Path) -> None:
     plan = {"goal": "g", "subtasks": [{"id": "a", "title": "t", "description": "d", "agent": "universal"}]}
     tool = '[[tool:write_file {"path": "a.md", "content": "x"}]] write'
-    async with app_client(create_app(make_settings(tmp_path), llm=FakeChatModel())) as client:
+    async with app_client(create_app(make_settings(tmp_path), llm=FakeLLM())) as client:
         for session_id, content in (("tool", tool), ("plan", f"[[tool:create_plan {json.dumps(plan)}]] plan it")):
             message = {"type": "user_message", "content": content}
             response = await client.post("/agent/message/stream", json={"session_id": session_id, "message": message})

@@ -82,11 +82,11 @@ async def test_the_model_is_offered_only_the_tools_the_client_declared(
 ) -> None:
     message = user(client_tools=["read_file", "list_files"], client_tools_options={"excludes_secrets": False})
     assert (await client.post("/agent/message/stream", json={"session_id": "ct", "message": message})).is_success
-    offered = {tool["function"]["name"] for tool in fake_llm.calls[-1]["tools"]}
+    offered = {tool["function"]["name"] for tool in fake_llm.requests[-1]["tools"]}
     assert {"read_file", "list_files"} <= offered
     assert not offered & {"write_file", "execute_command", "search_in_code", "create_directory"}
     assert (await client.post("/agent/message/stream", json={"session_id": "ct", "message": user("again")})).is_success
-    assert {tool["function"]["name"] for tool in fake_llm.calls[-1]["tools"]} == offered  # remembered
+    assert {tool["function"]["name"] for tool in fake_llm.requests[-1]["tools"]} == offered  # remembered
 
 
 async def test_a_malformed_tool_declaration_is_refused_before_any_event(client: httpx.AsyncClient) -> None:

@@ -63,7 +63,7 @@ async def test_a_killed_writer_loses_no_acknowledged_row(db_url: str, tmp_path: 
     finally:
         await engine.dispose()
 
-    app = create_app(make_settings(tmp_path, db_url, multi_agent_mode=True), llm=FakeLLM())
+    app = create_app(make_settings(tmp_path, db_url, multi_agent_mode=True), llm=FakeLLM(["Hello", " world"]))
     async with app.router.lifespan_context(app):
         await app.state.runs.idle("crash")  # the start-up took the interrupted run over and drove it to its end
         async with app.state.uows(write=False) as uow:

@@ -25,9 +25,8 @@ from agent_runtime.runs.frames import parse_frame
 from agent_runtime.runs.model import CircuitBreaker, Classifier, ModelCaller
 from agent_runtime.runs.services import RunSettings, Services
 from service_kit.sse import SSEDecoder
+from tests.fake_llm import FakeLLM
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory
-
-from .scripted_model import FakeChatModel
 
 SESSION = "s1"
 
@@ -59,14 +58,14 @@ class Harness:
         windows: dict[str, int] | None = None,
         guard: LoopGuard | None = None,
         uows: Any = None,
-        model: FakeChatModel | None = None,
+        model: FakeLLM | None = None,
     ) -> None:
         self.uows = uows or FakeUnitOfWorkFactory()
         self.clock = FakeClock()
         self.bus = EventBus()
         self.fanout = SessionFanout()
         self.bus.subscribe(self.fanout.on_event, event_type=SessionEventAppended)
-        self.model = model or FakeChatModel()
+        self.model = model or FakeLLM()
         self.breaker = CircuitBreaker(threshold=3, cooldown=30.0, clock=lambda: self.clock.monotonic)
         self.caller = ModelCaller(self.model, retries=2, backoff=0.0, breaker=self.breaker)
         catalogue = build_catalogue(multi_agent)

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.fake_llm import FakeLLM
+
 from .harness import Harness, user
-from .scripted_model import FakeChatModel
 
 
-class CutOffModel(FakeChatModel):
+class CutOffModel(FakeLLM):
     """The scripted model, ending each answer with ``finish_reason`` as providers stream it."""
 
     def __init__(self, finish_reason: str) -> None:
