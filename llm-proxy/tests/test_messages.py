@@ -449,3 +449,32 @@ async def test_cached_tokens_add_up_in_the_session_ledger_whatever_the_door(prox
         )
         totals = (await client.get("/v1/llm/usage/s-cache")).json()
     assert (totals["requests"], totals["prompt_tokens"], totals["cached_tokens"]) == (2, 300, 60)
+
+
+async def test_adaptive_thinking_keeps_its_effort_on_every_provider(proxy_client, upstream, tmp_path):
+    request = {
+        **body("go"),
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "low"},
+    }
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        "models:\n"
+        "  claude: {provider: anthropic, upstream_model: claude-up, context_window: 200000}\n"
+        "  thinker: {provider: openai, upstream_model: o-up, context_window: 200000, reasoning: true}\n"
+    )
+    settings = {
+        "models_file": str(models),
+        "anthropic_base_url": upstream.url,
+        "anthropic_api_key": "k",
+        "openai_base_url": upstream.url + "/v1",
+    }
+    async with proxy_client(**settings) as client:
+        upstream.play(Reply(chunks=[fixture_bytes("anthropic_tools.sse")]))
+        await post(client, {**request, "model": "claude"})
+        upstream.play(Reply(chunks=[fixture_bytes("openai_tools.sse")]))
+        await post(client, {**request, "model": "thinker"})
+    to_anthropic, to_openai = upstream.requests
+    assert (to_anthropic["thinking"], to_anthropic["output_config"]) == ({"type": "adaptive"}, {"effort": "low"})
+    assert to_openai["reasoning_effort"] == "low"
+    assert "output_config" not in to_openai

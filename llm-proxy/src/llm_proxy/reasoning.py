@@ -30,6 +30,8 @@ def requested_effort(request: ChatCompletionRequest) -> str | None:
     thinking = request.thinking
     if thinking is None or not thinking.on:
         return None
+    if thinking.effort:
+        return "high" if thinking.effort == "max" else thinking.effort
     return effort_for_budget(thinking.budget_tokens) if thinking.budget_tokens else "medium"
 
 

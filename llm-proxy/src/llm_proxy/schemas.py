@@ -119,6 +119,8 @@ class ThinkingConfig(BaseModel):
 
     type: Literal["enabled", "adaptive", "disabled"]
     budget_tokens: int | None = Field(None, ge=1)
+    # How hard an ``adaptive`` model thinks (Anthropic's ``output_config.effort``): low, medium, high, max.
+    effort: str | None = Field(None, exclude=True)
 
     @property
     def on(self) -> bool:

@@ -228,6 +228,15 @@ def _tool_choice(choice: dict[str, Any]) -> tuple[Literal["none", "auto", "requi
     raise _bad("tool_choice.type must be auto, any, tool (with a name) or none", "tool_choice")
 
 
+def _thinking(body: MessagesRequest) -> ThinkingConfig | None:
+    """``thinking`` with the effort of ``output_config`` (what Claude Code sends with adaptive thinking)."""
+    output = (body.model_extra or {}).get("output_config")
+    effort = output.get("effort") if isinstance(output, dict) else None
+    if body.thinking is None or not isinstance(effort, str):
+        return body.thinking
+    return body.thinking.model_copy(update={"effort": effort})
+
+
 def neutral_request(body: MessagesRequest) -> ChatCompletionRequest:
     """The neutral request; raises a 400 ``ProxyError`` naming what cannot be honoured."""
     messages: list[ChatMessage] = []
@@ -251,7 +260,7 @@ def neutral_request(body: MessagesRequest) -> ChatCompletionRequest:
         stop=body.stop_sequences or None,
         tools=_tools(body.tools) if body.tools else None,
         user=body.metadata.user_id if body.metadata else None,
-        thinking=body.thinking,
+        thinking=_thinking(body),
     )
     if body.tool_choice is not None:
         request.tool_choice, request.parallel_tool_calls = _tool_choice(body.tool_choice)

@@ -235,6 +235,8 @@ def request_body(request: ChatCompletionRequest, entry: ModelEntry) -> bytes:
     thinking = _thinking(request, entry, max_tokens)
     if thinking is not None:
         body["thinking"] = thinking
+        if request.thinking is not None and request.thinking.effort and thinking["type"] == "adaptive":
+            body["output_config"] = {"effort": request.thinking.effort}
     elif request.temperature is not None:  # with thinking on, Anthropic accepts no temperature but 1
         body["temperature"] = min(1.0, request.temperature)  # Anthropic's range is 0-1
     if request.top_p is not None and thinking is None:
