@@ -201,3 +201,12 @@ async def test_a_stored_response_is_retrieved_and_deleted(sdk):
         await sdk.responses.retrieve(created.id)
     with pytest.raises(openai.BadRequestError, match="not found"):
         await sdk.responses.create(model="mock", input="x", previous_response_id=created.id)
+
+
+async def test_the_agents_sdk_hands_off_between_agents(proxy_url):
+    reviewer = Agent(name="reviewer", instructions="Review.", model="mock")
+    coder = Agent(name="coder", instructions="Code, or hand off.", model="mock", handoffs=[reviewer])
+    prompt = "[[tool:transfer_to_reviewer {}]] [[2:text:Reviewed: looks fine.]]"
+    result = await Runner.run(coder, prompt, run_config=_run_config(proxy_url))
+    assert result.last_agent.name == "reviewer"
+    assert result.final_output == "Reviewed: looks fine."
