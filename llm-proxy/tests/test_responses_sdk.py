@@ -210,3 +210,10 @@ async def test_the_agents_sdk_hands_off_between_agents(proxy_url):
     result = await Runner.run(coder, prompt, run_config=_run_config(proxy_url))
     assert result.last_agent.name == "reviewer"
     assert result.final_output == "Reviewed: looks fine."
+
+
+async def test_langchain_structured_output_on_the_responses_api(proxy_url):
+    llm = ChatOpenAI(base_url=proxy_url, api_key=KEY, model="mock", use_responses_api=True, max_retries=0)
+    structured = llm.with_structured_output(Verdict, method="json_schema")
+    verdict = await structured.ainvoke('[[text:{"ok":false,"files":["x.py"]}]]')
+    assert verdict == Verdict(ok=False, files=["x.py"])
