@@ -191,3 +191,12 @@ async def test_no_password_token_or_signing_key_reaches_any_log(local: System) -
     for secret in secrets_planted:
         assert secret not in logs
     assert not re.search(r"\$argon2id\$", logs)  # nor a password hash
+
+
+@pytest.mark.parametrize("prefix", ["用户-", "ü" * 118])
+async def test_a_user_whose_name_is_not_latin_1_plays_the_whole_flow(local: System, prefix: str) -> None:
+    """Such a subject once got close 1011 on the socket and 400 on REST: it must work end to end."""
+    name = prefix + uuid.uuid4().hex[:8]
+    users(local.workdir / "users.json", "add", name, password="a-long-enough-password")
+    ide = await play_the_ides_flow(local, name, "a-long-enough-password")
+    await ide.aclose()
