@@ -131,6 +131,18 @@ def test_an_effort_becomes_a_budget_below_max_tokens_and_drops_temperature():
     assert "thinking" not in orjson.loads(anthropic_wire.request_body(tight, CLAUDE))
 
 
+def test_an_effort_gives_way_to_a_forced_tool_which_anthropic_cannot_combine_with_thinking():
+    tools = [{"type": "function", "function": {"name": "ls"}}]
+    forced = neutral(
+        messages=[{"role": "user", "content": "x"}], reasoning_effort="high", tools=tools, tool_choice="required"
+    )
+    sent = orjson.loads(anthropic_wire.request_body(forced, CLAUDE))
+    assert sent["tool_choice"] == {"type": "any"}
+    assert "thinking" not in sent
+    free = neutral(messages=[{"role": "user", "content": "x"}], reasoning_effort="high", tools=tools)
+    assert "thinking" in orjson.loads(anthropic_wire.request_body(free, CLAUDE))
+
+
 def test_a_model_that_does_not_reason_gets_no_thinking_from_an_effort():
     plain = ModelEntry("haiku", "anthropic", "haiku", 200000)
     sent = orjson.loads(

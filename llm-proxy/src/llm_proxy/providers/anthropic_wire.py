@@ -233,6 +233,8 @@ def request_body(request: ChatCompletionRequest, entry: ModelEntry) -> bytes:
     if tool_choice is not None and request.tools:
         body["tool_choice"] = tool_choice
     thinking = _thinking(request, entry, max_tokens)
+    if request.thinking is None and body.get("tool_choice", {}).get("type") in ("any", "tool"):
+        thinking = None  # Anthropic refuses thinking with a forced tool: an effort alone does not force it on
     if thinking is not None:
         body["thinking"] = thinking
         if request.thinking is not None and request.thinking.effort and thinking["type"] == "adaptive":
