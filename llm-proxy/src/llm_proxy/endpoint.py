@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.chunks import CompletionIdentity, error_event, fold, sse_events
+from llm_proxy.doors.answer import send_error
 from llm_proxy.doors.common import completion_batches, parse_json, read_request, resolve_model
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatCompletionRequest
@@ -36,10 +37,6 @@ def parse_request(raw: bytes) -> ChatCompletionRequest:
     if unsupported is not None:
         raise ProxyError("bad_request", unsupported[1], param=unsupported[0], code="unsupported_value")
     return body
-
-
-async def send_error(send: Send, error: ProxyError) -> None:
-    await send_json(send, error.status, error.body(), error.headers())
 
 
 class CompletionsEndpoint:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
 from llm_proxy.catalog import ModelEntry
+from llm_proxy.doors.answer import send_error
 from llm_proxy.doors.common import parse_json, read_request, resolve_model, session_id
 from llm_proxy.errors import ProxyError
 from llm_proxy.providers.base import EmbeddingInput, Embeddings, Provider
@@ -102,8 +103,7 @@ class EmbeddingsEndpoint:
 
             served, result = await state.dispatcher.call(entry, estimate, embed)
         except ProxyError as error:
-            error.scrub(state.secrets)
-            await send_json(send, error.status, error.body(), error.headers())
+            await send_error(send, error.scrub(state.secrets))
             return
         _record(state, scope, served, result, time.perf_counter() - started)
         await send_json(send, 200, orjson.dumps(_answer(served.name, result, body.encoding_format)))
