@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.conftest import PLANTED_KEY
 from tests.e2e.system import System, start_system
 
-SCREEN_WAIT = 60.0  # a loaded machine; every wait is bounded
+SCREEN_WAIT = 90.0  # a loaded machine; every wait is bounded
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -118,7 +118,7 @@ def test_the_client_rides_out_a_runtime_and_a_gateway_restart_without_losing_wha
     time.sleep(2)  # several attempts fail meanwhile; the client stays
     assert not answered("reply-two")(terminal.screen())
     system.runtime.start()
-    system.runtime.wait_healthy()
+    system.runtime.wait_healthy(SCREEN_WAIT)
     terminal.wait_until(answered("reply-two", "reply-three"), "both replies after the runtime is back")
 
     # The gateway goes away: the client says it is reconnecting and waits; the session goes on afterwards.
@@ -127,7 +127,7 @@ def test_the_client_rides_out_a_runtime_and_a_gateway_restart_without_losing_wha
     terminal.wait_until(lambda s: "reconnecting" in s or "connection lost" in s, "the client saying it reconnects")
     time.sleep(2)
     system.gateway.start()
-    system.gateway.wait_healthy()
+    system.gateway.wait_healthy(SCREEN_WAIT)
     terminal.wait_until(answered("reply-four"), "the reply after the gateway is back")
 
     # Tired of waiting for the runtime, the person presses Ctrl-C: the message is given back, and ↑ brings it.
@@ -138,7 +138,7 @@ def test_the_client_rides_out_a_runtime_and_a_gateway_restart_without_losing_wha
     terminal.tmux("send-keys", "-t", "chat", "C-c")
     terminal.wait_until(lambda s: "not sent (↑ brings it back): fifth words" in s, "the message given back")
     system.runtime.start()
-    system.runtime.wait_healthy()
+    system.runtime.wait_healthy(SCREEN_WAIT)
     terminal.tmux("send-keys", "-t", "chat", "Up")
     terminal.tmux("send-keys", "-t", "chat", "Enter")
     # typed, given back, recalled, answered
