@@ -285,3 +285,45 @@ async def test_an_edit_to_a_read_only_command_runs_without_asking_again() -> Non
     chunks = await harness.send(hitl(call["call_id"], "edit", modified_arguments={"command": "git status"}))
 
     assert shape(chunks) == [("tool_call", "execute_command", False), ("done", "tool_call")]
+
+
+def run_command(command: str) -> dict[str, Any]:
+    return user(f'[[tool:execute_command {{"command": "{command}"}}]]')
+
+
+async def test_always_allow_covers_that_exact_simple_command_for_the_session() -> None:
+    harness = Harness(multi_agent=False)
+    first = await harness.send(run_command("npm run build"))
+    await harness.send(hitl(first[0]["call_id"], "approve", always=True))
+    await harness.send(tool_result(first[0]["call_id"], {"stdout": "", "exit_code": 0}))
+
+    again = await harness.send(run_command("npm run build"))
+    other = await harness.send(run_command("npm run build --prod"))
+
+    assert shape(again)[0] == ("tool_call", "execute_command", False)
+    assert harness.uows.store.sessions["s1"].approval_rules == ("execute_command(npm run build)",)
+    assert ("tool_call", "execute_command", True) in shape(other)
+
+
+async def test_always_on_a_compound_line_is_an_approval_once() -> None:
+    harness = Harness(multi_agent=False)
+    first = await harness.send(run_command("git status && npm i"))
+    await harness.send(hitl(first[0]["call_id"], "approve", always=True))
+    await harness.send(tool_result(first[0]["call_id"], {"stdout": "", "exit_code": 0}))
+
+    again = await harness.send(run_command("git status && npm i"))
+
+    assert harness.uows.store.sessions["s1"].approval_rules == ()
+    assert shape(again)[0] == ("tool_call", "execute_command", True)
+
+
+async def test_always_never_lifts_the_deny_list_or_a_secret() -> None:
+    harness = Harness(multi_agent=False)
+    first = await harness.send(user('[[tool:read_file {"path": ".env"}]]'))
+    await harness.send(hitl(first[0]["call_id"], "approve", always=True))
+    await harness.send(tool_result(first[0]["call_id"], {"success": True, "content": "A=1"}))
+
+    again = await harness.send(user('[[tool:read_file {"path": ".env"}]]'))
+
+    assert harness.uows.store.sessions["s1"].approval_rules == ("read_file(.env)",)
+    assert shape(again)[0] == ("tool_call", "read_file", True)  # a secret still asks every time

@@ -92,6 +92,8 @@ def test_each_frame_type_is_parsed() -> None:
         ({"type": "switch_agent"}, "message.agent_type"),
         ({"type": "hitl_decision", "call_id": "c", "decision": "maybe"}, "message.decision"),
         ({"type": "hitl_decision", "call_id": "c", "decision": "edit"}, "message.modified_arguments"),
+        ({"type": "hitl_decision", "call_id": "c", "decision": "approve", "always": "yes"}, "message.always"),
+        ({"type": "hitl_decision", "call_id": "c", "decision": "reject", "always": True}, "message.always"),
         ({"type": "plan_decision", "decision": "later"}, "message.decision"),
         ("not an object", "message"),
     ],

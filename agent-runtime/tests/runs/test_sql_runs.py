@@ -142,3 +142,17 @@ async def test_an_edit_that_asks_again_opens_a_new_approval_on_sql(uows: SqlAlch
     assert renewed[0]["approval_request_id"] != first[0]["approval_request_id"]
     assert shape(approved) == [("done", "tool_call")]
     assert shape(result)[-1] == ("done", "completed")
+
+
+async def test_always_allow_rules_persist_on_the_session(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    harness = Harness(multi_agent=False, uows=uows)
+    first = await harness.send(user('[[tool:execute_command {"command": "npm run build"}]]'))
+    call_id = first[0]["call_id"]
+    await harness.send({"type": "hitl_decision", "call_id": call_id, "decision": "approve", "always": True})
+    await harness.send(tool_result(call_id, {"stdout": "", "exit_code": 0}))
+    await harness.engine.aclose()
+
+    restarted = Harness(multi_agent=False, uows=uows)
+    again = await restarted.send(user('[[tool:execute_command {"command": "npm run build"}]]'))
+
+    assert shape(again)[0] == ("tool_call", "execute_command", False)

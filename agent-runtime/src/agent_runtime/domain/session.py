@@ -28,6 +28,7 @@ class Session(EventSource):
     deleted_at: datetime | None = None
     message_count: int = 0
     client_tools: ClientTools | None = None  # what its client declared it executes; None: never declared
+    approval_rules: tuple[str, ...] = ()  # "always allow" rules its client granted (guardrails rule syntax)
 
     @classmethod
     def create(
@@ -82,6 +83,13 @@ class Session(EventSource):
             self.title = line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
         self.record(MessageAppended(session_id=self.id, occurred_at=now, role=role, position=self.message_count))
         return self.message_count
+
+    def allow_always(self, rule: str) -> bool:
+        """Remember an "always allow" rule of this session's client; whether it is new."""
+        if rule in self.approval_rules:
+            return False
+        self.approval_rules = (*self.approval_rules, rule)
+        return True
 
     def declare_client_tools(self, tools: ClientTools) -> bool:
         """Remember the tools the session's client executes (the latest declaration wins); whether it changed."""

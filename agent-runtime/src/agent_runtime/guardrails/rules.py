@@ -17,15 +17,17 @@ list" and plain gating: the built-in deny list, hazards, secret files and paths 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.agents.tool_specs import ToolRules
+from agent_runtime.agents.tools import canonical_tool_name, tool_rules
 from agent_runtime.guardrails.decisions import Allow, Ask, Deny
 from agent_runtime.guardrails.permissions import UnsafePath, normalise_path
-from agent_runtime.guardrails.shell import ShellReading
+from agent_runtime.guardrails.shell import ShellReading, read_command_line
 
 _READ = frozenset({"read_file", "list_files", "search_in_code"})
 _WRITE = frozenset({"write_file", "create_directory"})
@@ -178,3 +180,33 @@ def always_rule(name: str, tool: ToolRules, arguments: Mapping[str, Any], readin
         return None
     (path,) = exact
     return Rule(f"{name}({path})", frozenset({name}), paths=re.compile(re.escape(path)))
+
+
+def always_rule_for(tool_name: str, arguments: Mapping[str, Any]) -> str | None:
+    """The text of the rule an "always allow" of this call adds (:func:`always_rule`), or None."""
+    name = canonical_tool_name(tool_name)
+    tool = tool_rules(name)
+    if tool is None:
+        return None
+    command = arguments.get(tool.command_arg) if tool.command_arg is not None else None
+    reading = read_command_line(command) if isinstance(command, str) else None
+    rule = always_rule(name, tool, arguments, reading)
+    if rule is None:
+        return None
+    try:
+        parse_rule(rule.text)  # what is stored must read back as the same rule
+    except RuleError:
+        return None
+    return rule.text
+
+
+@functools.lru_cache(maxsize=1024)
+def session_rules(texts: tuple[str, ...]) -> Rules:
+    """A session's stored "always allow" rules; a text that no longer parses is dropped (it allows nothing)."""
+    allowed: list[Rule] = []
+    for text in texts:
+        try:
+            allowed.append(parse_rule(text))
+        except RuleError:
+            continue
+    return Rules(allow=tuple(allowed))

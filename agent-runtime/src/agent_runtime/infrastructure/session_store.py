@@ -42,6 +42,7 @@ _SESSION_FIELDS = (
 def _session_row(session: Session) -> dict[str, Any]:
     row = {name: getattr(session, name) for name in _SESSION_FIELDS}
     row["client_tools"] = None if session.client_tools is None else session.client_tools.to_json()
+    row["approval_rules"] = list(session.approval_rules) or None
     return row
 
 
@@ -59,6 +60,7 @@ def _session(row: Any) -> Session:
         deleted_at=maybe_utc(row.deleted_at),
         message_count=row.message_count,
         client_tools=None if row.client_tools is None else ClientTools.from_json(row.client_tools),
+        approval_rules=tuple(row.approval_rules or ()),
     )
 
 

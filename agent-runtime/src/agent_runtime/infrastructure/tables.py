@@ -71,6 +71,7 @@ sessions = Table(
     Column("message_count", Integer, nullable=False, default=0),
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("client_tools", JSON, nullable=True),  # ClientTools.to_json(); null: the client never declared
+    Column("approval_rules", JSON, nullable=True),  # rule texts an "always allow" granted; null: none
     Index("ix_sessions_owner_activity", "owner", "last_activity"),
     Index("ix_sessions_activity", "last_activity"),
 )

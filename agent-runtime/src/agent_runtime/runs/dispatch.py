@@ -22,8 +22,10 @@ from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
 from agent_runtime.guardrails.approval import Ask, ClientContext, Deny
+from agent_runtime.guardrails.approval import Decision as PolicyDecision
 from agent_runtime.guardrails.decisions import GATED
 from agent_runtime.guardrails.permissions import Refused, check_permission
+from agent_runtime.guardrails.rules import always_rule_for, session_rules
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
 from agent_runtime.runs.plans import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
@@ -92,7 +94,7 @@ class Dispatcher:
             return None
         if valid.name in RUNTIME_TOOLS:
             return await self._runtime_tool(conv, call, valid.name, valid.arguments)
-        decision = self._services.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
+        decision = self._decide(conv, agent.id, valid)
         if isinstance(decision, Deny):
             await self._refuse(conv, call.id, valid, decision)
             return None
@@ -189,7 +191,7 @@ class Dispatcher:
         approval = await step.uow.approvals.for_call(conv.session.id, issued.call_id)
         if approval is None or not approval.is_pending:
             return f"the call {issued.call_id} does not await a decision"
-        decision = self._services.policy.decide(agent.id, valid.name, valid.arguments, client_context(conv))
+        decision = self._decide(conv, agent.id, valid)
         if isinstance(decision, Deny):
             await step.emit(
                 chunks.tool_refused(issued.call_id, valid.name, valid.arguments, decision.reason, decision.rule)
@@ -218,6 +220,21 @@ class Dispatcher:
         await step.uow.tool_calls.save(issued)
         await step.emit(chunks.tool_call(issued.call_id, issued.tool_name, valid.arguments, approval_id))
         return Stop(StopReason.APPROVAL if approval_id is not None else StopReason.TOOL_CALL)
+
+    def _decide(self, conv: Conversation, agent_id: str, call: ValidCall) -> PolicyDecision:
+        """The policy's decision for a call in this session (its client's declaration and "always" rules)."""
+        session = conv.session
+        rules = session_rules(session.approval_rules) if session.approval_rules else None
+        return self._services.policy.decide(agent_id, call.name, call.arguments, client_context(conv), rules)
+
+    async def allow_always(self, conv: Conversation, issued: IssuedToolCall) -> bool:
+        """Remember "always allow" for exactly this call on the session (one tool with one exact simple command or
+        one exact path; ``guardrails.rules.always_rule``); a call that is not that narrow is approved once only."""
+        rule = always_rule_for(issued.tool_name, issued.arguments)
+        if rule is None or not conv.session.allow_always(rule):
+            return False
+        await conv.step.uow.sessions.save(conv.session)
+        return True
 
     async def abandon(self, conv: Conversation, reason: str) -> None:
         """Close every open call (the user moved on): outstanding calls and their approvals end, pending plans are

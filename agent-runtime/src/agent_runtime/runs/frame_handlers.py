@@ -165,6 +165,8 @@ class FrameHandlers:
                 await step.emit(chunks.error(f"The edited arguments were refused: {edited}", "invalid_edit"))
                 return Quiet()
             return edited or Continue()  # the edited call is out (Stop), or it was refused and the turn goes on
+        if frame.always:
+            await self._dispatcher.allow_always(conv, issued)
         decide = DecideApproval(
             session_id=conv.session.id, call_id=frame.call_id, decision=Decision.APPROVE, feedback=frame.feedback
         )

@@ -47,6 +47,7 @@ class HitlDecision:
     decision: str  # approve | edit | reject
     modified_arguments: dict[str, Any] | None = None
     feedback: str | None = None
+    always: bool = False  # approve: also allow this exact call (one simple command or one path) for the session
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,12 @@ def _hitl_decision(message: dict[str, Any]) -> HitlDecision:
     modified = _object(message, "modified_arguments")
     if decision == "edit" and modified is None:
         raise InvalidFrame("an edit decision needs 'modified_arguments' (object)", "message.modified_arguments")
-    return HitlDecision(call_id, decision, modified, _text(message, "feedback"))
+    always = message.get("always")
+    if always is not None and not isinstance(always, bool):
+        raise InvalidFrame("'always' must be a boolean", "message.always")
+    if always and decision != "approve":
+        raise InvalidFrame("'always' goes with the decision approve", "message.always")
+    return HitlDecision(call_id, decision, modified, _text(message, "feedback"), bool(always))
 
 
 def _plan_decision(message: dict[str, Any]) -> PlanDecision:
