@@ -15,6 +15,7 @@ from agent_runtime import __version__
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.api import stream
 from agent_runtime.api.agents import router as agents_router
+from agent_runtime.api.dependencies import SessionIdInPath
 from agent_runtime.api.errors import install_domain_errors
 from agent_runtime.api.events import router as events_router
 from agent_runtime.api.sessions import router as sessions_router
@@ -203,7 +204,7 @@ def create_app(
     app.state.registry = registry
     app.router.routes.extend(service_routes("agent-runtime", __version__, registry))
     for router in (sessions_router, agents_router, events_router):
-        app.include_router(router)
+        app.include_router(router, dependencies=[SessionIdInPath])
     install_error_handlers(app)
     install_domain_errors(app)
     app.add_middleware(NulTargetMiddleware)

@@ -85,7 +85,8 @@ def validation_message(errors: list[dict[str, object]]) -> tuple[str, str | None
 
 
 def install_error_handlers(app: Any, *, validation_status: int = 400) -> None:
-    """Make every error of a FastAPI app leave in the envelope: HTTP exceptions and request validation."""
+    """Make every error of a FastAPI app leave in the envelope: HTTP exceptions, request validation, and an
+    unexpected exception (a 500 in the envelope, never Starlette's plain-text ``Internal Server Error``)."""
     from fastapi.exceptions import RequestValidationError
 
     async def on_validation_error(_: Request, exc: Exception) -> Response:
@@ -93,5 +94,10 @@ def install_error_handlers(app: Any, *, validation_status: int = 400) -> None:
         message, param = validation_message(list(exc.errors()))
         return error_response(validation_status, message, param=param)
 
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        # Starlette's ServerErrorMiddleware answers with this, then re-raises for the server to log the traceback.
+        return error_response(500, "internal server error", code="internal_error")
+
     app.add_exception_handler(HTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -14,11 +14,13 @@ from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
+from agent_runtime.domain.errors import NotFound
 from agent_runtime.settings import Settings
 from service_kit.subject import MAX_ENCODED_SUBJECT, InvalidSubject, decode_subject
 
 # A BIGINT: a larger number cannot be bound to a query on either database, so such a parameter is a 400.
 MAX_SQL_INTEGER = 2**63 - 1
+SESSION_ID_LENGTH = 64  # the id columns: no stored session has a longer id
 
 
 async def _commands(request: Request) -> CommandBus:
@@ -64,6 +66,15 @@ async def _subject(
         raise HTTPException(400, f"X-Subject: {exc}") from None
 
 
+async def _session_id_in_path(request: Request) -> None:
+    """A path's session id longer than any stored id names no session: 404 before any work (a lease or a lookup
+    with it fails on PostgreSQL, whose id columns are varchar(64))."""
+    session_id = request.path_params.get("session_id")
+    if isinstance(session_id, str) and len(session_id) > SESSION_ID_LENGTH:
+        raise NotFound("session not found")
+
+
+SessionIdInPath = Depends(_session_id_in_path)
 Commands = Annotated[CommandBus, Depends(_commands)]
 AgentCatalogue = Annotated[Catalogue, Depends(_catalogue)]
 Uows = Annotated[UnitOfWorkFactory, Depends(_uows)]
