@@ -9,6 +9,7 @@ import json
 import struct
 from collections.abc import AsyncIterator
 
+import httpx
 import openai
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool
@@ -164,8 +165,26 @@ async def test_the_agents_sdk_structured_output_goes_through_text_format(proxy_u
     assert result.final_output == Verdict(ok=True, files=["a.py", "é.md"])
 
 
-async def test_langchain_chat_openai_on_the_responses_api(proxy_url):
-    llm = ChatOpenAI(base_url=proxy_url, api_key=KEY, model="mock", use_responses_api=True, max_retries=0)
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """LangChain's own client for each test: its default one is cached across event loops (one per test here)."""
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def chat_openai(proxy_url: str, http: httpx.AsyncClient) -> ChatOpenAI:
+    return ChatOpenAI(
+        base_url=proxy_url,
+        api_key=KEY,
+        model="mock",
+        use_responses_api=True,
+        max_retries=0,
+        http_async_client=http,
+    )
+
+
+async def test_langchain_chat_openai_on_the_responses_api(proxy_url, http):
+    llm = chat_openai(proxy_url, http)
     bound = llm.bind_tools([read_file_schema])
     message = await bound.ainvoke(f"[[text:On it.]] [[tool:read_file {ARGS}]] [[tool:read_file {{}}]]")
     assert [(call["name"], call["args"]) for call in message.tool_calls] == [
@@ -176,8 +195,10 @@ async def test_langchain_chat_openai_on_the_responses_api(proxy_url):
     assert "".join(chunk.text for chunk in chunks) == "streamed through langchain"
 
 
-async def test_langchain_embeddings(proxy_url):
-    embeddings = OpenAIEmbeddings(base_url=proxy_url, api_key=KEY, model="mock", check_embedding_ctx_length=False)
+async def test_langchain_embeddings(proxy_url, http):
+    embeddings = OpenAIEmbeddings(
+        base_url=proxy_url, api_key=KEY, model="mock", check_embedding_ctx_length=False, http_async_client=http
+    )
     vectors = await embeddings.aembed_documents(["alpha", "beta"])
     assert [len(v) for v in vectors] == [256, 256]
     assert await embeddings.aembed_query("alpha") == pytest.approx(vectors[0])
@@ -212,8 +233,7 @@ async def test_the_agents_sdk_hands_off_between_agents(proxy_url):
     assert result.final_output == "Reviewed: looks fine."
 
 
-async def test_langchain_structured_output_on_the_responses_api(proxy_url):
-    llm = ChatOpenAI(base_url=proxy_url, api_key=KEY, model="mock", use_responses_api=True, max_retries=0)
-    structured = llm.with_structured_output(Verdict, method="json_schema")
+async def test_langchain_structured_output_on_the_responses_api(proxy_url, http):
+    structured = chat_openai(proxy_url, http).with_structured_output(Verdict, method="json_schema")
     verdict = await structured.ainvoke('[[text:{"ok":false,"files":["x.py"]}]]')
     assert verdict == Verdict(ok=False, files=["x.py"])
