@@ -250,8 +250,10 @@ async def test_what_the_proxy_cannot_honour_is_a_400_naming_it(proxy_client, bod
 
 async def test_unsupported_tools_can_be_ignored_instead(proxy_client):
     tools = [{"type": "web_search"}, *TOOLS]
+    choice = {"type": "web_search_preview"}
+    body = {"input": "[[tool:read_file {}]]", "tools": tools, "tool_choice": choice}
     async with proxy_client(responses_unsupported_tools="ignore") as client:
-        response = await client.post("/v1/responses", json={"input": "[[tool:read_file {}]]", "tools": tools})
+        response = await client.post("/v1/responses", json=body)
     assert response.status_code == 200
     assert response.json()["output"][0]["name"] == "read_file"
 

@@ -171,12 +171,18 @@ def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bo
     return definitions or None
 
 
-def chat_tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+def chat_tool_choice(
+    choice: str | dict[str, Any] | None, *, ignore_unsupported: bool = False
+) -> str | dict[str, Any] | None:
+    """The chat ``tool_choice``; a choice of a tool kind the proxy cannot serve is a 400, or ``auto`` when such
+    tools are ignored."""
     if choice is None or choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict) and choice.get("type") in ("function", "custom") and choice.get("name"):
         return {"type": "function", "function": {"name": choice["name"]}}
     kind = choice.get("type") if isinstance(choice, dict) else choice
+    if ignore_unsupported and isinstance(choice, dict):
+        return "auto"
     raise _unsupported(
         "tool_choice", f"tool_choice '{kind}' is not supported: use auto, none, required, a function or a custom tool"
     )
@@ -374,7 +380,7 @@ def chat_request(
         "model": body.model,
         "messages": messages,
         "tools": function_tools(body.tools, ignore_unsupported=ignore_unsupported_tools),
-        "tool_choice": chat_tool_choice(body.tool_choice),
+        "tool_choice": chat_tool_choice(body.tool_choice, ignore_unsupported=ignore_unsupported_tools),
         "parallel_tool_calls": body.parallel_tool_calls,
         "max_completion_tokens": body.max_output_tokens,
         "temperature": body.temperature,
