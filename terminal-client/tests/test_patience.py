@@ -180,3 +180,25 @@ async def test_an_error_that_arrived_between_exchanges_is_shown_not_taken_for_th
     assert second.ok, second.errors
     assert second.reply == "answer to second"
     assert "error: agent runtime stream interrupted" in info.text
+
+
+async def test_a_broken_follow_up_does_not_end_the_exchange(
+    workspace: Path, out: CapturedConsole, info: CapturedConsole
+) -> None:
+    async def script(session: FakeSession, frame: Frame) -> None:
+        # The gateway's follow-up of the resumed session breaks while this message's own stream goes on.
+        await session.control("error", content="stream interrupted", error="x", metadata={"code": "follow_failed"})
+        await session.say(f"answer to {frame['content']}")
+        await session.done()
+
+    async with FakeGateway(script) as gateway:
+        link = SessionLink(gateway.url, "new_1", policy=ReconnectPolicy(attempts=2, initial_delay=0.01))
+        await link.open()
+        view = RichView(out.console, info.console)
+        conversation = Conversation(link, ToolExecutor(Workspace(str(workspace))), FlagDecider(), view)
+        turn = await conversation.say("first")
+        await link.close()
+
+    assert turn.reply == "answer to first"
+    assert turn.stop_reasons == ["completed"]
+    assert "error: stream interrupted" in info.text

@@ -143,3 +143,20 @@ async def test_a_runtime_that_is_down_becomes_an_error_frame_and_the_socket_stay
         assert "seq" not in error
         await ws.send('{"type":"ping"}')
         assert await recv(ws) == {"type": "pong"}
+
+
+async def test_a_follow_up_that_breaks_is_news_with_its_own_code(gateway: RunningGateway, runtime: FakeRuntime) -> None:
+    async with connect(gateway.ws("/api/v1/ws/new_follow?protocol=2")) as ws:
+        await ws.send('{"type":"user_message","content":"hi"}')
+        frames = await until_done(ws)
+    session_id, last_seq = frames[0]["session_id"], frames[-1]["seq"]
+    async with connect(gateway.ws(f"/api/v1/ws/{session_id}?protocol=2")) as ws:
+        await ws.send(orjson.dumps({"type": "resume", "last_seq": last_seq}).decode())
+        await asyncio.sleep(0.3)  # the gateway follows the session live now
+        await runtime.stop()
+        error = await recv(ws)
+
+    assert error["type"] == "error"
+    assert "seq" not in error
+    # Not the end of any frame's stream (those end with their own done or error): a client does not count it.
+    assert error["metadata"] == {"code": "follow_failed"}

@@ -31,6 +31,7 @@ Frame = dict[str, Any]
 # After ``agent_switched`` answers a ``switch_agent``, wait this long for a ``done`` a gateway might not send.
 _SWITCH_SETTLE_SECONDS = 2.0
 UNDELIVERED = "runtime_unavailable"  # the gateway's error code for a frame the runtime could not be reached for
+FOLLOW_FAILED = "follow_failed"  # the gateway's live follow-up after a resume ended: news, no stream of ours ends
 
 
 class ExchangeTimeout(Exception):
@@ -172,7 +173,7 @@ class Conversation:
             await self._plan(frame, turn)
         elif kind == "error":
             turn.errors.append(str(frame.get("content") or frame.get("error") or "error"))
-            if "seq" not in frame:
+            if "seq" not in frame and _code(frame) != FOLLOW_FAILED:
                 self._open_streams -= 1
         elif kind == "done":
             self._open_streams -= 1
@@ -234,6 +235,10 @@ class Conversation:
         await self._send(reply)
 
 
-def _is_undelivered(frame: Frame) -> bool:
+def _code(frame: Frame) -> object:
     metadata = frame.get("metadata")
-    return frame.get("type") == "error" and isinstance(metadata, dict) and metadata.get("code") == UNDELIVERED
+    return metadata.get("code") if isinstance(metadata, dict) else None
+
+
+def _is_undelivered(frame: Frame) -> bool:
+    return frame.get("type") == "error" and _code(frame) == UNDELIVERED

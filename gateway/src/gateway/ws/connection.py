@@ -40,6 +40,9 @@ INBOUND_LIMIT = 256  # frames waiting for the runtime; more is a client not wait
 # The error code of a frame the runtime could not be reached for: it was not delivered, and the same frame (the same
 # client_message_id) may be sent again once the runtime is back.
 RUNTIME_UNAVAILABLE = "runtime_unavailable"
+# The error code when the live follow-up of a resumed session ends (the runtime went away): news, not the end of a
+# frame's stream: each frame the client sent still ends with its own done or error.
+FOLLOW_FAILED = "follow_failed"
 
 
 class Connection(Channel):
@@ -226,17 +229,17 @@ class Connection(Channel):
             if exc.status == 403:
                 raise Closing(CLOSE_POLICY, "session belongs to another subject") from None
             self._follower = None
-            self.send_error(exc.message)
+            self.send_error(exc.message, FOLLOW_FAILED)
             return
         except RuntimeUnavailable as exc:
             self._follower = None
-            self.send_error(exc.message)
+            self.send_error(exc.message, FOLLOW_FAILED)
             return
         try:
             async for chunk in stream.chunks():
                 await self.emit(chunk)
         except RuntimeUnavailable as exc:
-            self.send_error(exc.message)
+            self.send_error(exc.message, FOLLOW_FAILED)
         finally:
             stream.close()
             if self._follower is asyncio.current_task():
