@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
 from agent_runtime.guardrails.permissions import UnsafePath, normalise_path
 from agent_runtime.guardrails.rules import Rules
-from agent_runtime.guardrails.secrets import secret_file
+from agent_runtime.guardrails.secrets import is_glob, pattern_may_match_secret, secret_file
 from agent_runtime.guardrails.shell import ShellReading, SimpleCommand, read_command_line
 
 Prefix = tuple[str, ...]
@@ -48,7 +48,7 @@ DEFAULT_DENIED_COMMANDS = (
 # Options that make an otherwise read-only command write files or run programs.
 _WRITING_OPTIONS = (
     "--output", "--write", "--exec", "--pre", "--ext-diff", "--textconv", "--config", "--compress-program",
-    "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprintf", "-fls",
+    "-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls",
 )  # fmt: skip
 _RECURSIVE_READERS = frozenset({"grep", "egrep", "fgrep", "diff"})
 _NO_PATH_ARGUMENTS = frozenset({"echo"})
@@ -173,10 +173,15 @@ class CommandPolicy:
                 continue
             for value in _path_candidates(word, program == "git"):
                 problem = _path_problem(value, cwd)
+                if problem is None and program == "git" and is_glob(value) and pattern_may_match_secret(value):
+                    # git expands pathspecs itself, quoted or not: 'git log -p -- ".e*"' prints .env's history
+                    problem = Ask(f"the git pathspec '{value}' could match secret files such as .env", "secret:pattern")
                 if problem is not None:
                     found.append(problem)
         if prefix is None:
             found.append(Ask(f"'{' '.join(words[:2])}' is not on the read-only list", NOT_LISTED))
+        elif prefix[-1] == "--version" and len(words) > len(prefix):
+            found.append(Ask(f"'{' '.join(prefix)}' is allowed only on its own", NOT_LISTED))
         return found
 
 
