@@ -81,6 +81,7 @@ async def test_an_unreachable_gateway_exits_one_with_a_message(workspace: Path) 
 
     assert code == 1
     assert "cannot reach the gateway" in stderr
+    assert "scripts/dev.sh starts it" in " ".join(stderr.split())  # a hint on a loopback URL
 
 
 def test_bad_usage_exits_two(tmp_path: Path) -> None:

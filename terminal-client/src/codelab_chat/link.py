@@ -266,5 +266,7 @@ def _describe_failure(exc: BaseException | None, base_url: str) -> str:
     if isinstance(exc, InvalidURI):
         return f"not a WebSocket URL: {base_url}"
     if isinstance(exc, OSError | TimeoutError):
-        return f"cannot reach the gateway at {base_url}: {exc or type(exc).__name__}"
+        local = urlsplit(socket_url(base_url, "x")).hostname in _LOOPBACK_HOSTS
+        hint = " (is it running? scripts/dev.sh starts it)" if local and isinstance(exc, ConnectionRefusedError) else ""
+        return f"cannot reach the gateway at {base_url}{hint}: {exc or type(exc).__name__}"
     return f"WebSocket failure talking to {base_url}: {exc}"
