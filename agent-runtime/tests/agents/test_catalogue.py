@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from agent_runtime.agents.catalogue import CatalogueError, Restrictions, build_catalogue
+from agent_runtime.agents.routing import classify_by_keywords
 from agent_runtime.agents.tools import ALL_SPECS
 
 
@@ -102,3 +103,23 @@ def test_an_invalid_agent_file_is_reported(tmp_path: Path, text: str, message: s
 def test_a_missing_agent_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError, match="cannot read"):
         build_catalogue(True, tmp_path / "absent.yaml")
+
+
+def test_an_added_agent_is_listed_to_the_orchestrator_and_routed_by_its_keywords(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "agents:\n  tester:\n    description: Writes and runs the tests.\n    system_prompt: You test.\n"
+        "    tools: [read_file, execute_command]\n    keywords: ['pytest', 'coverage']\n",
+        encoding="utf-8",
+    )
+    catalogue = build_catalogue(True, path)
+    assert "- tester: Writes and runs the tests." in catalogue.agents["orchestrator"].system_prompt
+    assert "{specialists}" not in catalogue.agents["orchestrator"].system_prompt
+    assert classify_by_keywords("raise the pytest coverage", catalogue).agent == "tester"
+
+
+def test_a_keyword_that_is_no_regular_expression_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text("agents:\n  coder:\n    keywords: ['(unclosed']\n", encoding="utf-8")
+    with pytest.raises(CatalogueError, match="coder"):
+        build_catalogue(True, path)

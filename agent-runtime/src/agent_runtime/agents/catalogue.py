@@ -1,4 +1,6 @@
-"""The agent catalogue: every agent is data (prompt, tools, restrictions, model) run by one shared loop.
+"""The agent catalogue: every agent is data (prompt, tools, restrictions, model, routing keywords) run by one shared
+loop. It is the only source of agent ids and of the entry agent; the orchestrator's prompt lists the specialists
+from it (``{specialists}`` in a prompt is replaced by one line per worker: id and description).
 
 Multi-agent mode (``AGENT_RUNTIME__MULTI_AGENT_MODE=true``, the default) offers the orchestrator, which routes each
 new task, and the specialists coder, architect, debug and ask. Single-agent mode offers only ``universal``, which
@@ -14,6 +16,7 @@ has every tool except ``switch_mode``. A YAML file can override any field of an 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,8 +30,35 @@ from agent_runtime.agents.tools import ALL_SPECS, canonical_tool_name
 ORCHESTRATOR = "orchestrator"
 UNIVERSAL = "universal"
 
+SPECIALISTS = "{specialists}"  # in a system prompt: the catalogue's workers, one line each
 _READ = ("read_file", "list_files", "search_in_code")
 _FINISH = ("ask_followup_question", "attempt_completion")
+
+
+# What the keyword router counts for each built-in specialist (English and Russian regex fragments).
+_CODER_KEYWORDS = (
+    r"write", r"implement", r"create", r"add\b", r"refactor", r"change", r"rename", r"update", r"generate",
+    r"widget", r"function", r"class\b", r"test", r"напиши", r"реализ", r"созда", r"добав", r"рефактор",
+    r"измени", r"переимен", r"обнови", r"сгенерир", r"виджет", r"функци", r"класс", r"тест",
+)  # fmt: skip
+
+_ARCHITECT_KEYWORDS = (
+    r"architect", r"design", r"structure", r"diagram", r"pattern", r"module boundar", r"scalab", r"adr\b",
+    r"архитектур", r"спроектир", r"проектирова", r"структур", r"диаграм", r"паттерн", r"масштабир",
+)  # fmt: skip
+
+_DEBUG_KEYWORDS = (
+    r"error", r"bug", r"crash", r"exception", r"stack ?trace", r"traceback", r"fail", r"broken", r"debug",
+    r"not working", r"doesn'?t work", r"null check",
+    r"ошибк", r"баг", r"пада", r"краш", r"крэш", r"исключени", r"не работает", r"сломал", r"отлад",
+    r"стектрейс", r"вылета",
+)  # fmt: skip
+
+_ASK_KEYWORDS = (
+    r"explain", r"what is", r"what are", r"what does", r"why", r"how does", r"how do", r"difference between",
+    r"tell me", r"объясни", r"что такое", r"почему", r"как работает", r"зачем", r"в ч[её]м разница",
+    r"расскажи", r"что делает",
+)  # fmt: skip
 
 
 class CatalogueError(Exception):
@@ -64,6 +94,8 @@ class Agent:
     tools: tuple[str, ...]
     restrictions: Restrictions = field(default_factory=Restrictions)
     model: str | None = None
+    keywords: tuple[str, ...] = ()  # regex fragments (English, Russian) the keyword router counts for this agent
+    keyword_rank: int = 0  # ties between keyword scores go to the lower rank (the more specific agent)
 
     def allows(self, tool_name: str) -> bool:
         """Whether this agent may call the tool (aliases such as ``run_command`` count as their target)."""
@@ -128,6 +160,8 @@ def _multi_agents() -> tuple[Agent, ...]:
             "Writes, changes and refactors code; adds features and tests.",
             prompts.CODER,
             (*_READ, "write_file", "create_directory", "execute_command", "switch_mode", *_FINISH),
+            keywords=_CODER_KEYWORDS,
+            keyword_rank=2,
         ),
         Agent(
             "architect",
@@ -136,6 +170,8 @@ def _multi_agents() -> tuple[Agent, ...]:
             prompts.ARCHITECT,
             (*_READ, "write_file", "create_plan", "switch_mode", *_FINISH),
             Restrictions(write_extensions=(".md",)),
+            keywords=_ARCHITECT_KEYWORDS,
+            keyword_rank=1,
         ),
         Agent(
             "debug",
@@ -143,6 +179,8 @@ def _multi_agents() -> tuple[Agent, ...]:
             "Finds the cause of errors, crashes and failing tests.",
             prompts.DEBUG,
             (*_READ, "execute_command", "switch_mode", *_FINISH),
+            keywords=_DEBUG_KEYWORDS,
+            keyword_rank=0,
         ),
         Agent(
             "ask",
@@ -150,6 +188,8 @@ def _multi_agents() -> tuple[Agent, ...]:
             "Explains code and concepts without changing anything.",
             prompts.ASK,
             (*_READ, "switch_mode", *_FINISH),
+            keywords=_ASK_KEYWORDS,
+            keyword_rank=3,
         ),
     )
 
@@ -159,7 +199,12 @@ def build_catalogue(multi_agent_mode: bool, overrides_file: Path | None = None) 
     agents = builtin_agents(multi_agent_mode)
     if overrides_file is not None:
         agents = apply_overrides(agents, _read_yaml(overrides_file))
-    return Catalogue(agents, ORCHESTRATOR if multi_agent_mode else UNIVERSAL)
+    entry = ORCHESTRATOR if multi_agent_mode else UNIVERSAL
+    specialists = "\n".join(f"- {a.id}: {a.description}" for a in agents.values() if a.id != ORCHESTRATOR)
+    rendered = {
+        i: replace(a, system_prompt=a.system_prompt.replace(SPECIALISTS, specialists)) for i, a in agents.items()
+    }
+    return Catalogue(rendered, entry)
 
 
 def apply_overrides(agents: dict[str, Agent], document: Mapping[str, Any]) -> dict[str, Agent]:
@@ -179,7 +224,7 @@ _TEXT_FIELDS = ("name", "description", "system_prompt", "model")
 
 
 def _override(agent_id: str, agent: Agent | None, fields: Mapping[str, Any]) -> Agent:
-    unknown = set(fields) - {*_TEXT_FIELDS, "tools", "write_extensions"}
+    unknown = set(fields) - {*_TEXT_FIELDS, "tools", "write_extensions", "keywords"}
     if unknown:
         raise CatalogueError(f"agent '{agent_id}': unknown fields {sorted(unknown)}")
     if agent is None:
@@ -197,6 +242,8 @@ def _override(agent_id: str, agent: Agent | None, fields: Mapping[str, Any]) -> 
         changes["tools"] = _tools(agent_id, fields["tools"])
     if "write_extensions" in fields:
         changes["restrictions"] = Restrictions(_extensions(agent_id, fields["write_extensions"]))
+    if "keywords" in fields:
+        changes["keywords"] = _keywords(agent_id, fields["keywords"])
     return replace(agent, **changes)
 
 
@@ -208,6 +255,17 @@ def _tools(agent_id: str, value: Any) -> tuple[str, ...]:
     if unknown:
         raise CatalogueError(f"agent '{agent_id}': unknown tools {unknown}")
     return names
+
+
+def _keywords(agent_id: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise CatalogueError(f"agent '{agent_id}': 'keywords' must be a list of words or regular expressions")
+    for item in value:
+        try:
+            re.compile(item)
+        except re.error as exc:
+            raise CatalogueError(f"agent '{agent_id}': keyword {item!r} is not a regular expression: {exc}") from None
+    return tuple(value)
 
 
 def _extensions(agent_id: str, value: Any) -> tuple[str, ...] | None:

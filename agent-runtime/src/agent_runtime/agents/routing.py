@@ -19,8 +19,8 @@ When does a message go (back) to the orchestrator? :func:`agent_for_message` is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -50,29 +50,6 @@ class RouteDecision:
     method: Method
 
 
-_KEYWORDS: Mapping[str, tuple[str, ...]] = {
-    "debug": (
-        r"error", r"bug", r"crash", r"exception", r"stack ?trace", r"traceback", r"fail", r"broken", r"debug",
-        r"not working", r"doesn'?t work", r"null check",
-        r"ошибк", r"баг", r"пада", r"краш", r"крэш", r"исключени", r"не работает", r"сломал", r"отлад",
-        r"стектрейс", r"вылета",
-    ),
-    "architect": (
-        r"architect", r"design", r"structure", r"diagram", r"pattern", r"module boundar", r"scalab", r"adr\b",
-        r"архитектур", r"спроектир", r"проектирова", r"структур", r"диаграм", r"паттерн", r"масштабир",
-    ),
-    "coder": (
-        r"write", r"implement", r"create", r"add\b", r"refactor", r"change", r"rename", r"update", r"generate",
-        r"widget", r"function", r"class\b", r"test", r"напиши", r"реализ", r"созда", r"добав", r"рефактор",
-        r"измени", r"переимен", r"обнови", r"сгенерир", r"виджет", r"функци", r"класс", r"тест",
-    ),
-    "ask": (
-        r"explain", r"what is", r"what are", r"what does", r"why", r"how does", r"how do", r"difference between",
-        r"tell me", r"объясни", r"что такое", r"почему", r"как работает", r"зачем", r"в ч[её]м разница",
-        r"расскажи", r"что делает",
-    ),
-}  # fmt: skip
-_PATTERNS = {agent: re.compile(r"\b(?:" + "|".join(words) + ")", re.IGNORECASE) for agent, words in _KEYWORDS.items()}
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
@@ -113,12 +90,20 @@ def parse_classification(text: str, catalogue: Catalogue) -> RouteDecision | Non
 
 
 def keyword_scores(message: str, catalogue: Catalogue) -> dict[str, int]:
-    """How many keywords of each agent of the catalogue occur in ``message``."""
-    return {agent: len(pattern.findall(message)) for agent, pattern in _PATTERNS.items() if agent in catalogue.workers}
+    """How many of its keywords (``Agent.keywords``) occur in ``message``, for each worker that has keywords; in the
+    order of ``Agent.keyword_rank`` (a tie goes to the first)."""
+    ranked = sorted((a for a in catalogue if a.keywords and a.id in catalogue.workers), key=lambda a: a.keyword_rank)
+    return {agent.id: len(_pattern(agent.keywords).findall(message)) for agent in ranked}
+
+
+@functools.cache
+def _pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(keywords) + ")", re.IGNORECASE)
 
 
 def classify_by_keywords(message: str, catalogue: Catalogue) -> RouteDecision:
-    """The agent whose keywords occur most often; ties go to the more specific agent (debug, architect, coder, ask).
+    """The agent whose keywords occur most often; ties go to the more specific agent (the lower ``keyword_rank``:
+    debug, architect, coder, ask for the built-in agents).
 
     No keyword at all: ``ask`` for a question (ends with '?'), otherwise ``coder``.
     """
