@@ -233,3 +233,28 @@ async def test_acp_takes_hostile_values_with_json_rpc_errors(hostile: System) ->
 def assert_no_traceback(system: System) -> None:
     logs = system.logs()
     assert "Traceback" not in logs, logs[logs.index("Traceback") - 2000 : logs.index("Traceback") + 3000]
+
+
+async def test_a_tool_result_with_nul_characters_is_stored_as_sent(hostile: System) -> None:
+    """A binary file read by the IDE: its content, NUL and all, reaches the history (and the model) unchanged."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        session_id = (await http.post(hostile.gateway.url + "/api/v1/sessions")).json()["id"]
+        async with websockets.connect(hostile.ws_url(session_id)) as ws:
+            ask = 'read [[tool:read_file {"path": "blob.bin"}]] [[2:text:done]]'
+            await ws.send(json.dumps({"type": "user_message", "content": ask}))
+            call = await next_frame(ws, "tool_call")
+            content = "PK\u0003\u0004\u0000\u0000binary\u0000tail"
+            result = {"success": True, "content": content, "lines_read": 1}
+            await ws.send(json.dumps({"type": "tool_result", "call_id": call["call_id"], "result": result}))
+            assert (await next_frame(ws, "assistant_message"))["content"] == "done"
+        history = (await http.get(f"{hostile.gateway.url}/api/v1/sessions/{session_id}/history")).json()
+    tool_results = [json.loads(m["content"]) for m in history["messages"] if m["role"] == "tool"]
+    assert tool_results == [result]
+    assert_no_traceback(hostile)
+
+
+async def next_frame(ws: websockets.ClientConnection, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(20):
+        while (frame := json.loads(await ws.recv()))["type"] != kind:
+            pass
+    return frame  # type: ignore[no-any-return]
