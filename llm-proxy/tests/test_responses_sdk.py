@@ -237,3 +237,22 @@ async def test_langchain_structured_output_on_the_responses_api(proxy_url, http)
     structured = chat_openai(proxy_url, http).with_structured_output(Verdict, method="json_schema")
     verdict = await structured.ainvoke('[[text:{"ok":false,"files":["x.py"]}]]')
     assert verdict == Verdict(ok=False, files=["x.py"])
+
+
+async def test_the_sdk_parses_structured_output(sdk):
+    parsed = await sdk.responses.parse(model="mock", input='[[text:{"ok":true,"files":[]}]]', text_format=Verdict)
+    assert parsed.output_parsed == Verdict(ok=True, files=[])
+
+
+async def test_the_agents_sdk_continues_a_conversation_kept_by_the_proxy(proxy_url):
+    agent = Agent(name="reader", instructions="Use tools.", model="mock", tools=[read_file])
+    config = _run_config(proxy_url)
+    first = await Runner.run(agent, '[[tool:read_file {"path": "a"}]] [[2:text:Read a.]]', run_config=config)
+    assert first.final_output == "Read a."
+    assert first.last_response_id is not None
+    # The next turn sends only the new message; the proxy supplies the conversation from its store.
+    second = await Runner.run(agent, "and now?", run_config=config, previous_response_id=first.last_response_id)
+    alone = await Runner.run(agent, "and now?", run_config=config)
+    assert second.final_output == alone.final_output == "and now?"
+    # The mock counts the prompt it was given: the stored conversation made it longer.
+    assert second.context_wrapper.usage.input_tokens > alone.context_wrapper.usage.input_tokens + 10
