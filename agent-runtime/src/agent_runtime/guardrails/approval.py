@@ -43,7 +43,7 @@ from agent_runtime.agents.tools import ALL_SPECS, canonical_tool_name, tool_rule
 from agent_runtime.guardrails.commands import DEFAULT_DENIED_COMMANDS, DEFAULT_READ_ONLY_COMMANDS, CommandPolicy
 from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
 from agent_runtime.guardrails.rules import RuleError, Rules
-from agent_runtime.guardrails.secrets import pattern_may_match_secret, secret_file
+from agent_runtime.guardrails.secrets import pattern_may_match_secret, secret_path
 
 __all__ = [
     "DEFAULT_DENIED_COMMANDS",
@@ -115,7 +115,7 @@ class ApprovalPolicy:
 def _secret_reason(rules: ToolRules, arguments: Mapping[str, Any], client: ClientContext) -> Ask | None:
     for key in rules.path_args:
         value = arguments.get(key)
-        if isinstance(value, str) and secret_file(value):
+        if isinstance(value, str) and secret_path(value):
             return Ask(f"'{value}' may hold secrets, and what is read goes to the model", "secret:path")
     patterns = [value for key in rules.pattern_args if isinstance(value := arguments.get(key), str)]
     for pattern in patterns:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
 from agent_runtime.guardrails.permissions import UnsafePath, normalise_path
 from agent_runtime.guardrails.rules import Rules
-from agent_runtime.guardrails.secrets import is_glob, pattern_may_match_secret, secret_file
+from agent_runtime.guardrails.secrets import is_glob, pattern_may_match_secret, secret_path
 from agent_runtime.guardrails.shell import ShellReading, SimpleCommand, read_command_line
 
 Prefix = tuple[str, ...]
@@ -313,7 +313,7 @@ def _path_candidates(word: str, is_git: bool) -> list[str]:
 def _path_problem(value: str, cwd: str = ".") -> Ask | None:
     if cwd not in ("", ".") and not value.startswith(("/", "~")):
         value = f"{cwd}/{value}"
-    if secret_file(value) or _in_git_internals(value):
+    if secret_path(value):
         return Ask(f"'{value}' may hold secrets, and what is read goes to the model", "secret:path")
     if "/" in value or ".." in value or value.startswith("~"):
         try:
@@ -321,8 +321,3 @@ def _path_problem(value: str, cwd: str = ".") -> Ask | None:
         except UnsafePath:
             return Ask(f"'{value}' is outside the project", "command:outside")
     return None
-
-
-def _in_git_internals(value: str) -> bool:
-    segments = value.replace("\\", "/").split("/")
-    return ".git" in segments[:-1] and segments[-1] in ("config", "credentials", "FETCH_HEAD")

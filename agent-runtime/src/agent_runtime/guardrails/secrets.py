@@ -18,6 +18,12 @@ from service_kit.secret_files import secret_file as secret_file  # the one defin
 _WILD = frozenset("*?[")
 
 
+def secret_path(path: str) -> bool:
+    """A secret file (:func:`secret_file`), or anything inside ``.git`` (its ``config`` can hold credentials in
+    remote URLs, ``.git-credentials`` and hooks live there)."""
+    return secret_file(path) or ".git" in path.replace("\\", "/").split("/")
+
+
 def pattern_may_match_secret(pattern: str) -> bool:
     """Whether a glob (its last path segment; ``**`` counts as ``*``) can match a secret file's name."""
     name = pattern.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower().replace("**", "*")
