@@ -10,7 +10,8 @@ import fnmatch
 SECRET_GLOBS = (
     ".env", ".env.*", ".netrc", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd", ".pgpass", "credentials",
     "credentials.json", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.tfstate",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".envrc", ".s3cfg", ".boto", "secrets.*", "*.secret",
+    "*.secrets", "*.ovpn",
 )  # fmt: skip
 # A name ending in one of these is not a secret (``.env.example``, ``id_rsa.pub``, ``.env.dart``).
 PUBLIC_SUFFIXES = (
