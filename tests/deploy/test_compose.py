@@ -40,7 +40,11 @@ def test_the_stack_is_postgres_redis_the_services_two_runtimes_two_gateways_and_
 def test_the_replicas_share_their_state() -> None:
     """Runtimes: one database (ADR 8). Gateways: one token store and one identity volume (ADR 7). Proxy: Redis."""
     assert len({SERVICES[r]["environment"]["AGENT_RUNTIME__DB_URL"] for r in RUNTIMES}) == 1
-    assert SERVICES[RUNTIMES[0]] == SERVICES[RUNTIMES[1]]
+    one, two = ({k: v for k, v in SERVICES[r].items() if k != "environment"} for r in RUNTIMES)
+    assert one == two
+    environments = [dict(SERVICES[r]["environment"]) for r in RUNTIMES]
+    assert [e.pop("AGENT_RUNTIME__REPLICA_ID") for e in environments] == list(RUNTIMES)  # unique, stable
+    assert environments[0] == environments[1]
     assert SERVICES[GATEWAYS[0]] == SERVICES[GATEWAYS[1]]
     gateway = SERVICES[GATEWAYS[0]]
     assert "redis://redis:6379" in gateway["environment"]["GATEWAY__TOKEN_STORE_URL"]

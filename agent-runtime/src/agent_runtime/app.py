@@ -32,7 +32,7 @@ from agent_runtime.domain.events import SessionDeleted
 from agent_runtime.infrastructure.database import create_engine, is_postgres
 from agent_runtime.infrastructure.llm_proxy_client import LLMProxyClient, LLMProxyModels
 from agent_runtime.infrastructure.loop_sqlite import FileOwner
-from agent_runtime.infrastructure.metrics import EventMetrics
+from agent_runtime.infrastructure.metrics import EventMetrics, ReplicaMetrics
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.pg_fanout import PgRelay, asyncpg_dsn
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -71,7 +71,7 @@ def _wire(
     events.subscribe(metrics.on_event, priority=50, name="prometheus")
     # The audit log is no subscriber: its rows are written in the transaction that raised the events (audit.py).
     # One instance: REST commands and runs serialize on the same session lock (a lease across replicas).
-    lock = SessionWriterLock(engine, lease_seconds=settings.lease_seconds)
+    lock = SessionWriterLock(engine, lease_seconds=settings.lease_seconds, replica=settings.replica_id)
     catalogue = build_catalogue(settings.multi_agent_mode, settings.agents_file)  # the one source of agent ids
     stream = SessionStream(uows, fanout)
     commands = CommandBus(uows, lock, events, HANDLERS, clock, catalogue, stream)
@@ -132,8 +132,16 @@ def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[
 
         job = periodically(approvals, interval=settings.approval_sweep_interval, what="expired approvals")
         tasks.append(asyncio.create_task(job))
-    if app.state.relay is not None:  # several replicas: a dead one's turns are found by the others
-        job = periodically(runs.recover, interval=settings.takeover_interval, what="turns of a dead replica taken over")
+    relay = app.state.relay
+    if relay is not None:  # several replicas: a dead one's turns are found by the others
+        metrics = ReplicaMetrics(app.state.registry, relay_up=lambda: relay.up, leases=app.state.lock.leased)
+
+        async def takeovers() -> int:
+            taken: int = await runs.recover()
+            metrics.takeovers.inc(taken)
+            return taken
+
+        job = periodically(takeovers, interval=settings.takeover_interval, what="turns of a dead replica taken over")
         tasks.append(asyncio.create_task(job))
     return tasks
 

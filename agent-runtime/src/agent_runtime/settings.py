@@ -84,6 +84,13 @@ class Settings(ServiceSettings):
         description="PostgreSQL: how long a replica's hold on a session it writes lasts unless renewed (every third "
         "of it); a dead replica's turns are taken over once it expires.",
     )
+    replica_id: str | None = Field(
+        None,
+        max_length=128,
+        description="PostgreSQL: this replica's name as the owner of its session leases, unique per replica and the "
+        "same across its restarts, so a restarted replica takes its interrupted turns back at once (instead of after "
+        "LEASE_SECONDS); unset = a new name per process.",
+    )
     takeover_interval: float = Field(
         5.0,
         gt=0,

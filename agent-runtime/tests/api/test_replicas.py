@@ -101,8 +101,12 @@ async def test_a_replica_starting_mid_turn_interrupts_nothing_and_a_stopped_repl
                 await owner.state.runs.aclose()  # the owner's workers are gone, its run is still marked running
                 taken, _ = await asyncio.wait_for(read_events(following, 1 + len(tokens) + 2), 10)
         history = (await b.get("/sessions/s1/history")).json()
+        metrics = (await b.get("/metrics")).text
     assert taken[0][1]["type"] == "message_reset"  # drop the deltas of the abandoned attempt
     assert [c.get("token") for _, c in taken[1:-2]] == tokens
     assert taken[-2][1]["content"] == "".join(tokens)
     assert taken[-1][1]["stop_reason"] == "completed"
     assert [m["content"] for m in history["messages"]][-2:] == ["go", "".join(tokens)]
+    assert "agent_runtime_takeovers_total 1.0" in metrics
+    assert "agent_runtime_fanout_relay_up 1.0" in metrics
+    assert "agent_runtime_session_leases 0.0" in metrics

@@ -212,3 +212,23 @@ async def test_closing_gives_every_lease_back(postgres_url: str, tmp_path: Path)
     finally:
         await one.dispose()
         await two.dispose()
+
+
+async def test_a_replica_with_a_stable_name_takes_back_the_leases_of_its_previous_run(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = await lease_url(postgres_url, tmp_path)
+    one, two = create_engine(url), create_engine(url)
+    before = SessionWriterLock(one, lease_seconds=60, replica="runtime-1")
+    after, other = SessionWriterLock(two, lease_seconds=60, replica="runtime-1"), SessionWriterLock(two)
+    try:
+        assert await before._take("s")  # then the process dies (kill -9): its lease stays for 60 s
+        async with other.hold_if_free("s") as free:
+            assert not free
+        await after.start()  # the same replica, restarted
+        async with other.hold_if_free("s") as free:
+            assert free
+    finally:
+        await after.aclose()
+        await one.dispose()
+        await two.dispose()

@@ -1,10 +1,11 @@
-"""Prometheus metrics fed by the event bus (a subscriber) and a delivery-timing middleware."""
+"""Prometheus metrics fed by the event bus (a subscriber) and a delivery-timing middleware; the replicas' figures."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from agent_runtime.application.event_bus import Envelope, Next
 
@@ -31,3 +32,18 @@ class EventMetrics:
             await call_next(envelope)
         finally:
             self.delivery.observe(time.perf_counter() - started)
+
+
+class ReplicaMetrics:
+    """Several replicas on PostgreSQL: the relay's connection, the leases held, the turns taken over."""
+
+    def __init__(self, registry: CollectorRegistry, *, relay_up: Callable[[], bool], leases: Callable[[], int]) -> None:
+        Gauge(
+            "agent_runtime_fanout_relay_up", "1 while the cross-replica relay listens (ADR 8)", registry=registry
+        ).set_function(lambda: float(relay_up()))
+        Gauge(
+            "agent_runtime_session_leases", "Sessions this replica holds a lease on (writes now)", registry=registry
+        ).set_function(lambda: float(leases()))
+        self.takeovers = Counter(
+            "agent_runtime_takeovers_total", "Interrupted turns this replica took over", registry=registry
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
@@ -43,26 +44,43 @@ _RELEASE_ALL = text("DELETE FROM session_leases WHERE owner = :owner")
 _FIRST_WAIT, _LONGEST_WAIT = 0.02, 0.25  # polling a lease another replica holds
 
 
+def lease_key(session_id: str) -> str:
+    """The session's row in ``session_leases``: its id, or a digest for an id longer than a session id can be (a
+    hostile REST path reaches the lock before the session is looked up; it must not fail the statement)."""
+    if len(session_id) <= 64:
+        return session_id
+    return "#" + hashlib.blake2b(session_id.encode(errors="surrogatepass"), digest_size=16).hexdigest()
+
+
 def replica_id() -> str:
     """This process's name as a lease owner: host, pid and a random part (a restarted process is a new owner)."""
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class SessionWriterLock:
-    def __init__(self, engine: AsyncEngine | None = None, *, lease_seconds: float = 15.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine | None = None, *, lease_seconds: float = 15.0, replica: str | None = None
+    ) -> None:
         self._engine = engine if engine is not None and is_postgres(engine) else None
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
         self._held: ContextVar[frozenset[str]] = ContextVar(f"held_{id(self)}", default=frozenset())
-        self.owner = replica_id()
+        self.owner = replica or replica_id()
+        self._stable = replica is not None
         self.lease_seconds = lease_seconds
         self._leased: set[str] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Renew this process's leases while it runs (PostgreSQL)."""
-        if self._engine is not None and self._heartbeat is None:
-            self._heartbeat = asyncio.create_task(self._renew_loop(), name="session-leases")
+        """Renew this process's leases while it runs (PostgreSQL). A replica with a stable name first takes back
+        the leases its previous run left (that process is gone: a name runs once), so its interrupted turns are
+        taken over at once instead of after ``lease_seconds``."""
+        if self._engine is None or self._heartbeat is not None:
+            return
+        if self._stable:
+            async with self._engine.begin() as connection:
+                await connection.execute(_RELEASE_ALL, {"owner": self.owner})
+        self._heartbeat = asyncio.create_task(self._renew_loop(), name="session-leases")
 
     async def aclose(self) -> None:
         """Stop renewing and give every lease back, so other replicas need not wait for them to expire."""
@@ -139,7 +157,7 @@ class SessionWriterLock:
 
     async def _take(self, session_id: str) -> bool:
         assert self._engine is not None
-        params = {"session_id": session_id, "owner": self.owner, "seconds": self.lease_seconds}
+        params = {"session_id": lease_key(session_id), "owner": self.owner, "seconds": self.lease_seconds}
         async with self._engine.begin() as connection:
             return (await connection.execute(_TAKE, params)).first() is not None
 
@@ -147,7 +165,7 @@ class SessionWriterLock:
         assert self._engine is not None
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(_RELEASE, {"session_id": session_id, "owner": self.owner})
+                await connection.execute(_RELEASE, {"session_id": lease_key(session_id), "owner": self.owner})
         except Exception:  # noqa: BLE001 - the lease expires on its own; another replica may wait that long
             _log.warning("session_lease_not_released", extra={"session_id": session_id})
 
@@ -159,11 +177,12 @@ class SessionWriterLock:
                 continue
             try:
                 async with self._engine.begin() as connection:  # type: ignore[union-attr]
-                    params = {"owner": self.owner, "seconds": self.lease_seconds, "sessions": sessions}
+                    keys = [lease_key(session_id) for session_id in sessions]
+                    params = {"owner": self.owner, "seconds": self.lease_seconds, "sessions": keys}
                     renewed = {row[0] for row in await connection.execute(_RENEW, params)}
             except Exception:  # noqa: BLE001 - the next beat tries again (a third of the lease is left)
                 _log.warning("session_lease_renewal_failed", exc_info=True)
                 continue
-            for lost in set(sessions) - renewed:
+            for lost in (session_id for session_id in sessions if lease_key(session_id) not in renewed):
                 if lost in self._leased:  # not released meanwhile: another replica took it over
                     _log.error("session_lease_lost", extra={"session_id": lost})
