@@ -199,6 +199,10 @@ async def test_both_auth_headers_are_accepted_and_a_wrong_key_is_refused(proxy_c
     assert bearer.status_code == 200
     assert api_key.status_code == 200
     assert wrong.status_code == 401
+    assert wrong.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "missing or invalid API key"},
+    }
 
 
 async def test_usage_lands_in_the_same_session_ledger_as_chat(proxy_client):

@@ -1,3 +1,5 @@
+from typing import Any
+
 import httpx
 import pytest
 import structlog
@@ -63,3 +65,18 @@ async def test_an_unusable_request_id_is_replaced() -> None:
     async with client() as c:
         response = await c.get("/health", headers={"X-Request-ID": "x" * 500})
     assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_an_api_with_its_own_error_shape_gets_its_refusal_body() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("never reached")
+
+    def refusal(path: str) -> bytes | None:
+        return b'{"type":"error"}' if path.startswith("/v1/messages") else None
+
+    wrapped = InternalAuthMiddleware(app, KEY, public_paths("/health"), refusal=refusal)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://t") as c:
+        shaped = await c.post("/v1/messages")
+        common = await c.get("/private")
+    assert (shaped.status_code, shaped.content) == (401, b'{"type":"error"}')
+    assert (common.status_code, common.json()["error"]["code"]) == (401, "unauthorized")

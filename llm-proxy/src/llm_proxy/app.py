@@ -133,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
         InternalAuthMiddleware,
         key=settings.internal_api_key.get_secret_value(),
         is_protected=public_paths("/health"),
+        refusal=messages.auth_refusal,
     )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -87,16 +87,23 @@ class InternalAuthMiddleware:
 
     The key is accepted in ``X-Internal-Auth``, as ``Authorization: Bearer <key>`` (so the official OpenAI SDK
     works against the llm-proxy) or in ``X-Api-Key`` (the Anthropic SDK's header), and compared in constant time.
-    A refused HTTP request gets 401 in the JSON error envelope; a refused WebSocket is closed with 1008 before it
-    is accepted.
+    A refused HTTP request gets 401 in the JSON error envelope (or the body ``refusal(path)`` gives, for an API
+    with its own error shape); a refused WebSocket is closed with 1008 before it is accepted.
     """
 
-    def __init__(self, app: ASGIApp, key: str, is_protected: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        key: str,
+        is_protected: Callable[[str], bool],
+        refusal: Callable[[str], bytes | None] | None = None,
+    ) -> None:
         if not key:
             raise ValueError("the internal key must not be empty")
         self.app = app
         self._key = key.encode()
         self._is_protected = is_protected
+        self._refusal = refusal
 
     def _authorized(self, scope: Scope) -> bool:
         presented = header(scope, b"x-internal-auth")
@@ -118,7 +125,9 @@ class InternalAuthMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
             return
-        body = error_body(401, "missing or invalid internal key", code="unauthorized")
+        body = (self._refusal and self._refusal(scope["path"])) or error_body(
+            401, "missing or invalid internal key", code="unauthorized"
+        )
         await send(
             {
                 "type": "http.response.start",

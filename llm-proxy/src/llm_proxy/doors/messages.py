@@ -62,6 +62,14 @@ class MessagesEndpoint:
 
 
 _DOOR = Door(MessageWriter, error_body, error_event)
+_REFUSED = orjson.dumps(
+    {"type": "error", "error": {"type": "authentication_error", "message": "missing or invalid API key"}}
+)
+
+
+def auth_refusal(path: str) -> bytes | None:
+    """The 401 body in Anthropic's shape on this door's paths (the auth middleware's ``refusal``)."""
+    return _REFUSED if path.startswith(PATH) else None
 
 
 class CountTokensEndpoint:
