@@ -33,6 +33,7 @@ class Terminal:
         self.socket = f"codelab-test-{os.getpid()}-{time.monotonic_ns()}"
         self.tmux("new-session", "-d", "-s", "chat", "-x", "200", "-y", "50", *_env_flags(env), *command)
         self.tmux("set-option", "-t", "chat", "remain-on-exit", "on")  # an exit stays visible, with its status
+        self.socket_path = Path(self.tmux("display-message", "-p", "#{socket_path}").strip())
 
     def tmux(self, *arguments: str) -> str:
         done = subprocess.run(["tmux", "-L", self.socket, *arguments], capture_output=True, text=True, timeout=10)
@@ -63,6 +64,7 @@ class Terminal:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+        self.socket_path.unlink(missing_ok=True)  # the server is gone; its socket file need not stay
 
 
 def _env_flags(env: dict[str, str]) -> list[str]:
