@@ -129,7 +129,7 @@ async def test_a_tool_result_round_trip_reaches_the_upstream_as_chat_messages(pr
     sent = upstream.requests[0]
     assert sent["messages"] == [
         {"role": "system", "content": "system rules"},
-        {"role": "developer", "content": "dev note"},
+        {"role": "system", "content": "dev note"},  # developer instructions, as every chat server knows them
         {"role": "user", "content": [{"type": "text", "text": "read it"}]},
         {
             "role": "assistant",

@@ -273,6 +273,10 @@ def _message(turns: _Turns, item: dict[str, Any], where: str) -> None:
         return
     if role not in ("user", "system", "developer"):
         raise _invalid(f"{where}.role", f"{where}.role must be user, system, developer or assistant")
+    if role == "developer":
+        # The Responses API's name for system instructions; many OpenAI-compatible servers' chat templates know only
+        # "system" (and drop other roles silently), while OpenAI treats the two alike.
+        role = "system"
     if isinstance(content, str):
         turns.add(ChatMessage(role=role, content=content))
         return
