@@ -39,6 +39,17 @@ def test_a_final_message_that_differs_from_the_deltas_is_printed_whole(
     assert out.text == "draft\nRewritten\n"
 
 
+def test_a_message_reset_drops_the_abandoned_attempt_and_the_final_text_is_not_repeated(
+    out: CapturedConsole, info: CapturedConsole
+) -> None:
+    view = RichView(out.console, info.console)
+    for frame in (delta("Hel"), {"type": "message_reset", "reason": "taken_over"}, delta("Hello"), final("Hello")):
+        view.show(frame)
+
+    assert out.text == "Hel\nHello\n"  # plain output cannot take text back: the new attempt starts on a new line
+    assert info.text == ""
+
+
 def test_a_terminal_gets_the_final_message_rendered_as_markdown(info: CapturedConsole) -> None:
     screen = io.StringIO()
     terminal = Console(file=screen, force_terminal=True, width=80, color_system=None)

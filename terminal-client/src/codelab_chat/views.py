@@ -120,6 +120,9 @@ class RichView:
         if kind == "assistant_message":
             self._message(frame)
             return
+        if kind == "message_reset":
+            self._reset()
+            return
         self._end_live()
         render = _RENDERERS.get(str(kind))
         if render is not None:
@@ -143,6 +146,14 @@ class RichView:
             # Markdown is parsed once per refresh, not once per token.
             self._live = Live(console=self.out, refresh_per_second=10, get_renderable=lambda: Markdown(self._buffer))
             self._live.start()
+
+    def _reset(self) -> None:
+        """The runtime replica streaming the answer died and another one starts it again (doc/protocol.md): the
+        live area forgets the partial text; in plain output it stays and the new attempt starts on its own line."""
+        if self._buffer and not self.out.is_terminal:
+            self.out.file.write("\n")
+            self.out.file.flush()
+        self._buffer = ""
 
     def _final(self, content: str) -> None:
         if self.out.is_terminal:
