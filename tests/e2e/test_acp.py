@@ -19,7 +19,7 @@ from acp.schema import CurrentModeUpdate, ToolCallProgress, ToolCallStart, UserM
 from websockets.asyncio.client import connect
 
 from tests.e2e.acp_client import WorkspaceClient, connected, initialized
-from tests.e2e.system import System
+from tests.e2e.system import System, start_gateway
 
 LIMIT = 60  # seconds any one test may take
 
@@ -233,6 +233,31 @@ async def test_allow_always_covers_that_exact_command_and_nothing_else(editor: E
     assert len(editor.client.permission_requests) == 2  # another command asks again
     assert (tmp_path / "one.txt").exists()
     assert not (tmp_path / "two.txt").exists()
+
+
+async def test_allow_always_is_kept_by_the_runtime_so_another_gateway_honours_it(
+    editor: Editor, system: System, tmp_path: Path, transport: str
+) -> None:
+    editor.client.choices = ["allow_always", "reject_always"]
+    await editor.mode("coder")
+    assert await editor.prompt('[[tool:execute_command {"command": "touch kept.txt"}]]') == "end_turn"
+    assert await editor.prompt('[[tool:execute_command {"command": "touch never.txt"}]] [[2:text:ok]]') == "end_turn"
+    assert await editor.prompt('[[tool:execute_command {"command": "touch never.txt"}]] [[2:text:ok]]') == "end_turn"
+    assert len(editor.client.permission_requests) == 2  # the reject always answered the second time
+    other = start_gateway(system, f"gateway-always-{transport}", {})
+    try:
+        second = WorkspaceClient(tmp_path)  # answers nothing: a question would be rejected once
+        async with asyncio.timeout(LIMIT), connected(transport, other.port, second) as connection:
+            await initialized(connection)
+            await connection.load_session(session_id=editor.session_id, cwd=str(tmp_path), mcp_servers=[])
+            script = '[[tool:execute_command {"command": "touch kept.txt"}]] [[2:text:ok]]'
+            answer = await connection.prompt(session_id=editor.session_id, prompt=[text_block(script)])
+            assert answer.stop_reason == "end_turn"
+    finally:
+        other.stop()
+    assert second.permission_requests == []  # the runtime remembered the allow: no question on another gateway
+    assert [params["args"] for method, params in second.requests if method == "terminal/create"] == [["kept.txt"]]
+    assert not (tmp_path / "never.txt").exists()
 
 
 async def test_a_compound_command_can_only_be_allowed_once(editor: Editor, tmp_path: Path) -> None:

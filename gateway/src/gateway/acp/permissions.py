@@ -1,10 +1,12 @@
-"""Approvals as ``session/request_permission``: the four options, and the "always" answers a session remembers.
+"""Approvals as ``session/request_permission``: the four options, and the "always" answers of a session.
 
 An "always" answer covers exactly one tool with one scope: for ``execute_command`` one exact simple command (its
 words, its working directory, with or without a shell); for file tools one exact path. A command line that is not
 a single simple command (operators, redirections, substitutions, globs, variables, quotes that a shell would
 reinterpret) is never remembered: those calls offer only the "once" answers, so "always" on ``git status && rm -rf``
-can never grant ``rm``.
+can never grant ``rm``. "Allow always" goes to the runtime (``hitl_decision`` with ``always: true``), which stores
+it with the session (``guardrails.rules.always_rule``): every gateway honours it. "Reject always" is kept here, by
+this process (the runtime's ``always`` goes with approvals only); another gateway asks again.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class Remembered:
 
 
 class SessionRules:
-    """The "always" answers of every session this process served, bounded (least recently used go first)."""
+    """The "reject always" answers of every session this process served, bounded (least recently used go first)."""
 
     def __init__(self, limit: int = SESSIONS_REMEMBERED) -> None:
         self._sessions: OrderedDict[str, Remembered] = OrderedDict()

@@ -234,7 +234,17 @@ class Turn:
                     tool_calls.finished(call_id, "failed", [tool_calls.text(f"The user {outcome}.")])
                 )
                 return {"type": "hitl_decision", "call_id": call_id, "decision": "reject"}
+            if option == permissions.ALLOW_ALWAYS:  # the runtime remembers it (stored with the session)
+                await self._post_aside(
+                    {"type": "hitl_decision", "call_id": call_id, "decision": "approve", "always": True}
+                )
         return await self._run_tool(call_id, name, arguments, diff)
+
+    async def _post_aside(self, frame: dict[str, Any]) -> None:
+        """A frame that only informs the runtime (its chunks come again with the next frame's or in the log)."""
+        async with self._posting:
+            stream = await self.session.open(frame)
+        await _drain(stream)
 
     async def _diff(self, name: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
         """What a ``write_file`` changes, shown when it asks and when it is done (nothing for other tools)."""
@@ -265,7 +275,8 @@ class Turn:
         return {"type": "tool_result", "call_id": call_id, "tool_name": name, "result": outcome.result}
 
     async def _ask(self, call_id: str, name: str, arguments: dict[str, Any], diff: list[dict[str, Any]]) -> str:
-        """The user's answer to a gated call (a remembered "always" answers without asking)."""
+        """The user's answer to a gated call (a remembered "reject always" answers without asking; an "allow
+        always" is the runtime's to remember: it hands such calls out without asking)."""
         session = self.session
         scope = permissions.scope(name, arguments)
         remembered = session.link.rules.decided(session.id, scope)
@@ -276,7 +287,7 @@ class Turn:
         if diff:
             shown["content"] = diff
         option = await self._permission(shown, permissions.options(scope))
-        if scope is not None and option in (permissions.ALLOW_ALWAYS, permissions.REJECT_ALWAYS):
+        if scope is not None and option == permissions.REJECT_ALWAYS:
             session.link.rules.remember(session.id, scope, option)
         return option
 
