@@ -482,3 +482,18 @@ async def test_adaptive_thinking_keeps_its_effort_on_every_provider(proxy_client
     assert (to_anthropic["thinking"], to_anthropic["output_config"]) == ({"type": "adaptive"}, {"effort": "low"})
     assert to_openai["reasoning_effort"] == "low"
     assert "output_config" not in to_openai
+
+
+async def test_an_ollama_upstream_gets_the_thinking_text_and_no_anthropic_only_fields(proxy_client, upstream):
+    upstream.play(Reply(chunks=[fixture_bytes("ollama_tools.ndjson")], content_type="application/x-ndjson"))
+    async with proxy_client(ollama_base_url=upstream.url, default_context_window=200000) as client:
+        response = await post(client, {**CLAUDE_CODE_LIKE, "model": "ollama/qwen"})
+    assert response.status_code == 200
+    raw = orjson.dumps(upstream.requests[0])
+    for word in (b"cache_control", b"signature", b"is_error", b"defer_loading", b"redacted", b"ZGF0YQ=="):
+        assert word not in raw
+    sent = upstream.requests[0]
+    assistant = next(m for m in sent["messages"] if m["role"] == "assistant")
+    assert assistant["thinking"] == "I should read it"
+    assert assistant["tool_calls"][0]["function"]["arguments"] == {"file_path": "/tmp/é.py", "n": 1}
+    assert "think" not in sent  # a model not marked reasoning is never asked to think
