@@ -315,6 +315,11 @@ async def test_a_codex_cli_shaped_tool_loop(proxy_client):
     assert [item["type"] for item in final["output"]] == ["reasoning", "message"]
     assert final["output"][1]["content"][0]["text"] == "Two files."
     assert final["usage"]["total_tokens"] > 0
+    # Codex's own session-id header is the session of the usage ledger.
+    async with proxy_client() as client:
+        await client.post("/v1/responses", json=codex_turn([user]), headers=headers)
+        ledger = (await client.get("/v1/llm/usage/0199a")).json()
+    assert ledger["requests"] == 1
 
 
 async def test_an_upstream_429_before_the_first_byte_keeps_its_status(proxy_client):

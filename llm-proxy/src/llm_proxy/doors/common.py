@@ -68,8 +68,9 @@ def completion_batches(
 
 
 def session_id(scope: Scope) -> str | None:
-    """The ``X-Session-Id`` a request's usage is recorded under, if any."""
-    value = header(scope, b"x-session-id")
+    """The session a request's usage is recorded under: ``X-Session-Id``, else the ``session-id`` header the Codex
+    CLI sends with every request of one session; ``None`` without either."""
+    value = header(scope, b"x-session-id") or header(scope, b"session-id")
     return value.decode("latin-1") if value is not None else None
 
 
