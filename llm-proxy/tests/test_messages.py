@@ -318,15 +318,23 @@ async def test_an_anthropic_upstream_gets_the_request_back_intact(proxy_client, 
     assert upstream.headers[0]["x-api-key"] == "sk-ant-up"  # the proxy's key, never the client's
 
 
-async def test_an_openai_upstream_gets_no_anthropic_only_fields(proxy_client, upstream):
-    upstream.play(Reply(chunks=[fixture_bytes("openai_tools.sse")]))
-    async with proxy_client(openai_base_url=upstream.url + "/v1", default_context_window=200000) as client:
-        response = await post(client, {**CLAUDE_CODE_LIKE, "model": "openai/gpt-x"})
+async def sent_upstream(proxy_client: Any, upstream: Any, reply: Reply, model: str, **settings: Any) -> dict[str, Any]:
+    """What an upstream received for the Claude-Code-shaped request; Anthropic-only fields must not be in it."""
+    upstream.play(reply)
+    async with proxy_client(default_context_window=200000, **settings) as client:
+        response = await post(client, {**CLAUDE_CODE_LIKE, "model": model})
     assert response.status_code == 200
     raw = orjson.dumps(upstream.requests[0])
-    for word in (b"cache_control", b"signature", b"thinking", b"is_error", b"defer_loading", b"context_management"):
+    for word in (b"cache_control", b"signature", b"is_error", b"defer_loading", b"context_management", b"redacted"):
         assert word not in raw
-    sent = upstream.requests[0]
+    assert b"ZGF0YQ==" not in raw  # the redacted block's data
+    return dict(upstream.requests[0])
+
+
+async def test_an_openai_upstream_gets_no_anthropic_only_fields(proxy_client, upstream):
+    reply = Reply(chunks=[fixture_bytes("openai_tools.sse")])
+    sent = await sent_upstream(proxy_client, upstream, reply, "openai/gpt-x", openai_base_url=upstream.url + "/v1")
+    assert b"thinking" not in orjson.dumps(sent)
     assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "tool", "system"]
     assert sent["messages"][2]["tool_calls"][0]["function"]["arguments"] == '{"file_path":"/tmp/é.py","n":1}'
 
@@ -485,14 +493,8 @@ async def test_adaptive_thinking_keeps_its_effort_on_every_provider(proxy_client
 
 
 async def test_an_ollama_upstream_gets_the_thinking_text_and_no_anthropic_only_fields(proxy_client, upstream):
-    upstream.play(Reply(chunks=[fixture_bytes("ollama_tools.ndjson")], content_type="application/x-ndjson"))
-    async with proxy_client(ollama_base_url=upstream.url, default_context_window=200000) as client:
-        response = await post(client, {**CLAUDE_CODE_LIKE, "model": "ollama/qwen"})
-    assert response.status_code == 200
-    raw = orjson.dumps(upstream.requests[0])
-    for word in (b"cache_control", b"signature", b"is_error", b"defer_loading", b"redacted", b"ZGF0YQ=="):
-        assert word not in raw
-    sent = upstream.requests[0]
+    reply = Reply(chunks=[fixture_bytes("ollama_tools.ndjson")], content_type="application/x-ndjson")
+    sent = await sent_upstream(proxy_client, upstream, reply, "ollama/qwen", ollama_base_url=upstream.url)
     assistant = next(m for m in sent["messages"] if m["role"] == "assistant")
     assert assistant["thinking"] == "I should read it"
     assert assistant["tool_calls"][0]["function"]["arguments"] == {"file_path": "/tmp/é.py", "n": 1}
