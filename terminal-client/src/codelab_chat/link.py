@@ -140,15 +140,8 @@ class SessionLink:
         while True:
             if self._socket is None:
                 await self._reconnect()
-            assert self._socket is not None
-            try:
-                message = await self._socket.recv()
-            except ConnectionClosed as exc:
-                self._socket = None
-                self._check_close(exc)
-                continue
-            frame = _parse(message)
-            if frame is not None and self._is_new(frame):
+            frame = await self._next_new()
+            if frame is not None:
                 self._fruitless_reconnects = 0
                 return frame
 
@@ -160,17 +153,25 @@ class SessionLink:
         while self._socket is not None:
             try:
                 async with asyncio.timeout(_DRAIN_SECONDS):
-                    message = await self._socket.recv()  # cancelling recv loses nothing (websockets' guarantee)
+                    frame = await self._next_new()  # cancelling recv loses nothing (websockets' guarantee)
             except TimeoutError:
                 break
-            except ConnectionClosed as exc:
-                self._socket = None
-                self._check_close(exc)
-                break
-            frame = _parse(message)
-            if frame is not None and self._is_new(frame):
+            if frame is not None:
                 frames.append(frame)
         return frames
+
+    async def _next_new(self) -> Frame | None:
+        """The next message of the open socket when it is a frame not seen before, else None; a close drops the
+        socket (and raises :class:`LinkClosed` when it is final)."""
+        assert self._socket is not None
+        try:
+            message = await self._socket.recv()
+        except ConnectionClosed as exc:
+            self._socket = None
+            self._check_close(exc)
+            return None
+        frame = _parse(message)
+        return frame if frame is not None and self._is_new(frame) else None
 
     def _is_new(self, frame: Frame) -> bool:
         seq = frame.get("seq")
