@@ -235,7 +235,7 @@ async def test_allow_always_covers_that_exact_command_and_nothing_else(editor: E
     assert not (tmp_path / "two.txt").exists()
 
 
-async def test_allow_always_is_kept_by_the_runtime_so_another_gateway_honours_it(
+async def test_always_answers_are_kept_by_the_runtime_so_another_gateway_honours_them(
     editor: Editor, system: System, tmp_path: Path, transport: str
 ) -> None:
     editor.client.choices = ["allow_always", "reject_always"]
@@ -243,20 +243,23 @@ async def test_allow_always_is_kept_by_the_runtime_so_another_gateway_honours_it
     assert await editor.prompt('[[tool:execute_command {"command": "touch kept.txt"}]]') == "end_turn"
     assert await editor.prompt('[[tool:execute_command {"command": "touch never.txt"}]] [[2:text:ok]]') == "end_turn"
     assert await editor.prompt('[[tool:execute_command {"command": "touch never.txt"}]] [[2:text:ok]]') == "end_turn"
-    assert len(editor.client.permission_requests) == 2  # the reject always answered the second time
+    assert len(editor.client.permission_requests) == 2  # the second never.txt was refused without a question
     other = start_gateway(system, f"gateway-always-{transport}", {})
     try:
         second = WorkspaceClient(tmp_path)  # answers nothing: a question would be rejected once
         async with asyncio.timeout(LIMIT), connected(transport, other.port, second) as connection:
             await initialized(connection)
             await connection.load_session(session_id=editor.session_id, cwd=str(tmp_path), mcp_servers=[])
-            script = '[[tool:execute_command {"command": "touch kept.txt"}]] [[2:text:ok]]'
-            answer = await connection.prompt(session_id=editor.session_id, prompt=[text_block(script)])
-            assert answer.stop_reason == "end_turn"
+            for line in ("touch kept.txt", "touch never.txt"):
+                script = f'[[tool:execute_command {{"command": "{line}"}}]] [[2:text:ok]]'
+                answer = await connection.prompt(session_id=editor.session_id, prompt=[text_block(script)])
+                assert answer.stop_reason == "end_turn"
     finally:
         other.stop()
-    assert second.permission_requests == []  # the runtime remembered the allow: no question on another gateway
+    assert second.permission_requests == []  # neither asked on another gateway: one ran, the other was refused
     assert [params["args"] for method, params in second.requests if method == "terminal/create"] == [["kept.txt"]]
+    refused = [u for _s, u in second.updates if getattr(u, "status", None) == "failed"]
+    assert "execute_command(touch never.txt)" in str(refused[-1].content)
     assert not (tmp_path / "never.txt").exists()
 
 

@@ -93,7 +93,10 @@ def test_each_frame_type_is_parsed() -> None:
         ({"type": "hitl_decision", "call_id": "c", "decision": "maybe"}, "message.decision"),
         ({"type": "hitl_decision", "call_id": "c", "decision": "edit"}, "message.modified_arguments"),
         ({"type": "hitl_decision", "call_id": "c", "decision": "approve", "always": "yes"}, "message.always"),
-        ({"type": "hitl_decision", "call_id": "c", "decision": "reject", "always": True}, "message.always"),
+        (
+            {"type": "hitl_decision", "call_id": "c", "decision": "edit", "modified_arguments": {}, "always": True},
+            "message.always",
+        ),
         ({"type": "plan_decision", "decision": "later"}, "message.decision"),
         ("not an object", "message"),
     ],

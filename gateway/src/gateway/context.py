@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from gateway.acp.permissions import SessionRules
 from gateway.auth import Authenticator
 from gateway.identity.issuer import TokenIssuer
 from gateway.identity.keys import SigningKeys
@@ -23,4 +22,3 @@ class GatewayContext:
     live: LiveSockets
     issuer: TokenIssuer | None = None  # modes that issue tokens (none, local)
     keys: SigningKeys | None = None
-    acp_rules: SessionRules = field(default_factory=SessionRules)  # ACP "always" answers, per session

@@ -1,11 +1,11 @@
-"""An "always" answer covers one tool with one exact scope, never a compound command line."""
+"""An "always" answer is offered for one simple command or one path, never for a compound command line (the runtime
+remembers it: agent-runtime tests/runs/test_approvals.py, test_reject_always.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from gateway.acp import permissions
-from gateway.acp.permissions import SessionRules
 
 
 @pytest.mark.parametrize(
@@ -26,51 +26,20 @@ from gateway.acp.permissions import SessionRules
     ],
 )
 def test_a_compound_or_shell_command_line_is_only_answered_once(command: str) -> None:
-    assert permissions.scope("execute_command", {"command": command}) is None
-    assert [o["kind"] for o in permissions.options(None)] == ["allow_once", "reject_once"]
+    assert not permissions.may_remember("execute_command", {"command": command})
+    assert [o["kind"] for o in permissions.options(False)] == ["allow_once", "reject_once"]
 
 
-def test_a_simple_command_may_be_answered_for_good_and_covers_exactly_itself() -> None:
-    scope = permissions.scope("execute_command", {"command": "npm test"})
-    assert scope is not None
-    assert [o["kind"] for o in permissions.options(scope)] == [
+def test_a_simple_command_or_one_path_may_be_answered_for_good() -> None:
+    assert permissions.may_remember("execute_command", {"command": "npm test"})
+    assert [o["kind"] for o in permissions.options(True)] == [
         "allow_once",
         "allow_always",
         "reject_once",
         "reject_always",
     ]
-    assert permissions.scope("execute_command", {"command": "npm   test"}) == scope
-    assert permissions.scope("execute_command", {"command": "npm test --watch"}) != scope
-    assert permissions.scope("execute_command", {"command": "npm test", "cwd": "sub"}) != scope
-    assert permissions.scope("execute_command", {"command": "npm test", "shell": True}) != scope
-
-
-def test_file_tools_are_scoped_to_one_exact_path() -> None:
-    assert permissions.scope("write_file", {"path": "docs/a.md", "content": "x"}) == permissions.scope(
-        "write_file", {"path": "docs/a.md", "content": "something else"}
-    )
-    assert permissions.scope("write_file", {"path": "docs/a.md"}) != permissions.scope(
-        "write_file", {"path": "docs/b.md"}
-    )
-    assert permissions.scope("write_file", {"path": "a.md"}) != permissions.scope("read_file", {"path": "a.md"})
-
-
-def test_the_rules_remember_per_session_and_forget_the_least_recently_used() -> None:
-    rules = SessionRules(limit=2)
-    npm = permissions.scope("execute_command", {"command": "npm test"})
-    rm = permissions.scope("execute_command", {"command": "rm build"})
-    assert npm is not None
-    assert rm is not None
-    rules.remember("s1", npm, permissions.ALLOW_ALWAYS)
-    rules.remember("s1", rm, permissions.REJECT_ALWAYS)
-    assert rules.decided("s1", npm) == permissions.ALLOW_ALWAYS
-    assert rules.decided("s1", rm) == permissions.REJECT_ALWAYS
-    assert rules.decided("s2", npm) is None
-    assert rules.decided("s1", None) is None
-    rules.remember("s2", npm, permissions.ALLOW_ALWAYS)
-    rules.remember("s3", npm, permissions.ALLOW_ALWAYS)
-    assert rules.decided("s1", npm) is None  # dropped: the least recently used of three
-    assert rules.decided("s3", npm) == permissions.ALLOW_ALWAYS
+    assert permissions.may_remember("write_file", {"path": "docs/a.md", "content": "x"})
+    assert not permissions.may_remember("write_file", {"content": "x"})
 
 
 def test_an_answer_is_read_from_the_nested_outcome() -> None:

@@ -29,6 +29,7 @@ class Session(EventSource):
     message_count: int = 0
     client_tools: ClientTools | None = None  # what its client declared it executes; None: never declared
     approval_rules: tuple[str, ...] = ()  # "always allow" rules its client granted (guardrails rule syntax)
+    denied_rules: tuple[str, ...] = ()  # "always reject" rules its client gave (the same syntax)
 
     @classmethod
     def create(
@@ -83,6 +84,13 @@ class Session(EventSource):
             self.title = line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
         self.record(MessageAppended(session_id=self.id, occurred_at=now, role=role, position=self.message_count))
         return self.message_count
+
+    def reject_always(self, rule: str) -> bool:
+        """Remember an "always reject" rule of this session's client; whether it is new."""
+        if rule in self.denied_rules:
+            return False
+        self.denied_rules = (*self.denied_rules, rule)
+        return True
 
     def allow_always(self, rule: str) -> bool:
         """Remember an "always allow" rule of this session's client; whether it is new."""

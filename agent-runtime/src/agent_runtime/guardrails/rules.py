@@ -201,12 +201,17 @@ def always_rule_for(tool_name: str, arguments: Mapping[str, Any]) -> str | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def session_rules(texts: tuple[str, ...]) -> Rules:
-    """A session's stored "always allow" rules; a text that no longer parses is dropped (it allows nothing)."""
-    allowed: list[Rule] = []
+def session_rules(texts: tuple[str, ...], denied: tuple[str, ...] = ()) -> Rules:
+    """A session's stored "always allow" (``texts``) and "always reject" (``denied``) rules; a text that no longer
+    parses is dropped (it allows nothing; a dropped reject asks again)."""
+    return Rules(allow=_parsed(texts), deny=_parsed(denied))
+
+
+def _parsed(texts: tuple[str, ...]) -> tuple[Rule, ...]:
+    rules: list[Rule] = []
     for text in texts:
         try:
-            allowed.append(parse_rule(text))
+            rules.append(parse_rule(text))
         except RuleError:
             continue
-    return Rules(allow=tuple(allowed))
+    return tuple(rules)

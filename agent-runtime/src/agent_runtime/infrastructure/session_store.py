@@ -43,6 +43,7 @@ def _session_row(session: Session) -> dict[str, Any]:
     row = {name: getattr(session, name) for name in _SESSION_FIELDS}
     row["client_tools"] = None if session.client_tools is None else session.client_tools.to_json()
     row["approval_rules"] = list(session.approval_rules) or None
+    row["denied_rules"] = list(session.denied_rules) or None
     return row
 
 
@@ -61,6 +62,7 @@ def _session(row: Any) -> Session:
         message_count=row.message_count,
         client_tools=None if row.client_tools is None else ClientTools.from_json(row.client_tools),
         approval_rules=tuple(row.approval_rules or ()),
+        denied_rules=tuple(row.denied_rules or ()),
     )
 
 

@@ -72,6 +72,7 @@ sessions = Table(
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("client_tools", JSON, nullable=True),  # ClientTools.to_json(); null: the client never declared
     Column("approval_rules", JSON, nullable=True),  # rule texts an "always allow" granted; null: none
+    Column("denied_rules", JSON, nullable=True),  # rule texts an "always reject" gave; null: none
     Index("ix_sessions_owner_activity", "owner", "last_activity"),
     Index("ix_sessions_activity", "last_activity"),
 )

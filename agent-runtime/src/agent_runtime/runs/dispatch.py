@@ -224,14 +224,17 @@ class Dispatcher:
     def _decide(self, conv: Conversation, agent_id: str, call: ValidCall) -> PolicyDecision:
         """The policy's decision for a call in this session (its client's declaration and "always" rules)."""
         session = conv.session
-        rules = session_rules(session.approval_rules) if session.approval_rules else None
+        remembered = session.approval_rules or session.denied_rules
+        rules = session_rules(session.approval_rules, session.denied_rules) if remembered else None
         return self._services.policy.decide(agent_id, call.name, call.arguments, client_context(conv), rules)
 
-    async def allow_always(self, conv: Conversation, issued: IssuedToolCall) -> bool:
-        """Remember "always allow" for exactly this call on the session (one tool with one exact simple command or
-        one exact path; ``guardrails.rules.always_rule``); a call that is not that narrow is approved once only."""
+    async def allow_always(self, conv: Conversation, issued: IssuedToolCall, *, allow: bool = True) -> bool:
+        """Remember "always allow" (or, ``allow=False``, "always reject") for exactly this call on the session (one
+        tool with one exact simple command or one exact path; ``guardrails.rules.always_rule``); a call that is not
+        that narrow is approved (rejected) once only. A rejected scope is refused from then on (``tool_refused``)."""
         rule = always_rule_for(issued.tool_name, issued.arguments)
-        if rule is None or not conv.session.allow_always(rule):
+        session = conv.session
+        if rule is None or not (session.allow_always(rule) if allow else session.reject_always(rule)):
             return False
         await conv.step.uow.sessions.save(conv.session)
         return True

@@ -155,6 +155,8 @@ class FrameHandlers:
         approval = await uow.approvals.for_call(conv.session.id, frame.call_id)
         if approval is None or not approval.is_pending or not issued.is_outstanding:
             return Quiet(None, f"no decision is pending for {frame.call_id}", "no_pending_decision")
+        if frame.always and frame.decision == "reject":
+            await self._dispatcher.allow_always(conv, issued, allow=False)
         if frame.decision == "reject":
             await self._dispatcher.reject(conv, issued, frame.feedback)
             return Continue()

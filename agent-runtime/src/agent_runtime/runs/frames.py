@@ -47,7 +47,9 @@ class HitlDecision:
     decision: str  # approve | edit | reject
     modified_arguments: dict[str, Any] | None = None
     feedback: str | None = None
-    always: bool = False  # approve: also allow this exact call (one simple command or one path) for the session
+    always: bool = (
+        False  # approve/reject: also allow/refuse this exact call (one simple command or path) for the session
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +161,8 @@ def _hitl_decision(message: dict[str, Any]) -> HitlDecision:
     always = message.get("always")
     if always is not None and not isinstance(always, bool):
         raise InvalidFrame("'always' must be a boolean", "message.always")
-    if always and decision != "approve":
-        raise InvalidFrame("'always' goes with the decision approve", "message.always")
+    if always and decision == "edit":
+        raise InvalidFrame("'always' goes with the decision approve or reject", "message.always")
     return HitlDecision(call_id, decision, modified, _text(message, "feedback"), bool(always))
 
 

@@ -16,7 +16,6 @@ from gateway.acp import jsonrpc
 from gateway.acp.client_tools import Capabilities
 from gateway.acp.methods import METHODS, NOTIFICATIONS, OPEN_METHODS
 from gateway.acp.peer import ClientGone, ClientPeer
-from gateway.acp.permissions import SessionRules
 from gateway.acp.session import AcpSession, Link
 from gateway.auth import Authenticator, Principal
 from gateway.metrics import GatewayMetrics
@@ -42,14 +41,12 @@ class AcpConnection(Channel):
         *,
         runtime: RuntimeClient,
         authenticator: Authenticator,
-        rules: SessionRules,
         principal: Principal | None,
         connection_id: str,
     ) -> None:
         super().__init__(sink, metrics, buffer)
         self.runtime = runtime
         self.authenticator = authenticator
-        self.rules = rules
         self.principal = principal
         self.connection_id = connection_id
         self.peer = ClientPeer(self.send_message)
@@ -68,7 +65,7 @@ class AcpConnection(Channel):
         return self.principal.subject if self.principal is not None else None
 
     def link(self) -> Link:
-        return Link(self.runtime, self.subject, self.peer, self.capabilities, self.rules, self.send, self.with_seq)
+        return Link(self.runtime, self.subject, self.peer, self.capabilities, self.send, self.with_seq)
 
     def send_message(self, message: jsonrpc.Message) -> None:
         """A response, an error or a request of ours: queued at once, in order with the updates before it."""

@@ -56,7 +56,6 @@ async def acp_websocket(websocket: WebSocket) -> None:
         OutboundBuffer(settings.ws_outbound_buffer, settings.ws_slow_consumer_seconds),
         runtime=context.runtime,
         authenticator=context.authenticator,
-        rules=context.acp_rules,
         principal=principal,
         connection_id=connection_id,
     )

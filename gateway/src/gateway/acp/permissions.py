@@ -1,22 +1,18 @@
-"""Approvals as ``session/request_permission``: the four options, and the "always" answers of a session.
+"""Approvals as ``session/request_permission``: the four options, and when "always" may be offered.
 
-An "always" answer covers exactly one tool with one scope: for ``execute_command`` one exact simple command (its
-words, its working directory, with or without a shell); for file tools one exact path. A command line that is not
-a single simple command (operators, redirections, substitutions, globs, variables, quotes that a shell would
-reinterpret) is never remembered: those calls offer only the "once" answers, so "always" on ``git status && rm -rf``
-can never grant ``rm``. "Allow always" goes to the runtime (``hitl_decision`` with ``always: true``), which stores
-it with the session (``guardrails.rules.always_rule``): every gateway honours it. "Reject always" is kept here, by
-this process (the runtime's ``always`` goes with approvals only); another gateway asks again.
+An "always" answer goes to the runtime with the decision (``hitl_decision`` with ``always: true``), which stores it
+with the session (every gateway, a reconnect and a restart see it) for exactly one tool with one scope: one exact
+simple command for ``execute_command``, one exact path for the file tools (``guardrails.rules.always_rule``; the
+runtime's shell parser has the last word: a line it does not read as one exact simple command counts once). A
+command line that is not a single simple command (operators, redirections, substitutions, globs, variables, quotes
+a shell would reinterpret) is offered only the "once" answers, so "always" on ``git status && rm -rf`` can never
+grant ``rm``.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from gateway.acp import tool_calls
 from gateway.acp.json_values import as_list, as_object
@@ -27,23 +23,14 @@ REJECT_ONCE = "reject_once"
 REJECT_ALWAYS = "reject_always"
 _SHELL_SYNTAX = frozenset(";&|<>()$`*?[]{}~!#\\\n\r'\"")
 _PATH_TOOLS = frozenset({"write_file", "read_file", "create_directory", "list_files", "delete_file", "move_file"})
-SESSIONS_REMEMBERED = 10_000  # sessions whose "always" answers this process keeps (least recently used dropped)
-
-Scope = str
 
 
-def scope(tool_name: str, arguments: dict[str, Any]) -> Scope | None:
-    """What an "always" answer for this call covers, or None when it may only be answered once."""
+def may_remember(tool_name: str, arguments: dict[str, Any]) -> bool:
+    """Whether an "always" answer can be offered for this call (else it may only be answered once)."""
     if tool_name == "execute_command":
         command = arguments.get("command")
-        if not isinstance(command, str) or not is_simple_command(command):
-            return None
-        words = shlex.split(command)
-        key = {"words": words, "cwd": str(arguments.get("cwd") or "."), "shell": bool(arguments.get("shell"))}
-        return f"execute_command:{orjson.dumps(key).decode()}"
-    if tool_name in _PATH_TOOLS and isinstance(arguments.get("path"), str):
-        return f"{tool_name}:{arguments['path']}"
-    return None
+        return isinstance(command, str) and is_simple_command(command)
+    return tool_name in _PATH_TOOLS and isinstance(arguments.get("path"), str)
 
 
 def is_simple_command(command: str) -> bool:
@@ -56,10 +43,10 @@ def is_simple_command(command: str) -> bool:
         return False
 
 
-def options(call_scope: Scope | None) -> list[dict[str, str]]:
+def options(remember: bool) -> list[dict[str, str]]:
     allow = {"optionId": ALLOW_ONCE, "name": "Allow once", "kind": ALLOW_ONCE}
     reject = {"optionId": REJECT_ONCE, "name": "Reject", "kind": REJECT_ONCE}
-    if call_scope is None:
+    if not remember:
         return [allow, reject]
     return [
         allow,
@@ -98,38 +85,3 @@ def chosen(answer: Any) -> str | None:
         if option in (ALLOW_ONCE, ALLOW_ALWAYS, REJECT_ONCE, REJECT_ALWAYS):
             return str(option)
     return None
-
-
-@dataclass(slots=True)
-class Remembered:
-    allowed: set[Scope]
-    rejected: set[Scope]
-
-
-class SessionRules:
-    """The "reject always" answers of every session this process served, bounded (least recently used go first)."""
-
-    def __init__(self, limit: int = SESSIONS_REMEMBERED) -> None:
-        self._sessions: OrderedDict[str, Remembered] = OrderedDict()
-        self._limit = limit
-
-    def decided(self, session_id: str, call_scope: Scope | None) -> str | None:
-        """``ALLOW_ALWAYS`` or ``REJECT_ALWAYS`` when the user already answered this scope for good."""
-        remembered = self._sessions.get(session_id)
-        if call_scope is None or remembered is None:
-            return None
-        self._sessions.move_to_end(session_id)
-        if call_scope in remembered.rejected:
-            return REJECT_ALWAYS
-        if call_scope in remembered.allowed:
-            return ALLOW_ALWAYS
-        return None
-
-    def remember(self, session_id: str, call_scope: Scope, option: str) -> None:
-        remembered = self._sessions.get(session_id)
-        if remembered is None:
-            remembered = self._sessions[session_id] = Remembered(set(), set())
-            while len(self._sessions) > self._limit:
-                self._sessions.popitem(last=False)
-        self._sessions.move_to_end(session_id)
-        (remembered.allowed if option == ALLOW_ALWAYS else remembered.rejected).add(call_scope)

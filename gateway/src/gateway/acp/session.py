@@ -11,7 +11,6 @@ import orjson
 
 from gateway.acp.client_tools import Capabilities, ClientTools
 from gateway.acp.peer import ClientPeer
-from gateway.acp.permissions import SessionRules
 from gateway.acp.updates import Translator, Update
 from gateway.acp.workspace import Workspace
 from gateway.runtime_client import ChunkStream, RuntimeClient, RuntimeRefused, RuntimeUnavailable
@@ -31,7 +30,6 @@ class Link:
     subject: str | None
     peer: ClientPeer
     capabilities: Capabilities
-    rules: SessionRules
     send: Callable[[Outgoing], Awaitable[None]]
     with_seq: bool  # the client asked for each update's seq (``codelab-acp`` does, to resume)
 

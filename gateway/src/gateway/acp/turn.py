@@ -233,7 +233,8 @@ class Turn:
                 await self.session.notify(
                     tool_calls.finished(call_id, "failed", [tool_calls.text(f"The user {outcome}.")])
                 )
-                return {"type": "hitl_decision", "call_id": call_id, "decision": "reject"}
+                always = option == permissions.REJECT_ALWAYS  # the runtime refuses that call from then on
+                return {"type": "hitl_decision", "call_id": call_id, "decision": "reject", "always": always}
             if option == permissions.ALLOW_ALWAYS:  # the runtime remembers it (stored with the session)
                 await self._post_aside(
                     {"type": "hitl_decision", "call_id": call_id, "decision": "approve", "always": True}
@@ -275,21 +276,12 @@ class Turn:
         return {"type": "tool_result", "call_id": call_id, "tool_name": name, "result": outcome.result}
 
     async def _ask(self, call_id: str, name: str, arguments: dict[str, Any], diff: list[dict[str, Any]]) -> str:
-        """The user's answer to a gated call (a remembered "reject always" answers without asking; an "allow
-        always" is the runtime's to remember: it hands such calls out without asking)."""
-        session = self.session
-        scope = permissions.scope(name, arguments)
-        remembered = session.link.rules.decided(session.id, scope)
-        if remembered is not None:
-            return remembered
-        shown = tool_calls.started(call_id, name, arguments, session.workspace)
+        """The user's answer to a gated call ("always" answers are the runtime's to remember: it no longer asks)."""
+        shown = tool_calls.started(call_id, name, arguments, self.session.workspace)
         del shown["sessionUpdate"]
         if diff:
             shown["content"] = diff
-        option = await self._permission(shown, permissions.options(scope))
-        if scope is not None and option == permissions.REJECT_ALWAYS:
-            session.link.rules.remember(session.id, scope, option)
-        return option
+        return await self._permission(shown, permissions.options(permissions.may_remember(name, arguments)))
 
     async def _decide_plan(self, plan: dict[str, Any]) -> dict[str, Any]:
         option = await self._permission(permissions.plan_question(plan), permissions.PLAN_OPTIONS)
