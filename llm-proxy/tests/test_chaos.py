@@ -39,9 +39,15 @@ async def test_random_upstream_faults_with_a_healthy_fallback(proxy_client, upst
     )
     chooser = random.Random(7)
     faults: list[str] = []
+    # Every fault once first (how many calls reach the upstream depends on timing: cooldowns send some requests
+    # straight to the fallback), then at random.
+    every_fault_once = chooser.sample(BEFORE_FIRST_BYTE + AFTER_FIRST_BYTE, k=len(BEFORE_FIRST_BYTE + AFTER_FIRST_BYTE))
 
     def choose(_: int) -> Reply:
-        fault = "none" if chooser.random() >= 0.2 else chooser.choice(BEFORE_FIRST_BYTE + AFTER_FIRST_BYTE)
+        if every_fault_once:
+            fault = every_fault_once.pop()
+        else:
+            fault = "none" if chooser.random() >= 0.2 else chooser.choice(BEFORE_FIRST_BYTE + AFTER_FIRST_BYTE)
         faults.append(fault)
         return reply_for(fault)
 
