@@ -51,6 +51,11 @@ class Terminal:
     def exited(self) -> bool:
         return self.tmux("list-panes", "-t", "chat", "-F", "#{pane_dead}").strip() == "1"
 
+    def exit_status(self) -> str | None:
+        """The command's exit status once it ended (tmux marks the pane dead a moment before it records it)."""
+        dead, _, status = self.tmux("list-panes", "-t", "chat", "-F", "#{pane_dead} #{pane_dead_status}").partition(" ")
+        return status.strip() or None if dead == "1" else None
+
     def wait_until(self, ready: Callable[[str], bool], what: str) -> str:
         deadline = time.monotonic() + SCREEN_WAIT
         while time.monotonic() < deadline:
@@ -152,8 +157,7 @@ def test_the_client_rides_out_a_runtime_and_a_gateway_restart_without_losing_wha
 
     terminal.type("/quit")
     deadline = time.monotonic() + SCREEN_WAIT
-    while not terminal.exited():
+    while (status := terminal.exit_status()) is None:
         assert time.monotonic() < deadline, "/quit did not end the client"
         time.sleep(0.1)
-    status = terminal.tmux("list-panes", "-t", "chat", "-F", "#{pane_dead_status}").strip()
     assert status == "0"
