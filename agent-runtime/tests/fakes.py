@@ -305,7 +305,7 @@ class FakeLock:
         self.held: list[str] = []
 
     @asynccontextmanager
-    async def hold(self, session_id: str) -> AsyncIterator[None]:
+    async def hold(self, session_id: str, on_wait: Any = None) -> AsyncIterator[None]:
         self.held.append(session_id)
         yield
 

@@ -110,3 +110,32 @@ async def test_a_replica_starting_mid_turn_interrupts_nothing_and_a_stopped_repl
     assert "agent_runtime_takeovers_total 1.0" in metrics
     assert "agent_runtime_fanout_relay_up 1.0" in metrics
     assert "agent_runtime_session_leases 0.0" in metrics
+
+
+async def test_a_message_through_another_replica_waits_for_the_running_turn_and_says_so(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    tokens = [f"t{i} " for i in range(4)]
+    llm = SecondTurnHeld(tokens, hold_after=2)
+    owner = create_app(make_settings(tmp_path / "a", postgres_url, heartbeat_interval=0.2), llm=llm)
+    other = create_app(make_settings(tmp_path / "b", postgres_url, heartbeat_interval=0.2), llm=FakeLLM(["next"]))
+    async with serving(owner) as a, serving(other) as b:
+        await turn(a, "s1", "hello")
+        body = {"session_id": "s1", "message": {"type": "user_message", "content": "go"}}
+        async with a.stream("POST", "/agent/message/stream", json=body) as post:
+            posted = post.aiter_lines()
+            await asyncio.wait_for(read_events(posted, 2), 10)  # the turn holds on a
+            then = {"session_id": "s1", "message": {"type": "user_message", "content": "then"}}
+            async with b.stream("POST", "/agent/message/stream", json=then) as waiting:
+                lines = waiting.aiter_lines()
+                notice, _ = await asyncio.wait_for(read_events(lines, 1), 10)
+                llm.gate.set()
+                rest, _ = await asyncio.wait_for(read_events(lines, 3), 10)
+            await asyncio.wait_for(read_events(posted, len(tokens) - 2 + 2), 10)
+        history = (await b.get("/sessions/s1/history")).json()
+    assert notice[0][1]["type"] == "status"
+    assert notice[0][1]["metadata"]["code"] == "queued"
+    kinds = [c["type"] for _, c in rest]
+    assert kinds[-1] == "done"
+    assert rest[-1][1]["stop_reason"] == "completed"
+    assert [m["content"] for m in history["messages"]][-4:] == ["go", "".join(tokens), "then", "next"]

@@ -27,7 +27,7 @@ async def main(url: str) -> None:
     uows = SqlAlchemyUnitOfWorkFactory(engine)
     bus = CommandBus(
         uows,
-        SessionWriterLock(engine),
+        SessionWriterLock(engine, replica="crash-writer"),  # restarted below under the same name
         EventBus(),
         HANDLERS,
         lambda: datetime.now(UTC),

@@ -63,7 +63,9 @@ async def test_a_killed_writer_loses_no_acknowledged_row(db_url: str, tmp_path: 
     finally:
         await engine.dispose()
 
-    app = create_app(make_settings(tmp_path, db_url, multi_agent_mode=True), llm=FakeLLM(["Hello", " world"]))
+    # The same replica restarted (its name, so it takes back the lease the killed writer may have held).
+    settings = make_settings(tmp_path, db_url, multi_agent_mode=True, replica_id="crash-writer")
+    app = create_app(settings, llm=FakeLLM(["Hello", " world"]))
     async with app.router.lifespan_context(app):
         await app.state.runs.idle("crash")  # the start-up took the interrupted run over and drove it to its end
         async with app.state.uows(write=False) as uow:

@@ -3,7 +3,7 @@ the tests implement them in memory."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -179,7 +179,11 @@ class UnitOfWorkFactory(Protocol):
 class WriterLock(Protocol):
     """One writer per session: held across a whole turn. Re-entrant within one task's context."""
 
-    def hold(self, session_id: str) -> AbstractAsyncContextManager[None]: ...
+    def hold(
+        self, session_id: str, on_wait: Callable[[], Awaitable[object]] | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold the session's lock; ``on_wait`` runs once when another replica holds it (this one must wait)."""
+        ...
 
     def hold_if_free(self, session_id: str) -> AbstractAsyncContextManager[bool]:
         """Hold the lock if nobody does (True), else do not wait (False): a run marked running whose session lock

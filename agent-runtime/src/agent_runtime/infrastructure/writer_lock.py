@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
@@ -96,8 +96,10 @@ class SessionWriterLock:
         self._leased.clear()
 
     @asynccontextmanager
-    async def hold(self, session_id: str) -> AsyncIterator[None]:
-        async with self._hold(session_id, wait=True):
+    async def hold(
+        self, session_id: str, on_wait: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[None]:
+        async with self._hold(session_id, wait=True, on_wait=on_wait):
             yield
 
     @asynccontextmanager
@@ -113,7 +115,9 @@ class SessionWriterLock:
         return len(self._leased)
 
     @asynccontextmanager
-    async def _hold(self, session_id: str, *, wait: bool) -> AsyncIterator[bool]:
+    async def _hold(
+        self, session_id: str, *, wait: bool, on_wait: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[bool]:
         held = self._held.get()
         if session_id in held:
             yield True
@@ -121,7 +125,7 @@ class SessionWriterLock:
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         self._users[session_id] = self._users.get(session_id, 0) + 1
         try:
-            async with lock, self._lease(session_id, wait=wait) as free:
+            async with lock, self._lease(session_id, wait=wait, on_wait=on_wait) as free:
                 if not free:
                     yield False
                     return
@@ -137,7 +141,9 @@ class SessionWriterLock:
                 del self._locks[session_id]
 
     @asynccontextmanager
-    async def _lease(self, session_id: str, *, wait: bool) -> AsyncIterator[bool]:
+    async def _lease(
+        self, session_id: str, *, wait: bool, on_wait: Callable[[], Awaitable[object]] | None
+    ) -> AsyncIterator[bool]:
         if self._engine is None:
             yield True
             return
@@ -146,6 +152,9 @@ class SessionWriterLock:
             if not wait:
                 yield False
                 return
+            if on_wait is not None:
+                await on_wait()
+                on_wait = None
             await asyncio.sleep(pause)  # another replica writes the session: its turn ends, or its lease expires
             pause = min(pause * 2, _LONGEST_WAIT)
         self._leased.add(session_id)

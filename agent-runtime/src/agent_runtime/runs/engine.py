@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agent_runtime.agents.catalogue import UnknownAgent
@@ -302,7 +302,7 @@ class RunEngine:
             if isinstance(work.frame, TakeOver):
                 await self._take_over(session_id, work)
             else:
-                async with self._lock.hold(session_id):
+                async with self._lock.hold(session_id, self._waiting_notice(session_id, work)):
                     await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
         except asyncio.CancelledError:
             raise
@@ -314,6 +314,22 @@ class RunEngine:
             unwatch()
         if not ticket.done.done():
             await self._end(session_id, work, failure)
+
+    def _waiting_notice(self, session_id: str, work: _Work) -> Callable[[], Awaitable[None]] | None:
+        """What the frame's followers hear when it waits for a turn another replica runs; from then on its stream
+        skips that turn's chunks (relayed here) up to its own work, as for a frame queued behind a turn here. A
+        cancel waits silently: it was sent on to that replica and ends with its turn."""
+        if isinstance(work.frame, Cancel):
+            return None
+        status = chunks.status("queued behind the turn running on another replica", code="queued", position=1)
+
+        async def notice() -> None:
+            ticket = work.ticket
+            ticket.queued = True
+            ticket.notice_seq = await self._services.stream.live(session_id, status)
+            work.first_seq = ticket.first = None  # the notice is not the frame's work: that starts with the lease
+
+        return notice
 
     async def _after_cancel(self, session_id: str, work: _Work) -> None:
         with contextlib.suppress(Exception):
