@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +20,10 @@ import redis.asyncio
 from redis.exceptions import RedisError
 
 from llm_proxy.app import create_app
+from llm_proxy.metrics import Metrics
 from llm_proxy.settings import Settings
+from llm_proxy.shared_capacity import SharedCapacity
+from service_kit.service import new_registry
 from tests.fakes import FakeUpstream
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "bench"))
@@ -141,6 +145,25 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+Replica = Callable[..., AbstractAsyncContextManager[SharedCapacity]]
+
+
+@pytest.fixture
+def replica(redis_url: str, redis_prefix: str) -> Replica:
+    """``async with replica() as shared`` → one replica's shared capacity (its own client) on the test's prefix."""
+
+    @asynccontextmanager
+    async def open_replica(url: str = redis_url, **overrides: Any) -> AsyncIterator[SharedCapacity]:
+        settings = make_settings(redis_url=url, redis_prefix=redis_prefix, cooldown_s=5, **overrides)
+        shared = await SharedCapacity.start(settings, Metrics(new_registry()))
+        try:
+            yield shared
+        finally:
+            await shared.aclose()
+
+    return open_replica
 
 
 @pytest.fixture

@@ -201,28 +201,28 @@ async def test_previous_response_id_continues_the_stored_conversation(proxy_clie
     assert unstored["store"] is False
 
 
-def test_the_store_is_per_caller_bounded_and_expires():
+async def test_the_store_is_per_caller_bounded_and_expires():
     now = [0.0]
     store = ResponseStore(per_caller=2, ttl=10, max_bytes=100, clock=lambda: now[0])
     message = [ChatMessage(role="user", content="x")]
     for index in range(3):
-        store.put("alice", f"r{index}", message, {}, size=10)
+        await store.put("alice", f"r{index}", message, {}, size=10)
     with pytest.raises(ProxyError):
-        store.get("alice", "r0")  # the oldest of three was dropped
-    assert store.get("alice", "r2").conversation == tuple(message)
+        await store.get("alice", "r0")  # the oldest of three was dropped
+    assert (await store.get("alice", "r2")).conversation == tuple(message)
     with pytest.raises(ProxyError):
-        store.get("bob", "r2")  # another caller's id is unknown to bob
+        await store.get("bob", "r2")  # another caller's id is unknown to bob
     assert store.bytes == 20
-    store.put("bob", "b1", message, {}, size=60)
-    store.put("bob", "b2", message, {}, size=30)  # 110 bytes: alice's older response goes
-    assert store.find("alice", "r1") is None
-    assert store.find("alice", "r2") is not None
+    await store.put("bob", "b1", message, {}, size=60)
+    await store.put("bob", "b2", message, {}, size=30)  # 110 bytes: alice's older response goes
+    assert await store.find("alice", "r1") is None
+    assert await store.find("alice", "r2") is not None
     assert store.bytes == 100
-    store.put("carol", "huge", message, {}, size=101)  # larger than the whole store: not kept
-    assert store.find("carol", "huge") is None
+    await store.put("carol", "huge", message, {}, size=101)  # larger than the whole store: not kept
+    assert await store.find("carol", "huge") is None
     now[0] = 11
     with pytest.raises(ProxyError, match="expired"):
-        store.get("alice", "r2")
+        await store.get("alice", "r2")
     assert store.bytes == 90
 
 

@@ -5,36 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from structlog.testing import capture_logs
 
 from llm_proxy.capacity import BudgetExhausted, RateBudgets
-from llm_proxy.metrics import Metrics
 from llm_proxy.shared_capacity import SharedCapacity
-from service_kit.service import new_registry
-from tests.conftest import RelayProcess, make_settings
-
-Replica = Callable[..., AbstractAsyncContextManager[SharedCapacity]]
-
-
-@pytest.fixture
-def replica(redis_url: str, redis_prefix: str) -> Replica:
-    """``async with replica() as shared`` → one replica's shared capacity (its own client) on the test's prefix."""
-
-    @asynccontextmanager
-    async def open_replica(url: str = redis_url, **overrides: Any) -> AsyncIterator[SharedCapacity]:
-        settings = make_settings(redis_url=url, redis_prefix=redis_prefix, cooldown_s=5, **overrides)
-        shared = await SharedCapacity.start(settings, Metrics(new_registry()))
-        try:
-            yield shared
-        finally:
-            await shared.aclose()
-
-    return open_replica
+from tests.conftest import RelayProcess, Replica
 
 
 async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:

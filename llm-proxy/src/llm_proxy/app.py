@@ -14,7 +14,7 @@ from llm_proxy.capacity import Cooldowns, RateBudgets
 from llm_proxy.catalog import Catalog, ModelEntry, ModelsFileError, builtin_entries, load_models_file
 from llm_proxy.dispatch import Dispatcher, RetryPolicy
 from llm_proxy.doors import embeddings, messages, responses
-from llm_proxy.doors.response_store import ResponseStore
+from llm_proxy.doors.response_store import Responses, ResponseStore
 from llm_proxy.metrics import Metrics
 from llm_proxy.providers.anthropic import AnthropicProvider
 from llm_proxy.providers.base import Provider
@@ -25,6 +25,7 @@ from llm_proxy.providers.transport import new_session
 from llm_proxy.schemas import openapi_components
 from llm_proxy.settings import Settings
 from llm_proxy.shared_capacity import SharedCapacity
+from llm_proxy.shared_responses import SharedResponseStore
 from llm_proxy.state import ProxyState
 from llm_proxy.usage import SessionUsage
 from service_kit.asgi import HotPathApp
@@ -84,18 +85,22 @@ def create_app(settings: Settings) -> FastAPI:
             backoff_max=settings.retry_backoff_max_s,
             max_retry_after=settings.max_retry_after_s,
         )
-        # With a Redis URL, cooldowns and budgets are shared with the other replicas.
+        # With a Redis URL, cooldowns, budgets and stored responses are shared with the other replicas.
         shared = await SharedCapacity.start(settings, metrics) if settings.redis_url.get_secret_value() else None
         cooldowns = shared.cooldowns if shared else Cooldowns(settings.cooldown_s, settings.failure_threshold)
         budgets = shared.budgets if shared else RateBudgets()
         dispatcher = Dispatcher(catalog, providers, cooldowns, budgets, metrics, policy)
         sessions = SessionUsage(settings.session_usage_limit)
         secrets = tuple(settings.secrets())
-        responses = ResponseStore(
+        local = ResponseStore(
             settings.responses_store_limit,
             settings.responses_store_ttl_s,
             int(settings.responses_store_max_mb * 1024 * 1024),
         )
+        responses: Responses = local
+        if shared:  # in Redis for every replica; the in-process store while Redis is away
+            max_entry = int(settings.responses_store_max_entry_mb * 1024 * 1024)
+            responses = SharedResponseStore(shared.link, local, max_entry)
         app.state.proxy = ProxyState(settings, catalog, providers, dispatcher, metrics, sessions, secrets, responses)
         try:
             yield

@@ -63,10 +63,14 @@ class Metrics:
         self.cooldowns = Counter("llm_proxy_cooldowns", "Cooldowns started", labels, registry=registry)
         self.retries = Counter("llm_proxy_retries", "Retries on the same deployment", labels, registry=registry)
         self.shared_state_up = Gauge(
-            "llm_proxy_shared_state_up", "1 while cooldowns and budgets are shared through Redis", registry=registry
+            "llm_proxy_shared_state_up",
+            "1 while cooldowns, budgets and stored responses are shared through Redis",
+            registry=registry,
         )
         self.shared_state_outages = Counter(
-            "llm_proxy_shared_state_outages", "Times Redis became unreachable (limits per process)", registry=registry
+            "llm_proxy_shared_state_outages",
+            "Times Redis became unreachable (limits and stored responses per process)",
+            registry=registry,
         )
         self._series: dict[tuple[str, str], ModelSeries] = {}
 

@@ -61,6 +61,11 @@ class Settings(ServiceSettings):
         description="Memory the kept responses may hold in all (approximate: request bodies and outputs); the least "
         "recently stored are dropped first.",
     )
+    responses_store_max_entry_mb: float = Field(
+        32.0,
+        ge=0,
+        description="With REDIS_URL: a response whose stored JSON (conversation and output) is larger is not kept.",
+    )
     responses_unsupported_tools: Literal["refuse", "ignore"] = Field(
         "refuse",
         description="Tools of /v1/responses other than function and custom tools (web_search, file_search, ...): "
@@ -68,8 +73,8 @@ class Settings(ServiceSettings):
     )
     redis_url: SecretStr = Field(
         SecretStr(""),
-        description="Redis shared by the proxy's replicas for cooldowns and rpm/tpm budgets, e.g. "
-        "redis://redis:6379/0; empty: each process counts on its own.",
+        description="Redis shared by the proxy's replicas for cooldowns, rpm/tpm budgets and stored responses, e.g. "
+        "redis://redis:6379/0; empty: each process keeps its own.",
     )
     redis_prefix: str = Field("codelab:llm-proxy:", description="Prefix of every Redis key and channel the proxy uses.")
     redis_timeout_s: float = Field(
@@ -77,7 +82,7 @@ class Settings(ServiceSettings):
         gt=0,
         le=10,
         description="Longest wait for Redis on a request (event-loop lag included); slower or down: per-process "
-        "limits until it answers again.",
+        "limits and stored responses until it answers again.",
     )
 
     def configured_providers(self) -> set[str]:

@@ -1,4 +1,5 @@
-"""Cooldowns and rpm/tpm budgets shared by the proxy's replicas through Redis (``LLM_PROXY__REDIS_URL``).
+"""Cooldowns and rpm/tpm budgets shared by the proxy's replicas through Redis (``LLM_PROXY__REDIS_URL``), and the
+one Redis link (``RedisLink``) that they and the stored responses (``shared_responses``) use.
 
 Budgets are taken atomically in Redis, on Redis's clock (one Lua script per request to a deployment that has an
 rpm or tpm, nothing for the others), so N replicas with ``rpm: 10`` allow 10 requests a minute in total. Cooldowns
@@ -93,6 +94,19 @@ class RedisLink:
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    @classmethod
+    def open(cls, settings: Settings, metrics: Metrics) -> RedisLink:
+        """The link to ``settings.redis_url`` (connections open on first use; ``maintain`` brings it up)."""
+        # No retries inside the client: a failed call is answered per process at once, the maintainer reconnects.
+        # A bounded pool: a burst of requests waits for a connection (within the timeout) instead of opening more.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url.get_secret_value(),
+            max_connections=MAX_CONNECTIONS,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=RESYNC_TIMEOUT_S,
+        )
+        return cls(Redis.from_pool(pool), settings.redis_prefix, settings.redis_timeout_s, metrics)
+
     @property
     def up(self) -> bool:
         return self._up.is_set()
@@ -123,7 +137,7 @@ class RedisLink:
             _log.warning(
                 "shared_state_unreachable",
                 error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                effect="cooldowns and rpm/tpm budgets are per process until Redis answers again",
+                effect="cooldowns, rpm/tpm budgets and stored responses are per process until Redis answers again",
             )
         self._up.clear()
         self._metrics.shared_state_up.set(0)
@@ -175,7 +189,9 @@ class RedisLink:
             await self.client.aclose()
 
     def _mark_up(self) -> None:
-        _log.info("shared_state_reachable", effect="cooldowns and rpm/tpm budgets are shared through Redis")
+        _log.info(
+            "shared_state_reachable", effect="cooldowns, rpm/tpm budgets and stored responses are shared through Redis"
+        )
         self._down_reported = False
         self._metrics.shared_state_up.set(1)
         self._up.set()
@@ -256,16 +272,7 @@ class SharedCapacity:
     async def start(cls, settings: Settings, metrics: Metrics) -> SharedCapacity:
         """Connect to ``settings.redis_url``, waiting at most ``STARTUP_WAIT_S`` (an unreachable Redis does not
         stop the proxy: it serves per process until Redis answers)."""
-        # No retries inside the client: a failed call is answered per process at once, the maintainer reconnects.
-        # A bounded pool: a burst of requests waits for a connection (within the timeout) instead of opening more.
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url.get_secret_value(),
-            max_connections=MAX_CONNECTIONS,
-            retry=Retry(NoBackoff(), 0),
-            socket_connect_timeout=RESYNC_TIMEOUT_S,
-        )
-        client = Redis.from_pool(pool)
-        link = RedisLink(client, settings.redis_prefix, settings.redis_timeout_s, metrics)
+        link = RedisLink.open(settings, metrics)
         cooldowns = SharedCooldowns(settings.cooldown_s, settings.failure_threshold, link)
         shared = cls(link, cooldowns, SharedBudgets(link))
         shared._maintainer = asyncio.get_running_loop().create_task(link.maintain(cooldowns.resync, cooldowns.heard))

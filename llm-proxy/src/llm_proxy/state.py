@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from llm_proxy.catalog import Catalog
 from llm_proxy.dispatch import Dispatcher
-from llm_proxy.doors.response_store import ResponseStore
+from llm_proxy.doors.response_store import Responses
 from llm_proxy.metrics import Metrics
 from llm_proxy.providers.base import Provider
 from llm_proxy.settings import Settings
@@ -22,4 +22,4 @@ class ProxyState:
     metrics: Metrics
     sessions: SessionUsage
     secrets: tuple[str, ...]
-    responses: ResponseStore
+    responses: Responses

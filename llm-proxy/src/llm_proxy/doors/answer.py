@@ -8,7 +8,7 @@ body and its pre-start error event. ``stream: false`` is the stream folded by th
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,7 +49,7 @@ class WriterFactory(Protocol):
         ...
 
 
-def _nothing(writer: Writer, answer: dict[str, Any]) -> None:
+async def _nothing(writer: Writer, answer: dict[str, Any]) -> None:
     return None
 
 
@@ -58,7 +58,9 @@ class Door:
     writer: WriterFactory
     error_body: Callable[[ProxyError], bytes]  # an HTTP error's body, in the door's shape
     error_event: Callable[[ProxyError], bytes]  # a failure after a heartbeat sent the 200, before ``start``
-    finished: Callable[[Writer, dict[str, Any]], None] = _nothing  # the answer is whole (e.g. store it)
+    # The answer is whole (e.g. store it): awaited before its last bytes leave, so a client that has them can rely
+    # on it.
+    finished: Callable[[Writer, dict[str, Any]], Awaitable[None]] = _nothing
 
 
 async def send_error(send: Send, error: ProxyError, body: Callable[[ProxyError], bytes] = ProxyError.body) -> None:
@@ -100,7 +102,7 @@ async def answer(
         finally:
             await batches.aclose()  # also when the writer refused a delta: the usage is recorded once
         _, whole = writer.finish()
-        door.finished(writer, whole)
+        await door.finished(writer, whole)
     except ProxyError as error:
         await send_error(send, error.scrub(state.secrets), door.error_body)
         return
@@ -120,7 +122,7 @@ async def _events(
                     data, head = head + data, b""
                 yield data
         closing, whole = writer.finish()
-        door.finished(writer, whole)
+        await door.finished(writer, whole)
     except ProxyError as error:
         yield head + writer.failed(error.scrub(state.secrets))
         return

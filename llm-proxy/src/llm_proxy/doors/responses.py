@@ -49,7 +49,7 @@ class ResponsesEndpoint:
             body = parse_responses_request(raw)
             history: list[ChatMessage] = []
             if body.previous_response_id:
-                history = list(state.responses.get(caller, body.previous_response_id).conversation)
+                history = list((await state.responses.get(caller, body.previous_response_id)).conversation)
             ignore = state.settings.responses_unsupported_tools == "ignore"
             chat, conversation = chat_request(body, history, ignore_unsupported_tools=ignore)
             entry = resolve_model(state, body.model)
@@ -81,13 +81,13 @@ class _Turn:
         custom = custom_tool_names(self._body.tools)
         return ResponseWriter(envelope(self.id, model, self._body), stream=stream, custom_tools=custom)
 
-    def store(self, writer: Writer, response: dict[str, Any]) -> None:
+    async def store(self, writer: Writer, response: dict[str, Any]) -> None:
         if self._body.stored:
             assert isinstance(writer, ResponseWriter)
             conversation = [*self._conversation, writer.assistant_message()]
             # Python objects hold a few times their JSON: the request's (the new input) and the output's.
             size = _OBJECT_OVERHEAD * (self._raw_size + len(orjson.dumps(response["output"])))
-            self._state.responses.put(self._caller, self.id, conversation, response, size)
+            await self._state.responses.put(self._caller, self.id, conversation, response, size)
 
 
 router = APIRouter()
@@ -103,7 +103,7 @@ def _not_kept(response_id: str) -> Response:
 async def retrieve_response(response_id: str, request: Request) -> Response:
     """A response created with ``store`` (the default), while it is kept; only its creator's key sees it."""
     state: ProxyState = request.app.state.proxy
-    stored = state.responses.find(caller_id(request.scope), response_id)
+    stored = await state.responses.find(caller_id(request.scope), response_id)
     if stored is None:
         return _not_kept(response_id)
     return Response(orjson.dumps(stored.response), media_type="application/json")
@@ -113,10 +113,8 @@ async def retrieve_response(response_id: str, request: Request) -> Response:
 async def delete_response(response_id: str, request: Request) -> Response:
     """Forget a stored response (it can no longer be continued)."""
     state: ProxyState = request.app.state.proxy
-    caller = caller_id(request.scope)
-    if state.responses.find(caller, response_id) is None:
+    if not await state.responses.delete(caller_id(request.scope), response_id):
         return _not_kept(response_id)
-    state.responses.delete(caller, response_id)
     body = {"id": response_id, "object": "response.deleted", "deleted": True}
     return Response(orjson.dumps(body), media_type="application/json")
 
