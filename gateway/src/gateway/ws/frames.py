@@ -52,7 +52,7 @@ class HitlDecision(_Frame):
     decision: Literal["approve", "edit", "reject"]
     modified_arguments: dict[str, Any] | None = None
     feedback: str | None = None
-    always: bool | None = None  # with approve: the runtime allows this exact call for the rest of the session
+    always: bool | None = None  # with approve/reject: the runtime allows/refuses this exact call for the session
 
 
 class PlanDecision(_Frame):
