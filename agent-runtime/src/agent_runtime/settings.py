@@ -79,7 +79,7 @@ class Settings(ServiceSettings):
     )
 
     lease_seconds: float = Field(
-        15.0,
+        10.0,
         ge=1,
         description="PostgreSQL: how long a replica's hold on a session it writes lasts unless renewed (every third "
         "of it); a dead replica's turns are taken over once it expires.",
@@ -92,7 +92,7 @@ class Settings(ServiceSettings):
         "LEASE_SECONDS); unset = a new name per process.",
     )
     takeover_interval: float = Field(
-        5.0,
+        2.0,
         gt=0,
         description="PostgreSQL: seconds between passes that take over the turns of a replica that died (their "
         "session lock is free while their run is marked running).",

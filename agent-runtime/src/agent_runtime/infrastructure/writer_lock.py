@@ -59,7 +59,7 @@ def replica_id() -> str:
 
 class SessionWriterLock:
     def __init__(
-        self, engine: AsyncEngine | None = None, *, lease_seconds: float = 15.0, replica: str | None = None
+        self, engine: AsyncEngine | None = None, *, lease_seconds: float = 10.0, replica: str | None = None
     ) -> None:
         self._engine = engine if engine is not None and is_postgres(engine) else None
         self._locks: dict[str, asyncio.Lock] = {}
