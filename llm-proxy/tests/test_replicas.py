@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import AUTH, KEY, RelayProcess
+from tests.conftest import AUTH, KEY, RelayProcess, free_port
 
 MODELS = """\
 models:
@@ -29,12 +28,6 @@ models:
   flaky: {provider: mock, upstream_model: mock}
   plain: {provider: mock, upstream_model: mock}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from llm_proxy.anthropic_names import ERROR_TYPES, STOP_REASONS
 from llm_proxy.errors import ProxyError
 from llm_proxy.providers.base import (
     Batch,
@@ -30,29 +31,19 @@ from llm_proxy.providers.base import (
     ToolCallDelta,
     Usage,
 )
+from service_kit import sse
 
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
-# ProxyError kind → Anthropic error type
-_ERROR_TYPES = {
-    "bad_request": "invalid_request_error",
-    "context_window": "invalid_request_error",
-    "not_found": "not_found_error",
-    "too_large": "request_too_large",
-    "rate_limit": "rate_limit_error",
-    "unavailable": "overloaded_error",
-    "timeout": "timeout_error",
-}
-PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+PING = sse.encode(b'{"type":"ping"}', event="ping")
 
 
 def error_body(error: ProxyError) -> bytes:
     """Anthropic's error shape: ``{"type":"error","error":{"type","message"}}``."""
-    kind = _ERROR_TYPES.get(error.kind, "api_error")
+    kind = ERROR_TYPES.get(error.kind, "api_error")
     return orjson.dumps({"type": "error", "error": {"type": kind, "message": error.message}})
 
 
 def error_event(error: ProxyError) -> bytes:
-    return b"event: error\ndata: " + error_body(error) + b"\n\n"
+    return sse.encode(error_body(error), event="error")
 
 
 def usage_object(usage: Usage) -> dict[str, Any]:
@@ -66,7 +57,7 @@ def usage_object(usage: Usage) -> dict[str, Any]:
 
 
 def _event(kind: str, body: dict[str, Any]) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **body}) + b"\n\n"
+    return sse.encode(orjson.dumps({"type": kind, **body}), event=kind)
 
 
 class _Block:
@@ -241,7 +232,7 @@ class MessageWriter:
             return "tool_use"
         if self._finish == "stop" and self._stop_sequence is not None:
             return "stop_sequence"
-        return _STOP_REASONS.get(self._finish, "end_turn")
+        return STOP_REASONS.get(self._finish, "end_turn")
 
     def finish(self) -> tuple[bytes, dict[str, Any]]:
         """The closing events and the whole message."""

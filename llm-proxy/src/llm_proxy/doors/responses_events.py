@@ -35,6 +35,7 @@ from llm_proxy.providers.base import (
 )
 from llm_proxy.reasoning import ReasoningFold
 from llm_proxy.schemas import ChatMessage, FunctionCall, ReasoningBlock, ToolCall
+from service_kit import sse
 
 CUSTOM_INPUT = "input"  # the one string argument a custom tool is offered to the model with
 SEALED_PREFIX = "codelab-reasoning.v1."  # the proxy's encrypted_content: a whole signed or redacted block
@@ -88,10 +89,6 @@ def unseal(value: str) -> ReasoningBlock | None:
         return None
 
 
-def sse(kind: str, body: bytes) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + body + b"\n\n"
-
-
 def error_event(error: ProxyError, sequence_number: int = 0) -> bytes:
     """The ``error`` event: a failure before the response was created (its 200 already out)."""
     body = {
@@ -101,7 +98,7 @@ def error_event(error: ProxyError, sequence_number: int = 0) -> bytes:
         "message": error.message,
         "param": error.param,
     }
-    return sse("error", orjson.dumps(body))
+    return sse.encode(orjson.dumps(body), event="error")
 
 
 class _Item:
@@ -143,7 +140,7 @@ class ResponseWriter:
         self._seq += 1
         if not self._stream:
             return b""
-        return sse(kind, orjson.dumps({"type": kind, "sequence_number": sequence_number, **fields}))
+        return sse.encode(orjson.dumps({"type": kind, "sequence_number": sequence_number, **fields}), event=kind)
 
     def _snapshot(self, status: str, **extra: Any) -> dict[str, Any]:
         return {**self.envelope, "status": status, "output": list(self.output), **extra}

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from llm_proxy.anthropic_names import ERROR_KINDS, FINISH_REASONS
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.errors import ProxyError, from_status
 from llm_proxy.providers.anthropic_wire import request_body
@@ -33,24 +34,6 @@ from llm_proxy.schemas import ChatCompletionRequest
 from service_kit.sse import SSEDecoder
 
 API_VERSION = "2023-06-01"
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-_ERROR_KINDS = {
-    "rate_limit_error": "rate_limit",
-    "overloaded_error": "unavailable",
-    "api_error": "server",
-    "timeout_error": "timeout",
-    "invalid_request_error": "bad_request",
-    "authentication_error": "upstream_auth",
-    "permission_error": "upstream_auth",
-    "not_found_error": "not_found",
-    "request_too_large": "too_large",
-}
 
 
 def _error_fields(raw: bytes | dict[str, Any]) -> tuple[str, str]:
@@ -71,7 +54,7 @@ def classify(status: int, raw: bytes, retry_after: float | None) -> ProxyError:
 
 def _stream_error(data: dict[str, Any]) -> ProxyError:
     kind, message = _error_fields(data)
-    mapped = _ERROR_KINDS.get(kind, "server")
+    mapped = ERROR_KINDS.get(kind, "server")
     if mapped == "upstream_auth":
         return ProxyError(mapped, "the upstream provider refused the proxy's credentials")
     return ProxyError(mapped, f"the upstream reported an error mid-stream: {message or kind}")
@@ -138,7 +121,7 @@ class _MessageState:
             delta = data.get("delta") or {}
             reason = delta.get("stop_reason")
             if reason:
-                self.stop_reason = _FINISH.get(reason, "stop")
+                self.stop_reason = FINISH_REASONS.get(reason, "stop")
             if reason == "stop_sequence" and isinstance(delta.get("stop_sequence"), str):
                 self.stop_sequence = delta["stop_sequence"]
             self._add_usage(data.get("usage") or {})
