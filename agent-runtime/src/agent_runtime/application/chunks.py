@@ -87,7 +87,7 @@ def agent_switched(switch: AgentSwitch) -> Chunk:
 
 
 def plan_approval_required(approval_id: str, plan_id: str, summary: dict[str, Any], content: str) -> Chunk:
-    """A proposed plan awaits the user's decision; ``summary`` is the IDE's plan summary (``agents.plans``)."""
+    """A proposed plan awaits the user's decision; ``summary`` is the IDE's plan summary (``agents.plan_parsing``)."""
     return {
         "type": "plan_approval_required",
         "approval_request_id": approval_id,

@@ -27,7 +27,7 @@ from agent_runtime.guardrails.decisions import GATED
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.guardrails.rules import always_rule_for, session_rules
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
-from agent_runtime.runs.plans import PlanFlow
+from agent_runtime.runs.plan_flow import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
 
 # Starts the reason of the approval an edited call asks for: the user sees it, and the model is told of the edit.

@@ -31,7 +31,7 @@ from agent_runtime.runs.client_messages import ClientMessageIds
 from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.frame_handlers import FrameHandlers
 from agent_runtime.runs.frames import Cancel, ExpireApprovals, Frame, InvalidFrame, SwitchAgent, UserMessage
-from agent_runtime.runs.plans import PlanFlow
+from agent_runtime.runs.plan_flow import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
 from agent_runtime.runs.turn import Turns
 

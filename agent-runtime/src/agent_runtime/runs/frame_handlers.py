@@ -31,7 +31,7 @@ from agent_runtime.runs.frames import (
     ToolResult,
     UserMessage,
 )
-from agent_runtime.runs.plans import NoPlanPending, PlanFlow
+from agent_runtime.runs.plan_flow import NoPlanPending, PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
 from agent_runtime.runs.turn import Turns
 

@@ -31,7 +31,7 @@ from agent_runtime.domain.run import StopReason
 from agent_runtime.runs.conversation import Conversation
 from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.model import ModelFailed, RawToolCall, Reply
-from agent_runtime.runs.plans import PlanFlow
+from agent_runtime.runs.plan_flow import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
 
 OnStep = Callable[[Step], None]

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from agent_runtime.agents.catalogue import build_catalogue
-from agent_runtime.agents.plans import (
+from agent_runtime.agents.plan_parsing import (
     MAX_SUBTASKS,
     InvalidPlan,
     Plan,

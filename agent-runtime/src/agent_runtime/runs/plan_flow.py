@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from agent_runtime.agents.plans import InvalidPlan, estimate_minutes, parse_plan, plan_summary
+from agent_runtime.agents.plan_parsing import InvalidPlan, estimate_minutes, parse_plan, plan_summary
 from agent_runtime.application import chunks
 from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind, Decision
 from agent_runtime.domain.message import Message, ToolCall
