@@ -8,7 +8,8 @@
    shell would (``s\\udo``, ``$'\\x73udo'``, ``"sudo"``, ``/usr/bin/sudo``), behind wrappers (``env``, ``nice``,
    ``timeout``, ``xargs``, ``command``, ``builtin``, ``exec``, ``nohup``, ``time``, ``stdbuf``, ``ionice``,
    ``setsid``, ``chroot``, ``watch``, ``find -exec``), in the script of ``sh -c``/``bash -c``/``su -c``/``eval``,
-   and as words of inline interpreter code (``python -c``, ``perl -e``, ``node -e``…).
+   and as words of inline interpreter code (``python -c``, ``perl -e``, ``node -e``…). ``command -v``/``-V``
+   only names programs and runs none, so ``command -v sudo`` is not denied (``command sudo reboot`` is).
 2. **Ask**: any hazard of the reading (globs, brace/tilde/variable expansion, substitutions, redirects (even to
    ``/dev/null``), comments, assignments, here-strings, groups, unparsable syntax), any command not on the read-only
    list (wrappers and interpreters never are), a writing option, a recursive content read (``grep -r``, ``diff
@@ -37,7 +38,7 @@ DEFAULT_READ_ONLY_COMMANDS = (
     "ls", "pwd", "cat", "head", "tail", "wc", "echo", "which", "file", "stat", "du", "df", "tree", "basename",
     "dirname", "uname", "whoami", "true", "nl", "cmp", "diff", "grep", "egrep", "fgrep", "find", "sort",
     "git status", "git diff", "git log", "git show", "git rev-parse", "git branch --list", "git branch --show-current",
-    "git blame", "git ls-files", "git remote -v", "git tag --list",
+    "git blame", "git ls-files", "git remote -v", "git tag --list", "command -v", "command -V", "type",
     "flutter analyze", "flutter doctor", "flutter --version", "dart analyze", "dart --version", "fvm list",
     "python --version", "python3 --version", "node --version", "npm --version",
 )  # fmt: skip
@@ -255,7 +256,7 @@ def _inner_commands(program: str, words: tuple[str, ...]) -> Iterable[str | list
         for index, word in enumerate(arguments):
             if word in ("-exec", "-execdir", "-ok", "-okdir"):
                 yield arguments[index + 1 :]
-    if program in _WRAPPERS:
+    if program in _WRAPPERS and not _only_names_programs(program, arguments):
         # Every word that could start the wrapped command is tried: over-approximation only turns an ask into a
         # deny on lines that name a denied program after a wrapper.
         valued = _WRAPPERS[program]
@@ -269,6 +270,19 @@ def _inner_commands(program: str, words: tuple[str, ...]) -> Iterable[str | list
                 continue
             if not word.startswith("-"):
                 yield arguments[index:]
+
+
+def _only_names_programs(program: str, arguments: list[str]) -> bool:
+    """``command -v``/``-V`` (also ``-pv``) prints what each name would run and runs none of them (POSIX). Only the
+    options before the first name count: ``command sudo -v`` runs ``sudo``, ``command -- -v`` runs ``-v``."""
+    if program != "command":
+        return False
+    for word in arguments:
+        if word == "--" or not word.startswith("-"):
+            return False
+        if "v" in word or "V" in word:
+            return True
+    return False
 
 
 def _download_into_shell(reading: ShellReading) -> Deny | None:
