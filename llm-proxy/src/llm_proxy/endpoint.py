@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from llm_proxy.catalog import ModelEntry
 from llm_proxy.chunks import CompletionIdentity, error_event, fold, sse_events
-from llm_proxy.doors.answer import send_error
+from llm_proxy.doors.answer import open_streamed, send_error
 from llm_proxy.doors.common import completion_batches, parse_json, read_request, resolve_model
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatCompletionRequest
@@ -80,11 +80,8 @@ async def _stream(
     keeps retrying and falling back meanwhile, and a failure after the first heartbeat (the 200 is out) becomes
     the stream's one error event."""
     async with EventStream(receive, send, heartbeat=state.settings.heartbeat_interval_s) as stream:
-        try:
-            opened = await state.dispatcher.open(body, entry, prompt_tokens)
-        except ProxyError as error:
-            error.scrub(state.secrets)
-            await stream.fail(error.status, error.body(), error.headers(), event=error_event(error))
+        opened = await open_streamed(state, stream, body, entry, prompt_tokens, ProxyError.body, error_event)
+        if opened is None:
             return
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         identity = CompletionIdentity(opened.entry.name)

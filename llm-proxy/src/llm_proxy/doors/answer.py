@@ -16,6 +16,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from llm_proxy.catalog import ModelEntry
+from llm_proxy.dispatch import OpenedStream
 from llm_proxy.doors.common import completion_batches
 from llm_proxy.errors import ProxyError
 from llm_proxy.providers.base import Batch
@@ -68,6 +69,25 @@ async def send_error(send: Send, error: ProxyError, body: Callable[[ProxyError],
     await send_json(send, error.status, body(error), error.headers())
 
 
+async def open_streamed(
+    state: ProxyState,
+    events: EventStream,
+    chat: ChatCompletionRequest,
+    entry: ModelEntry,
+    prompt_tokens: int,
+    error_body: Callable[[ProxyError], bytes],
+    error_event: Callable[[ProxyError], bytes],
+) -> OpenedStream | None:
+    """The dispatcher's stream for a streamed answer; ``None`` when it failed, the failure sent on ``events``: its
+    HTTP status and ``error_body`` while nothing went out, else (a heartbeat sent the 200) ``error_event``."""
+    try:
+        return await state.dispatcher.open(chat, entry, prompt_tokens)
+    except ProxyError as error:
+        error.scrub(state.secrets)
+        await events.fail(error.status, error_body(error), error.headers(), event=error_event(error))
+        return None
+
+
 async def answer(
     door: Door,
     state: ProxyState,
@@ -82,11 +102,8 @@ async def answer(
     prompt_tokens = estimate_prompt_tokens(chat)
     if stream:
         async with EventStream(receive, send, heartbeat=state.settings.heartbeat_interval_s) as events:
-            try:
-                opened = await state.dispatcher.open(chat, entry, prompt_tokens)
-            except ProxyError as error:
-                error.scrub(state.secrets)
-                await events.fail(error.status, door.error_body(error), error.headers(), event=door.error_event(error))
+            opened = await open_streamed(state, events, chat, entry, prompt_tokens, door.error_body, door.error_event)
+            if opened is None:
                 return
             writer = door.writer(opened.entry.name, prompt_tokens, stream=True)
             batches = completion_batches(state, scope, opened, prompt_tokens)
