@@ -71,3 +71,13 @@ async def test_the_redis_store_is_bounded_per_caller_per_entry_and_in_time(repli
         with pytest.raises(ProxyError, match="expired"):
             await store.get("alice", "r2")
         assert await shared.link.client.exists(shared.link.prefix + "responses:alice") == 0
+
+
+async def test_an_unreadable_entry_is_a_clear_400_not_a_500(replica: Replica) -> None:
+    async with replica() as shared:
+        store, _ = store_on(shared)
+        for damaged in (b"not json", b'{"conversation": [{"role": "nobody"}], "response": {}}', b"[]"):
+            await shared.link.client.set(shared.link.prefix + "response:alice:resp_x", damaged)
+            with pytest.raises(ProxyError, match="not found") as refused:
+                await store.get("alice", "resp_x")
+            assert refused.value.status == 400

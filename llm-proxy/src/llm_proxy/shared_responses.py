@@ -17,11 +17,14 @@ import time
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+import structlog
+from pydantic import BaseModel, ValidationError
 
 from llm_proxy.doors.response_store import Responses, ResponseStore, StoredResponse
 from llm_proxy.schemas import ChatMessage
 from llm_proxy.shared_capacity import RedisLink
+
+_log = structlog.get_logger("llm_proxy.shared_responses")
 
 # KEYS[1]: the caller's index, KEYS[2]: the response. ARGV: the response's JSON, ttl ms, limit, id, the prefix of the
 # caller's response keys. Stores the response and drops the caller's expired and oldest ones beyond the limit.
@@ -84,9 +87,15 @@ class SharedResponseStore(Responses):
         data = await self._link.call(lambda: self._link.client.get(self._key(caller, response_id)))
         if data is None:
             return await self._local.find(caller, response_id)
-        kept = orjson.loads(data)
-        conversation = tuple(ChatMessage.model_validate(message) for message in kept["conversation"])
-        return StoredResponse(conversation, kept["response"], time.monotonic(), len(data))
+        try:
+            kept = orjson.loads(data)
+            conversation = tuple(ChatMessage.model_validate(message) for message in kept["conversation"])
+            response = dict(kept["response"])
+        except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError, ValueError):
+            # Not what this version writes (another version's, or damaged): as if it were not kept, never a 500.
+            _log.warning("stored_response_unreadable", response_id=response_id)
+            return await self._local.find(caller, response_id)
+        return StoredResponse(conversation, response, time.monotonic(), len(data))
 
     async def delete(self, caller: str, response_id: str) -> bool:
         async def forget() -> int:
