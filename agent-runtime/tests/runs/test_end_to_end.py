@@ -210,9 +210,21 @@ async def test_a_failure_mid_stream_is_an_error_event_and_the_session_stays_usab
     assert kinds(recovered)[-2:] == ["final", "done:completed"]
 
 
+async def history_holds(http: httpx.AsyncClient, session_id: str, count: int) -> None:
+    """Wait (at most 10 s) until the session's history holds ``count`` messages: a turn runs once its user message
+    is stored, so a frame sent after that meets the running turn, however slow the machine is."""
+    async with asyncio.timeout(10):
+        while True:
+            response = await http.get(f"/sessions/{session_id}/history")
+            if response.status_code == 200 and len(response.json()["messages"]) >= count:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_cancel_ends_a_running_turn(client: httpx.AsyncClient) -> None:
-    running = asyncio.create_task(send(client, "cancel", type="user_message", content="[[ttft_ms:5000]] slow answer"))
-    await asyncio.sleep(0.5)
+    # The model answers after 20 s: only the cancel can end the turn within the client's 30 s.
+    running = asyncio.create_task(send(client, "cancel", type="user_message", content="[[ttft_ms:20000]] slow answer"))
+    await history_holds(client, "cancel", 1)
 
     cancelled = await send(client, "cancel", type="cancel")
     original = await running
