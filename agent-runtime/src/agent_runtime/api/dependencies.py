@@ -15,12 +15,12 @@ from agent_runtime.application.event_bus import EventBus
 from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.domain.errors import NotFound
+from agent_runtime.domain.session import SESSION_ID_LENGTH
 from agent_runtime.settings import Settings
 from service_kit.subject import MAX_ENCODED_SUBJECT, InvalidSubject, decode_subject
 
 # A BIGINT: a larger number cannot be bound to a query on either database, so such a parameter is a 400.
 MAX_SQL_INTEGER = 2**63 - 1
-SESSION_ID_LENGTH = 64  # the id columns: no stored session has a longer id
 
 
 async def _commands(request: Request) -> CommandBus:

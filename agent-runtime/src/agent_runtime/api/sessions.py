@@ -23,10 +23,11 @@ from agent_runtime.application.commands import CreateSession, DeleteSession, Ren
 from agent_runtime.application.replay import replay_and_follow
 from agent_runtime.application.views import session_view
 from agent_runtime.domain.errors import NotFound, RuleViolation
+from agent_runtime.domain.session import SESSION_ID_LENGTH, SESSION_ID_PATTERN
 from service_kit.sse import HEARTBEAT, encode, event_stream_response, with_heartbeats
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
-SessionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+SessionId = Annotated[str, Field(min_length=1, max_length=SESSION_ID_LENGTH, pattern=SESSION_ID_PATTERN.pattern)]
 
 
 class NewSession(BaseModel):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -26,6 +25,7 @@ from agent_runtime.application.fanout import Follower, Item, SessionFanout
 from agent_runtime.application.ports import UnitOfWorkFactory
 from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.errors import DomainError
+from agent_runtime.domain.session import SESSION_ID_LENGTH, SESSION_ID_PATTERN, SESSION_ID_RULE, is_session_id
 from agent_runtime.runs.client_tools import parse_client_tools
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import Frame, InvalidFrame, UserMessage, parse_frame
@@ -126,7 +126,6 @@ async def response_frames(
 
 
 PATH = "/agent/message/stream"
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 def _parse(raw: bytes) -> tuple[str | None, Frame, ClientTools | None]:
@@ -139,8 +138,8 @@ def _parse(raw: bytes) -> tuple[str | None, Frame, ClientTools | None]:
     if not isinstance(body, dict):
         raise InvalidFrame("the request body must be a JSON object")
     session_id = body.get("session_id")
-    if session_id is not None and not (isinstance(session_id, str) and _SESSION_ID.match(session_id)):
-        raise InvalidFrame("'session_id' must be 1-64 characters of A-Z a-z 0-9 _ . : -", "session_id")
+    if session_id is not None and not is_session_id(session_id):
+        raise InvalidFrame(f"'session_id' must be {SESSION_ID_RULE}", "session_id")
     message = body.get("message")
     return session_id, parse_frame(message), parse_client_tools(message)
 
@@ -207,7 +206,12 @@ _REQUEST = {
     "properties": {
         "session_id": {
             "anyOf": [
-                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _SESSION_ID.pattern},
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": SESSION_ID_LENGTH,
+                    "pattern": SESSION_ID_PATTERN.pattern,
+                },
                 {"type": "null"},
             ]
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,17 @@ from agent_runtime.domain.errors import NotFound, RuleViolation
 from agent_runtime.domain.events import EventSource, MessageAppended, SessionCreated, SessionDeleted, SessionRenamed
 
 TITLE_LENGTH = 80
+
+# A session id's format, the one definition (REST bodies and paths, v2 frames): what the id columns hold.
+SESSION_ID_LENGTH = 64  # the id columns are varchar(64): no stored session has a longer id
+SESSION_ID_PATTERN = re.compile(rf"^[A-Za-z0-9_.:-]{{1,{SESSION_ID_LENGTH}}}$")
+SESSION_ID_RULE = f"1-{SESSION_ID_LENGTH} characters of A-Z a-z 0-9 _ . : -"
+
+
+def is_session_id(value: object) -> bool:
+    """``value`` is a well-formed session id (:data:`SESSION_ID_PATTERN`; ``fullmatch``: Python's ``$`` also
+    matches before a final newline, the JSON-schema/pydantic one does not)."""
+    return isinstance(value, str) and SESSION_ID_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(kw_only=True)
