@@ -152,7 +152,9 @@ async def test_a_follow_up_that_breaks_is_news_with_its_own_code(gateway: Runnin
     session_id, last_seq = frames[0]["session_id"], frames[-1]["seq"]
     async with connect(gateway.ws(f"/api/v1/ws/{session_id}?protocol=2")) as ws:
         await ws.send(orjson.dumps({"type": "resume", "last_seq": last_seq}).decode())
-        await asyncio.sleep(0.3)  # the gateway follows the session live now
+        async with asyncio.timeout(10):  # the gateway follows the session live now: the break comes mid-follow
+            while not runtime.sessions[session_id].subscribers:
+                await asyncio.sleep(0.01)
         await runtime.stop()
         error = await recv(ws)
 
