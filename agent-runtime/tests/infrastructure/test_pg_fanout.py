@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -43,15 +43,19 @@ async def replicas(dsn: str) -> AsyncIterator[tuple[Replica, Replica]]:
     a, b = Replica(dsn), Replica(dsn)
     await a.relay.start()
     await b.relay.start()
-    for _ in range(100):  # both listen (to the cancel channel) before a test sends anything
-        if a.relay.up and b.relay.up:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: a.relay.up and b.relay.up)  # both listen (to the cancel channel) before a test sends anything
     try:
         yield a, b
     finally:
         await a.relay.aclose()
         await b.relay.aclose()
+
+
+async def until(condition: Callable[[], object], seconds: float = 10) -> None:
+    """Wait until ``condition()`` holds; fail after ``seconds`` (a bound for a loaded machine, not a pause)."""
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.02)
 
 
 async def take(follower: Follower, count: int) -> list[Item]:
@@ -127,10 +131,7 @@ async def test_a_durable_chunk_over_the_notification_limit_is_read_from_the_log_
 async def test_cancel_reaches_the_other_replicas_not_the_sender(replicas: tuple[Replica, Replica]) -> None:
     a, b = replicas
     a.relay.cancel("s4")
-    for _ in range(50):
-        if b.cancelled:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: b.cancelled)
     assert b.cancelled == ["s4"]
     assert a.cancelled == []
 
@@ -153,10 +154,7 @@ async def test_a_lost_listening_connection_ends_the_followers_and_the_relay_list
         await admin.close()
     assert await take(there, 1) == [(-1, b"")]  # the reader ends and resumes from the log
     await b.fanout.ready("s5")
-    for _ in range(100):
-        if b.relay.up:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: b.relay.up)
     a.fanout.publish_live("s5", 3, chunk("again"))
     assert await take(there, 1) == [(3, chunk("again"))]
 

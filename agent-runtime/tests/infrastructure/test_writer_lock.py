@@ -160,28 +160,34 @@ async def test_a_lease_is_renewed_while_held_and_taken_over_once_its_owner_stops
 ) -> None:
     url = await lease_url(postgres_url, tmp_path)
     one, two = create_engine(url), create_engine(url)
+    # A 3 s lease renewed every second: a loaded machine may pause the loop for up to 2 s without losing it.
     live, dead, other = (
-        SessionWriterLock(one, lease_seconds=1),
-        SessionWriterLock(one, lease_seconds=1),
-        SessionWriterLock(two, lease_seconds=1),
+        SessionWriterLock(one, lease_seconds=3),
+        SessionWriterLock(one, lease_seconds=3),
+        SessionWriterLock(two, lease_seconds=3),
     )
     await live.start()  # dead never starts its heartbeat: a process that froze, or died with its lease taken
     try:
-        held = asyncio.Event()
         release = asyncio.Event()
 
-        async def keep(lock: SessionWriterLock, session_id: str) -> None:
+        async def keep(lock: SessionWriterLock, session_id: str, held: asyncio.Event) -> None:
             async with lock.hold(session_id):
                 held.set()
                 await release.wait()
 
-        keeping = [asyncio.create_task(keep(live, "alive")), asyncio.create_task(keep(dead, "dead"))]
-        await held.wait()
-        await asyncio.sleep(2.5)  # two and a half lease lengths
+        alive_held, dead_held = asyncio.Event(), asyncio.Event()
+        keeping = [asyncio.create_task(keep(live, "alive", alive_held))]
+        await alive_held.wait()  # "alive" is leased first: its first lease ends before "dead"'s
+        keeping.append(asyncio.create_task(keep(dead, "dead", dead_held)))
+        await dead_held.wait()
+        async with asyncio.timeout(20):  # expired: another replica may take the session over
+            while True:
+                async with other.hold_if_free("dead") as free:
+                    if free:
+                        break
+                await asyncio.sleep(0.1)
         async with other.hold_if_free("alive") as free:
-            assert not free  # renewed by its owner's heartbeat
-        async with other.hold_if_free("dead") as free:
-            assert free  # expired: another replica may take the session over
+            assert not free  # past its first lease too: only its owner's heartbeat kept it
         release.set()
         await asyncio.gather(*keeping)
     finally:
