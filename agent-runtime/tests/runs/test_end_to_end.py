@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,26 +33,45 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def proxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real llm-proxy (mock model, no token delay) as a process on a free port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_PROXY__")}
-    env |= {"LLM_PROXY__PORT": str(port), "LLM_PROXY__INTERNAL_API_KEY": KEY, "LLM_PROXY__MOCK_TOKEN_DELAY_MS": "0"}
-    log = tmp_path_factory.mktemp("proxy") / "llm-proxy.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "llm_proxy"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log.read_text()) from None
-            time.sleep(0.1)
-    yield url
+    """The real llm-proxy (mock model, no token delay) as a process on a free port. A port is free only when it is
+    picked: when another process takes it first, the proxy fails to bind and exits, and a new port is tried. The sign
+    it is up is its own log line saying it listens on the port (a /health answer could come from another engineer's
+    proxy that took the port)."""
+    directory = tmp_path_factory.mktemp("proxy")
+    for attempt in range(3):
+        port = free_port()
+        log = directory / f"llm-proxy-{attempt}.log"
+        process = start_proxy(port, log)
+        if listening(process, log, port):
+            break
+    else:
+        raise RuntimeError(log.read_text())
+    yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(10)
+
+
+def start_proxy(port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_PROXY__")}
+    env |= {"LLM_PROXY__PORT": str(port), "LLM_PROXY__INTERNAL_API_KEY": KEY, "LLM_PROXY__MOCK_TOKEN_DELAY_MS": "0"}
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "llm_proxy"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def listening(process: subprocess.Popen[bytes], log: Path, port: int) -> bool:
+    """True once the process logs that it listens on ``port``; False when it exits first (the port was taken).
+    Raises with its log when it neither listens nor exits within 30 s."""
+    said = f"running on http://127.0.0.1:{port} ".encode()  # uvicorn's start-up line
+    deadline = time.monotonic() + 30
+    while said not in log.read_bytes():
+        if process.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait(10)
+            raise RuntimeError(log.read_text())
+        time.sleep(0.05)
+    return True
 
 
 @asynccontextmanager
