@@ -10,10 +10,14 @@ import pytest
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import (
+    AbandonToolCall,
     AppendMessage,
+    CancelPlan,
     CreateSession,
     DecideApproval,
     DeleteSession,
+    EditToolCall,
+    ExpireApproval,
     IssueToolCall,
     RecordToolResult,
     RenameSession,
@@ -25,6 +29,7 @@ from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
+from agent_runtime.domain.plan import Plan, PlanStatus, Subtask
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory, user_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -186,3 +191,82 @@ async def test_time_comes_from_the_injected_clock(h: Harness) -> None:
     h.now = NOW + timedelta(days=3)
     session = await h.bus.execute(CreateSession(session_id="s1"))
     assert session.created_at == h.now
+
+
+async def gated(h: Harness, call_id: str = "c1") -> str:
+    """A session ``s1`` with a gated ``write_file`` call ``call_id``; returns its approval's id."""
+    if "s1" not in h.uows.store.sessions:
+        await h.bus.execute(CreateSession(session_id="s1"))
+    call = await h.bus.execute(
+        IssueToolCall(
+            session_id="s1", call_id=call_id, tool_name="write_file", arguments={"a": 1}, requires_approval=True
+        )
+    )
+    assert call.approval_id is not None
+    return str(call.approval_id)
+
+
+def statuses(h: Harness) -> dict[str, ApprovalStatus]:
+    return {a.id: a.status for a in h.uows.store.approvals.values()}
+
+
+async def test_an_edit_that_asks_again_opens_a_new_approval_and_hands_the_call_out_again(h: Harness) -> None:
+    first = await gated(h)
+    renewed = await h.bus.execute(EditToolCall(session_id="s1", call_id="c1", arguments={"a": 2}, ask_again="why"))
+    assert renewed not in (None, first)
+    assert statuses(h) == {first: ApprovalStatus.APPROVED_WITH_EDITS, renewed: ApprovalStatus.PENDING}
+    assert h.uows.store.approvals[renewed].reason == "why"
+    chunk = h.chunks("s1")[-1]
+    assert (chunk["type"], chunk["arguments"], chunk["approval_request_id"]) == ("tool_call", {"a": 2}, renewed)
+
+
+async def test_an_edit_of_a_plainly_gated_call_approves_it(h: Harness) -> None:
+    first = await gated(h)
+    assert await h.bus.execute(EditToolCall(session_id="s1", call_id="c1", arguments={"a": 2})) is None
+    assert statuses(h) == {first: ApprovalStatus.APPROVED_WITH_EDITS}
+    (call,) = h.uows.store.tool_calls.values()
+    assert call.arguments == {"a": 2}
+    assert call.is_outstanding
+    with pytest.raises(Conflict):  # decided: nothing left to edit
+        await h.bus.execute(EditToolCall(session_id="s1", call_id="c1", arguments={"a": 3}))
+
+
+async def test_abandoning_a_call_rejects_its_approval_and_ends_the_call(h: Harness) -> None:
+    first = await gated(h)
+    await h.bus.execute(AbandonToolCall(session_id="s1", call_id="c1", reason="cancelled by the user"))
+    assert statuses(h) == {first: ApprovalStatus.REJECTED}
+    (call,) = h.uows.store.tool_calls.values()
+    assert (call.is_outstanding, call.error) == (False, "cancelled by the user")
+
+
+async def test_an_expired_approval_ends_its_call_and_cannot_expire_twice(h: Harness) -> None:
+    first = await gated(h)
+    expired = await h.bus.execute(ExpireApproval(session_id="s1", approval_id=first))
+    assert expired.status is ApprovalStatus.EXPIRED
+    (call,) = h.uows.store.tool_calls.values()
+    assert (call.is_outstanding, call.error) == (False, "the approval expired")
+    with pytest.raises(Conflict):
+        await h.bus.execute(ExpireApproval(session_id="s1", approval_id=first))
+    with pytest.raises(NotFound):
+        await h.bus.execute(ExpireApproval(session_id="s1", approval_id="nope"))
+
+
+async def test_cancel_plan_cancels_an_open_plan_and_leaves_a_closed_one(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    for plan_id in ("open", "done"):
+        plan = Plan.draft(
+            plan_id=plan_id,
+            session_id="s1",
+            goal="g",
+            subtasks=[Subtask(id="1", description="d", agent="coder")],
+            now=NOW,
+        )
+        h.uows.store.plans[plan_id] = plan
+    h.uows.store.plans["done"].status = PlanStatus.COMPLETED
+    for plan_id in ("open", "done"):
+        await h.bus.execute(CancelPlan(session_id="s1", plan_id=plan_id))
+    assert {p.id: p.status for p in h.uows.store.plans.values()} == {
+        "open": PlanStatus.CANCELLED,
+        "done": PlanStatus.COMPLETED,
+    }
+    assert [e.event.type for e in h.seen][-1] == "PlanStatusChanged"

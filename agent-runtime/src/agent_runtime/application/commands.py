@@ -77,6 +77,40 @@ class DecideApproval(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EditToolCall(Command):
+    """The user's edit of a gated call: its approval ends as edited with ``arguments``, the call carries them and
+    goes out again (a ``tool_call`` chunk), gated by a new approval when ``ask_again`` names why."""
+
+    call_id: str
+    arguments: dict[str, Any]
+    ask_again: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbandonToolCall(Command):
+    """Give up an open call (the user moved on): its pending approval is rejected with ``reason``, the plan it
+    proposes is cancelled, and the call, when outstanding, ends with ``reason`` as its error."""
+
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpireApproval(Command):
+    """Nobody decided ``approval_id`` in time: it ends as expired, its outstanding call ends with an error and the
+    plan it proposes is cancelled."""
+
+    approval_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelPlan(Command):
+    """Cancel the plan ``plan_id`` while it is open (draft, approved or in progress); a closed one stays as it is."""
+
+    plan_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SwitchAgent(Command):
     to_agent: str
     reason: str

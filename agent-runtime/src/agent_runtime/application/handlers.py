@@ -17,4 +17,8 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.IssueToolCall: w.issue_tool_call,
     c.RecordToolResult: w.record_tool_result,
     c.DecideApproval: w.decide_approval,
+    c.EditToolCall: w.edit_tool_call,
+    c.AbandonToolCall: w.abandon_tool_call,
+    c.ExpireApproval: w.expire_approval,
+    c.CancelPlan: w.cancel_plan,
 }

@@ -70,6 +70,11 @@ class Plan(EventSource):
             if unknown:
                 raise RuleViolation(f"subtask {subtask.id} depends on unknown {unknown}", code="invalid_plan")
 
+    @property
+    def is_open(self) -> bool:
+        """Waiting for approval or running: a state it can still leave (cancelled from any of them)."""
+        return self.status in _PLAN_MOVES
+
     @classmethod
     def draft(cls, *, plan_id: str, session_id: str, goal: str, subtasks: list[Subtask], now: datetime) -> Plan:
         if not goal.strip() or not subtasks:

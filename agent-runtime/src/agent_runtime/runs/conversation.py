@@ -13,7 +13,7 @@ from agent_runtime.application.commands import AppendMessage, SwitchAgent
 from agent_runtime.application.ports import UnitOfWork
 from agent_runtime.domain.agent_context import AgentContext
 from agent_runtime.domain.message import Message, ToolCall
-from agent_runtime.domain.plan import Plan, PlanStatus
+from agent_runtime.domain.plan import Plan
 from agent_runtime.domain.session import Session
 
 USER_SWITCH_REASON = "chosen by the user"
@@ -150,5 +150,4 @@ class Conversation:
         if approval is None or approval.plan_id is None:
             return None
         plan = await self.step.uow.plans.get(approval.plan_id)
-        open_states = (PlanStatus.DRAFT, PlanStatus.APPROVED, PlanStatus.IN_PROGRESS)
-        return plan if plan is not None and plan.status in open_states else None
+        return plan if plan is not None and plan.is_open else None

@@ -16,8 +16,8 @@ from agent_runtime.agents.client_tools import client_can_run
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
 from agent_runtime.agents.tools import ToolCall as ValidCall
 from agent_runtime.application import chunks
-from agent_runtime.application.commands import IssueToolCall, RecordToolResult
-from agent_runtime.domain.approval import Approval, ApprovalKind, ApprovalStatus, Decision
+from agent_runtime.application.commands import AbandonToolCall, EditToolCall, IssueToolCall, RecordToolResult
+from agent_runtime.domain.approval import ApprovalStatus
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
@@ -198,27 +198,11 @@ class Dispatcher:
             )
             await self.tool_result(conv, issued, None, refusal_result(decision).removeprefix("Error: "))
             return None
-        approval.decide(Decision.EDIT, now=step.now, modified_arguments=valid.arguments)
-        await step.uow.approvals.save(approval)
-        step.collect(approval)
-        issued.arguments = valid.arguments
-        approval_id = None
-        if isinstance(decision, Ask) and decision.rule != GATED:  # the edit itself approves a plain gated call
-            renewed = Approval.request(
-                id=step.new_id(),
-                session_id=conv.session.id,
-                kind=ApprovalKind.TOOL,
-                call_id=issued.call_id,
-                tool_name=issued.tool_name,
-                arguments=valid.arguments,
-                reason=EDITED + decision.reason,
-                created_at=step.now,
-            )
-            await step.uow.approvals.add(renewed)
-            step.collect(renewed)
-            approval_id = issued.approval_id = renewed.id
-        await step.uow.tool_calls.save(issued)
-        await step.emit(chunks.tool_call(issued.call_id, issued.tool_name, valid.arguments, approval_id))
+        ask_again = EDITED + decision.reason if isinstance(decision, Ask) and decision.rule != GATED else None
+        edit = EditToolCall(
+            session_id=conv.session.id, call_id=issued.call_id, arguments=valid.arguments, ask_again=ask_again
+        )  # the edit itself approves a plain gated call
+        approval_id = await step.execute(edit)
         return Stop(StopReason.APPROVAL if approval_id is not None else StopReason.TOOL_CALL)
 
     def _decide(self, conv: Conversation, agent_id: str, call: ValidCall) -> PolicyDecision:
@@ -242,17 +226,6 @@ class Dispatcher:
     async def abandon(self, conv: Conversation, reason: str) -> None:
         """Close every open call (the user moved on): outstanding calls and their approvals end, pending plans are
         cancelled, and each call gets an ``Error`` answer so the history stays valid for the model."""
-        step = conv.step
         for call in conv.open_calls():
-            issued = await step.uow.tool_calls.get(conv.session.id, call.id)
-            approval = await step.uow.approvals.for_call(conv.session.id, call.id)
-            if approval is not None and approval.is_pending:
-                approval.decide(Decision.REJECT, now=step.now, feedback=reason)
-                await step.uow.approvals.save(approval)
-                step.collect(approval)
-                await self._plans.cancel(conv, approval.plan_id)
-            if issued is not None and issued.is_outstanding:
-                issued.complete(result=None, error=reason, now=step.now)
-                await step.uow.tool_calls.save(issued)
-                step.collect(issued)
+            await conv.step.execute(AbandonToolCall(session_id=conv.session.id, call_id=call.id, reason=reason))
             await conv.answer(call, f"Error: not run: {reason}")

@@ -13,8 +13,8 @@ from datetime import timedelta
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin, Step
-from agent_runtime.application.commands import DecideApproval, StartRun
-from agent_runtime.domain.approval import ApprovalKind, Decision
+from agent_runtime.application.commands import DecideApproval, ExpireApproval, StartRun
+from agent_runtime.domain.approval import Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import StopReason
@@ -229,16 +229,7 @@ class FrameHandlers:
             if step.now - approval.created_at <= timedelta(seconds=ttl):
                 continue
             expired += 1
-            approval.expire(step.now)
-            await step.uow.approvals.save(approval)
-            step.collect(approval)
-            issued = await step.uow.tool_calls.get(conv.session.id, approval.call_id)
-            if issued is not None and issued.is_outstanding:
-                issued.complete(result=None, error="the approval expired", now=step.now)
-                await step.uow.tool_calls.save(issued)
-                step.collect(issued)
-            if approval.kind is ApprovalKind.PLAN:
-                await self._plans.cancel(conv, approval.plan_id)
+            await step.execute(ExpireApproval(session_id=conv.session.id, approval_id=approval.id))
             if any(call.id == approval.call_id for call in conv.open_calls()):
                 call = ToolCall(approval.call_id, approval.tool_name, {})
                 await conv.answer(call, "Error: the user did not decide in time; the approval expired.")

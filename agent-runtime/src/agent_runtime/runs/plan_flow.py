@@ -15,6 +15,7 @@ from typing import Any
 
 from agent_runtime.agents.plan_parsing import InvalidPlan, estimate_minutes, parse_plan, plan_summary
 from agent_runtime.application import chunks
+from agent_runtime.application.commands import CancelPlan
 from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
@@ -22,8 +23,6 @@ from agent_runtime.domain.run import StopReason
 from agent_runtime.runs.conversation import Conversation
 from agent_runtime.runs.frames import PlanDecision
 from agent_runtime.runs.services import Services, Stop
-
-_OPEN = (PlanStatus.DRAFT, PlanStatus.APPROVED, PlanStatus.IN_PROGRESS)
 
 
 class NoPlanPending(Exception):
@@ -133,11 +132,8 @@ class PlanFlow:
         return await self._start_next(conv, plan)
 
     async def cancel(self, conv: Conversation, plan_id: str | None) -> None:
-        plan = await conv.step.uow.plans.get(plan_id) if plan_id else None
-        if plan is not None and plan.status in _OPEN:
-            plan.move_to(PlanStatus.CANCELLED, conv.step.now)
-            await conv.step.uow.plans.save(plan)
-            conv.step.collect(plan)
+        if plan_id:
+            await conv.step.execute(CancelPlan(session_id=conv.session.id, plan_id=plan_id))
 
     async def _start_next(self, conv: Conversation, plan: Plan) -> Stop | None:
         step = conv.step
