@@ -59,6 +59,9 @@ async def serving_app(app: BatchApp) -> AsyncIterator[str]:
     server = GatewayServer(server_config(app, settings, port=sock.getsockname()[1]), app)  # type: ignore[arg-type]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
+        if task.done():  # it could not start: its error (or this one), not a wait until the test's timeout
+            task.result()
+            raise RuntimeError("the server ended before it started")
         await asyncio.sleep(0.01)
     try:
         yield f"ws://127.0.0.1:{sock.getsockname()[1]}/"

@@ -50,6 +50,9 @@ async def serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
     while not instance.started:
+        if task.done():  # it could not start: its error (or this one), not a wait until the test's timeout
+            task.result()
+            raise RuntimeError("the server ended before it started")
         await asyncio.sleep(0.01)
     port = instance.servers[0].sockets[0].getsockname()[1]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"X-Internal-Auth": KEY}) as http:
