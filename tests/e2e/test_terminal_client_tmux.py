@@ -52,9 +52,19 @@ class Terminal:
         return self.tmux("list-panes", "-t", "chat", "-F", "#{pane_dead}").strip() == "1"
 
     def exit_status(self) -> str | None:
-        """The command's exit status once it ended (tmux marks the pane dead a moment before it records it)."""
-        dead, _, status = self.tmux("list-panes", "-t", "chat", "-F", "#{pane_dead} #{pane_dead_status}").partition(" ")
-        return status.strip() or None if dead == "1" else None
+        """How the command ended: its exit status, or ``signal N``; None while it runs. tmux may mark the pane
+        dead and leave the process a zombie for a while before it records the status: the zombie's own exit code
+        (the last field of /proc/PID/stat) says it then."""
+        fields = "#{pane_dead_status}|#{pane_dead_signal}|#{pane_pid}"
+        status, signal_number, pid = self.tmux("list-panes", "-t", "chat", "-F", fields).strip().split("|")
+        if status or signal_number:
+            return status or f"signal {signal_number}"
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                code = int(stat.split()[-1])
+                return f"signal {code & 0x7F}" if code & 0x7F else str(code >> 8)
+        return None
 
     def wait_until(self, ready: Callable[[str], bool], what: str) -> str:
         deadline = time.monotonic() + SCREEN_WAIT
@@ -158,6 +168,6 @@ def test_the_client_rides_out_a_runtime_and_a_gateway_restart_without_losing_wha
     terminal.type("/quit")
     deadline = time.monotonic() + SCREEN_WAIT
     while (status := terminal.exit_status()) is None:
-        assert time.monotonic() < deadline, "/quit did not end the client"
+        assert time.monotonic() < deadline, f"/quit did not end the client:\n{terminal.screen()}"
         time.sleep(0.1)
     assert status == "0"
