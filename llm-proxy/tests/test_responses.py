@@ -488,3 +488,70 @@ async def test_custom_tools_are_offered_as_functions_and_come_back_as_custom_cal
     call = sent["messages"][1]["tool_calls"][0]
     assert orjson.loads(call["function"]["arguments"]) == {"input": PATCH}
     assert sent["messages"][2] == {"role": "tool", "content": "Done!", "tool_call_id": item["call_id"]}
+
+
+NAMESPACE = {
+    "type": "namespace",
+    "name": "multi_agent_v1",
+    "description": "Tools for spawning and managing sub-agents.",
+    "tools": [
+        {"type": "function", "name": "spawn_agent", "parameters": {"type": "object", "properties": {}}},
+        {"type": "custom", "name": "note", "description": "free-form"},
+    ],
+}
+
+
+async def test_the_tools_of_a_namespace_are_offered_and_their_calls_come_back_with_the_namespace(
+    proxy_client, upstream
+):
+    async with proxy_client() as client:
+        found = await stream(client, input='[[tool:multi_agent_v1__spawn_agent {"task": "x"}]]', tools=[NAMESPACE])
+    done = [e["item"] for e in found if e["type"] == "response.output_item.done"]
+    added = [e["item"] for e in found if e["type"] == "response.output_item.added"]
+    assert (done[0]["type"], done[0]["namespace"], done[0]["name"]) == (
+        "function_call",
+        "multi_agent_v1",
+        "spawn_agent",
+    )
+    assert (added[0]["namespace"], added[0]["name"]) == ("multi_agent_v1", "spawn_agent")
+    assert orjson.loads(done[0]["arguments"]) == {"task": "x"}
+
+    # The call goes back upstream under the one name its tool has there.
+    upstream.play(Reply(chunks=split_every(fixture_bytes("openai_tools.sse"))))
+    history = [
+        {"role": "user", "content": "spawn one"},
+        {**done[0], "id": "fc_1"},
+        {"type": "function_call_output", "call_id": done[0]["call_id"], "output": "spawned"},
+    ]
+    body = {"model": "openai/gpt-up", "input": history, "tools": [NAMESPACE, *TOOLS]}
+    async with proxy_client(openai_base_url=upstream.url + "/v1") as client:
+        response = await client.post("/v1/responses", json=body)
+    assert response.status_code == 200, response.text
+    sent = upstream.requests[0]
+    names = [t["function"]["name"] for t in sent["tools"]]
+    assert names[:2] == ["multi_agent_v1__spawn_agent", "multi_agent_v1__note"]
+    assert sent["messages"][1]["tool_calls"][0]["function"]["name"] == "multi_agent_v1__spawn_agent"
+
+
+async def test_a_custom_tool_of_a_namespace_comes_back_as_a_custom_call_with_the_namespace(proxy_client):
+    async with proxy_client() as client:
+        response = await client.post(
+            "/v1/responses",
+            json={"model": "mock", "input": '[[tool:multi_agent_v1__note {"input": "hi"}]]', "tools": [NAMESPACE]},
+        )
+    assert response.status_code == 200, response.text
+    item = response.json()["output"][0]
+    assert (item["type"], item["namespace"], item["name"], item["input"]) == (
+        "custom_tool_call",
+        "multi_agent_v1",
+        "note",
+        "hi",
+    )
+
+
+async def test_an_unsupported_tool_inside_a_namespace_is_named_by_its_place(proxy_client):
+    tools = [{**NAMESPACE, "tools": [{"type": "web_search"}]}]
+    async with proxy_client() as client:
+        response = await client.post("/v1/responses", json={"model": "mock", "input": "x", "tools": tools})
+    assert response.status_code == 400, response.text
+    assert "tools[0].tools[0] (web_search)" in response.json()["error"]["message"]

@@ -104,9 +104,6 @@ name = "CodeLab llm-proxy"
 base_url = "{proxy.url}/v1"
 env_key = "CODELAB_PROXY_KEY"
 wire_api = "responses"
-
-[agents]
-enabled = false
 """
     )
     return {"HOME": str(home), "CODEX_HOME": str(codex_home), "CODELAB_PROXY_KEY": KEY}

@@ -22,6 +22,7 @@ from llm_proxy.doors.responses_request import (
     ResponsesRequest,
     chat_request,
     custom_tool_names,
+    namespaced_tool_names,
     parse_responses_request,
 )
 from llm_proxy.errors import ProxyError
@@ -78,8 +79,13 @@ class _Turn:
         self.id = new_id("resp")
 
     def writer(self, model: str, prompt_tokens: int, *, stream: bool) -> ResponseWriter:
-        custom = custom_tool_names(self._body.tools)
-        return ResponseWriter(envelope(self.id, model, self._body), stream=stream, custom_tools=custom)
+        tools = self._body.tools
+        return ResponseWriter(
+            envelope(self.id, model, self._body),
+            stream=stream,
+            custom_tools=custom_tool_names(tools),
+            namespaced_tools=namespaced_tool_names(tools),
+        )
 
     async def store(self, writer: Writer, response: dict[str, Any]) -> None:
         if self._body.stored:

@@ -104,13 +104,14 @@ def error_event(error: ProxyError, sequence_number: int = 0) -> bytes:
 class _Item:
     """The output item being streamed."""
 
-    __slots__ = ("call_index", "item", "kind", "output_index", "text", "text_head", "text_tail")
+    __slots__ = ("call_index", "call_name", "item", "kind", "output_index", "text", "text_head", "text_tail")
 
     def __init__(self, kind: str, item: dict[str, Any], output_index: int, call_index: int = -1) -> None:
         self.kind = kind
         self.item = item
         self.output_index = output_index
         self.call_index = call_index
+        self.call_name = ""  # a tool call's name upstream (``<namespace>__<name>`` for a namespace's tool)
         self.text: list[str] = []
         self.text_head = b""
         self.text_tail = b""
@@ -119,9 +120,17 @@ class _Item:
 class ResponseWriter:
     """Builds one response from deltas; ``stream`` decides whether events are encoded at all."""
 
-    def __init__(self, envelope: dict[str, Any], *, stream: bool, custom_tools: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        envelope: dict[str, Any],
+        *,
+        stream: bool,
+        custom_tools: frozenset[str] = frozenset(),
+        namespaced_tools: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.envelope = envelope
         self._custom = custom_tools
+        self._namespaced = namespaced_tools or {}
         self.output: list[dict[str, Any]] = []
         self._stream = stream
         self._seq = 0
@@ -236,7 +245,7 @@ class ResponseWriter:
             item = self._open
             assert item is not None
         elif delta.name:
-            item.item["name"] += delta.name
+            self._name(item, item.call_name + delta.name)
         if not delta.arguments:
             return opened
         item.text.append(delta.arguments)
@@ -248,6 +257,14 @@ class ResponseWriter:
         )
 
     # -- items ---------------------------------------------------------------------------------------------------
+
+    def _name(self, item: _Item, call_name: str) -> None:
+        """Name a call item; a namespace's tool gets its own name and its ``namespace``."""
+        item.call_name = call_name
+        namespace, name = self._namespaced.get(call_name, (None, call_name))
+        item.item["name"] = name
+        if namespace:
+            item.item["namespace"] = namespace
 
     def _switch(self, kind: str, call: ToolCallDelta | None = None) -> bytes:
         """Close the open item and open one of ``kind``."""
@@ -269,8 +286,10 @@ class ResponseWriter:
                 item = {"id": new_id("ctc"), "type": kind, "status": "in_progress", "input": ""}
             else:
                 item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress", "arguments": ""}
-            item.update(call_id=call_id, name=call.name or "")
+            item["call_id"] = call_id
         opened = _Item(kind, item, output_index, call.index if call is not None else -1)
+        if call is not None:
+            self._name(opened, call.name or "")
         self._open = opened
         events = closed + self._event("response.output_item.added", {"output_index": output_index, "item": dict(item)})
         if part is not None:
@@ -314,7 +333,7 @@ class ResponseWriter:
                 body.update(status=status, arguments=text)
                 events = self._event("response.function_call_arguments.done", {**where, "arguments": text})
             self._closed_calls.add(item.call_index)
-            call = ToolCall(id=body["call_id"], function=FunctionCall(name=body["name"], arguments=text))
+            call = ToolCall(id=body["call_id"], function=FunctionCall(name=item.call_name, arguments=text))
             self._assistant.tool_calls = [*(self._assistant.tool_calls or ()), call]
         self.output.append(body)
         return events + self._event("response.output_item.done", {"output_index": item.output_index, "item": body})

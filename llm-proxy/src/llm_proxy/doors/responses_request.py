@@ -115,9 +115,44 @@ def _invalid(param: str, message: str) -> ProxyError:
     return ProxyError("bad_request", message, param=param, code="invalid_request")
 
 
+NAMESPACE_SEPARATOR = "__"
+
+
+def qualified_name(namespace: str | None, name: str) -> str:
+    """The one name a tool of a ``namespace`` tool (e.g. the Codex CLI's ``multi_agent_v1``) has upstream."""
+    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
+
+
+def _flat_tools(tools: list[dict[str, Any]] | None) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """``(where, namespace, tool)`` for every tool, the tools of ``namespace`` tools in place of their group."""
+    flat: list[tuple[str, str | None, dict[str, Any]]] = []
+    for index, tool in enumerate(tools or ()):
+        group = tool.get("name")
+        if tool.get("type") == "namespace" and isinstance(group, str) and group and isinstance(tool.get("tools"), list):
+            flat += [(f"tools[{index}].tools[{i}]", group, inner) for i, inner in enumerate(tool["tools"])]
+        else:
+            flat.append((f"tools[{index}]", None, tool))
+    return flat
+
+
 def custom_tool_names(tools: list[dict[str, Any]] | None) -> frozenset[str]:
-    """Names of the request's custom (free-form input) tools: their calls go back as ``custom_tool_call`` items."""
-    return frozenset(str(t.get("name")) for t in tools or () if t.get("type") == "custom" and t.get("name"))
+    """Upstream names of the request's custom (free-form input) tools: their calls go back as ``custom_tool_call``
+    items."""
+    return frozenset(
+        qualified_name(group, str(t["name"]))
+        for _, group, t in _flat_tools(tools)
+        if t.get("type") == "custom" and t.get("name")
+    )
+
+
+def namespaced_tool_names(tools: list[dict[str, Any]] | None) -> dict[str, tuple[str, str]]:
+    """Upstream name → ``(namespace, name)`` for the tools of the request's ``namespace`` tools: their calls go back
+    with the name and its ``namespace``."""
+    return {
+        qualified_name(group, str(t["name"])): (group, str(t["name"]))
+        for _, group, t in _flat_tools(tools)
+        if group and t.get("name")
+    }
 
 
 def _custom_definition(tool: dict[str, Any]) -> dict[str, Any]:
@@ -136,28 +171,29 @@ def _custom_definition(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bool) -> list[ToolDefinition] | None:
-    """Function tools, and custom tools as functions of one string, as chat tool definitions. Any other kind (hosted
-    tools such as ``web_search``, namespaces) is refused in one 400 naming them all, or left out with
+    """Function tools, and custom tools as functions of one string, as chat tool definitions; the tools of a
+    ``namespace`` tool are named ``<namespace>__<name>``. Any other kind (hosted tools such as ``web_search``) is
+    refused in one 400 naming them all, or left out with
     ``ignore_unsupported``."""
     if not tools:
         return None
     definitions: list[ToolDefinition] = []
     refused: list[str] = []
-    for index, tool in enumerate(tools):
+    for where, group, tool in _flat_tools(tools):
         kind = str(tool.get("type", ""))
         if kind == "function":
             spec = {k: v for k, v in tool.items() if k != "type"}
         elif kind == "custom":
             spec = _custom_definition(tool)
         else:
-            refused.append(
-                f"tools[{index}] ({kind or 'no type'}{': ' + str(tool['name']) if tool.get('name') else ''})"
-            )
+            refused.append(f"{where} ({kind or 'no type'}{': ' + str(tool['name']) if tool.get('name') else ''})")
             continue
+        if group and isinstance(spec.get("name"), str):
+            spec["name"] = qualified_name(group, spec["name"])
         try:
             function = FunctionDefinition.model_validate(spec)
         except ValidationError as exc:
-            raise validation_error(exc, param=f"tools[{index}]") from None
+            raise validation_error(exc, param=where) from None
         definitions.append(ToolDefinition(function=function))
     if refused and ignore_unsupported:
         _log.info("responses_tools_ignored", tools=refused)
@@ -315,7 +351,8 @@ def _assistant_text(content: Any, where: str) -> str:
 
 def _function_call(turns: _Turns, item: dict[str, Any], where: str) -> None:
     call_id = _string(item, "call_id", where)
-    name = _string(item, "name", where)
+    namespace = item.get("namespace")
+    name = qualified_name(namespace if isinstance(namespace, str) else None, _string(item, "name", where))
     arguments = item.get("arguments", "")
     if not isinstance(arguments, str):
         raise _invalid(f"{where}.arguments", f"{where}.arguments must be a string (JSON text)")
