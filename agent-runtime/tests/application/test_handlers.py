@@ -15,10 +15,13 @@ from agent_runtime.application.commands import (
     CancelPlan,
     CreateSession,
     DecideApproval,
+    DecidePlan,
     DeleteSession,
     EditToolCall,
     ExpireApproval,
     IssueToolCall,
+    MoveSubtask,
+    ProposePlan,
     RecordToolResult,
     RenameSession,
     SwitchAgent,
@@ -29,7 +32,7 @@ from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
-from agent_runtime.domain.plan import Plan, PlanStatus, Subtask
+from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory, user_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -270,3 +273,49 @@ async def test_cancel_plan_cancels_an_open_plan_and_leaves_a_closed_one(h: Harne
         "done": PlanStatus.COMPLETED,
     }
     assert [e.event.type for e in h.seen][-1] == "PlanStatusChanged"
+
+
+async def propose(h: Harness) -> str:
+    """A session ``s1`` with a proposed two-step plan; returns its approval's id."""
+    await h.bus.execute(CreateSession(session_id="s1"))
+    steps = (Subtask(id="1", description="one", agent="coder"), Subtask(id="2", description="two", agent="coder"))
+    command = ProposePlan(
+        session_id="s1", call_id="p1", goal="g", subtasks=steps, arguments={}, summary={"n": 2}, content="Plan: g"
+    )
+    approval = await h.bus.execute(command)
+    return str(approval.id)
+
+
+async def test_a_proposed_plan_waits_on_its_approval_and_is_announced(h: Harness) -> None:
+    approval_id = await propose(h)
+    (plan,) = h.uows.store.plans.values()
+    assert plan.status is PlanStatus.DRAFT
+    assert h.uows.store.approvals[approval_id].plan_id == plan.id
+    chunk = h.chunks("s1")[-1]
+    assert (chunk["type"], chunk["plan_id"], chunk["approval_request_id"]) == (
+        "plan_approval_required",
+        plan.id,
+        approval_id,
+    )
+
+
+async def test_an_approved_plan_runs_its_subtasks_and_completes_with_the_last(h: Harness) -> None:
+    approval_id = await propose(h)
+    plan = await h.bus.execute(DecidePlan(session_id="s1", approval_id=approval_id, approve=True))
+    assert plan.status is PlanStatus.IN_PROGRESS
+    with pytest.raises(Conflict):  # decided once
+        await h.bus.execute(DecidePlan(session_id="s1", approval_id=approval_id, approve=False))
+    for subtask_id in ("1", "2"):
+        for status in (SubtaskStatus.IN_PROGRESS, SubtaskStatus.COMPLETED):
+            plan = await h.bus.execute(
+                MoveSubtask(session_id="s1", plan_id=plan.id, subtask_id=subtask_id, status=status)
+            )
+    assert plan.status is PlanStatus.COMPLETED
+    assert h.uows.store.plans[plan.id].status is PlanStatus.COMPLETED
+
+
+async def test_a_rejected_plan_is_cancelled(h: Harness) -> None:
+    approval_id = await propose(h)
+    plan = await h.bus.execute(DecidePlan(session_id="s1", approval_id=approval_id, approve=False, feedback="no"))
+    assert plan.status is PlanStatus.CANCELLED
+    assert h.uows.store.approvals[approval_id].status is ApprovalStatus.REJECTED

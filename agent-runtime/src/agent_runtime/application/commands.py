@@ -10,6 +10,7 @@ from typing import Any
 
 from agent_runtime.domain.approval import Decision
 from agent_runtime.domain.message import Message
+from agent_runtime.domain.plan import Subtask, SubtaskStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +102,38 @@ class ExpireApproval(Command):
     plan it proposes is cancelled."""
 
     approval_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposePlan(Command):
+    """The model's ``create_plan`` call ``call_id``: a draft plan and the approval it waits on, announced by a
+    ``plan_approval_required`` chunk (``summary`` and ``content`` are what the IDE shows)."""
+
+    call_id: str
+    goal: str
+    subtasks: tuple[Subtask, ...]
+    arguments: dict[str, Any]
+    summary: dict[str, Any]
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecidePlan(Command):
+    """The user's decision on a plan's approval ``approval_id``: approved, the plan starts (in progress); otherwise it
+    is rejected and the plan cancelled."""
+
+    approval_id: str
+    approve: bool
+    feedback: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoveSubtask(Command):
+    """A subtask of a running plan starts or ends."""
+
+    plan_id: str
+    subtask_id: str
+    status: SubtaskStatus
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent_runtime.application import commands as c
+from agent_runtime.application import plan_handlers as p
 from agent_runtime.application import session_handlers as s
 from agent_runtime.application import workflow_handlers as w
 from agent_runtime.application.command_bus import Handler
@@ -20,5 +21,8 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.EditToolCall: w.edit_tool_call,
     c.AbandonToolCall: w.abandon_tool_call,
     c.ExpireApproval: w.expire_approval,
-    c.CancelPlan: w.cancel_plan,
+    c.ProposePlan: p.propose_plan,
+    c.DecidePlan: p.decide_plan,
+    c.MoveSubtask: p.move_subtask,
+    c.CancelPlan: p.cancel_plan,
 }

@@ -1,4 +1,4 @@
-"""Handlers for what a run waits on: tool calls and their results, approvals, plans."""
+"""Handlers for what a run waits on: tool calls and their results, approvals."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from agent_runtime.application.commands import (
 )
 from agent_runtime.domain.approval import Approval, ApprovalKind, Decision
 from agent_runtime.domain.errors import Conflict, NotFound
-from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.tool_call import IssuedToolCall
 
 
@@ -135,15 +134,6 @@ async def expire_approval(command: ExpireApproval, ctx: HandlerContext) -> Appro
     if approval.kind is ApprovalKind.PLAN and approval.plan_id is not None:
         await ctx.execute(CancelPlan(session_id=session.id, plan_id=approval.plan_id))
     return approval
-
-
-async def cancel_plan(command: CancelPlan, ctx: HandlerContext) -> None:
-    session = await ctx.session(command.session_id)
-    plan = await ctx.uow.plans.get(command.plan_id)
-    if plan is not None and plan.session_id == session.id and plan.is_open:
-        plan.move_to(PlanStatus.CANCELLED, ctx.now)
-        await ctx.uow.plans.save(plan)
-        ctx.collect(plan)
 
 
 async def _end_call(ctx: HandlerContext, session_id: str, call_id: str, error: str) -> None:

@@ -10,13 +10,12 @@ for a tool result inside a subtask continues after a restart like any other run.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from agent_runtime.agents.plan_parsing import InvalidPlan, estimate_minutes, parse_plan, plan_summary
 from agent_runtime.application import chunks
-from agent_runtime.application.commands import CancelPlan
-from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind, Decision
+from agent_runtime.application.commands import CancelPlan, DecidePlan, MoveSubtask, ProposePlan
+from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from agent_runtime.domain.run import StopReason
@@ -39,8 +38,7 @@ class PlanFlow:
         except InvalidPlan as exc:
             await conv.answer(call, f"Error: {exc.message}")
             return None
-        step = conv.step
-        subtasks = [
+        subtasks = tuple(
             Subtask(
                 id=item.id,
                 description=f"{item.title}\n\n{item.description}",
@@ -49,27 +47,19 @@ class PlanFlow:
                 dependencies=item.depends_on,
             )
             for item in parsed.subtasks
-        ]
-        plan = Plan.draft(
-            plan_id=uuid.uuid4().hex, session_id=conv.session.id, goal=parsed.goal, subtasks=subtasks, now=step.now
         )
-        approval = Approval.request(
-            id=uuid.uuid4().hex,
-            session_id=conv.session.id,
-            kind=ApprovalKind.PLAN,
-            call_id=call.id,
-            tool_name=PLAN_TOOL_NAME,
-            arguments=arguments,
-            reason=parsed.goal,
-            created_at=step.now,
-            plan_id=plan.id,
-        )
-        await step.uow.plans.add(plan)
-        await step.uow.approvals.add(approval)
-        step.collect(plan, approval)
         summary = plan_summary(parsed)
         content = f"Plan: {parsed.goal} — {len(subtasks)} subtasks, about {summary['total_estimated_time']}."
-        await step.emit(chunks.plan_approval_required(approval.id, plan.id, summary, content))
+        propose = ProposePlan(
+            session_id=conv.session.id,
+            call_id=call.id,
+            goal=parsed.goal,
+            subtasks=subtasks,
+            arguments=arguments,
+            summary=summary,
+            content=content,
+        )
+        await conv.step.execute(propose)
         return Stop(StopReason.PLAN_APPROVAL)
 
     async def pending(self, conv: Conversation, decision: PlanDecision) -> Approval:
@@ -83,22 +73,16 @@ class PlanFlow:
 
     async def decide(self, conv: Conversation, approval: Approval, decision: PlanDecision) -> Stop | None:
         step = conv.step
-        plan = await step.uow.plans.get(approval.plan_id or "")
-        assert plan is not None, "a plan approval names a stored plan"
         call = ToolCall(approval.call_id, PLAN_TOOL_NAME, {})
         feedback = decision.feedback
-        if decision.decision == "approve":
-            approval.decide(Decision.APPROVE, now=step.now, feedback=feedback)
-            plan.move_to(PlanStatus.APPROVED, step.now)
-            plan.move_to(PlanStatus.IN_PROGRESS, step.now)
-            await self._save(conv, approval, plan)
+        approve = decision.decision == "approve"
+        decide = DecidePlan(session_id=conv.session.id, approval_id=approval.id, approve=approve, feedback=feedback)
+        plan: Plan = await step.execute(decide)
+        if approve:
             await conv.answer(call, "The user approved the plan. Its subtasks run now, one at a time.")
             content = f"Plan approved: {len(plan.subtasks)} subtasks."
             await step.emit(chunks.plan_progress(plan.id, content, subtask_id=None, status="approved"))
             return await self._start_next(conv, plan)
-        approval.decide(Decision.REJECT, now=step.now, feedback=feedback)
-        plan.move_to(PlanStatus.CANCELLED, step.now)
-        await self._save(conv, approval, plan)
         said = f": {feedback}" if feedback else "."
         if decision.decision == "modify":
             await conv.answer(call, f"The user wants the plan changed{said} Propose a revised plan with create_plan.")
@@ -118,9 +102,7 @@ class PlanFlow:
         step = conv.step
         running = next((s for s in plan.subtasks if s.status is SubtaskStatus.IN_PROGRESS), None)
         if running is not None:
-            plan.move_subtask(running.id, SubtaskStatus.COMPLETED, step.now)
-            await step.uow.plans.save(plan)
-            step.collect(plan)
+            plan = await self._move(conv, plan, running, SubtaskStatus.COMPLETED)
             done = f"Subtask {self._position(plan, running)} completed: {_title(running)}"
             await step.emit(chunks.plan_progress(plan.id, done, subtask_id=running.id, status="completed"))
         if _finished(plan):
@@ -140,9 +122,7 @@ class PlanFlow:
         subtask = plan.next_subtask()
         if subtask is None:
             return Stop(StopReason.COMPLETED)
-        plan.move_subtask(subtask.id, SubtaskStatus.IN_PROGRESS, step.now)
-        await step.uow.plans.save(plan)
-        step.collect(plan)
+        plan = await self._move(conv, plan, subtask, SubtaskStatus.IN_PROGRESS)
         position = self._position(plan, subtask)
         started = f"Subtask {position} started ({subtask.agent}): {_title(subtask)}"
         await step.emit(chunks.plan_progress(plan.id, started, subtask_id=subtask.id, status="in_progress"))
@@ -154,12 +134,15 @@ class PlanFlow:
 
     @staticmethod
     def _position(plan: Plan, subtask: Subtask) -> str:
-        return f"{plan.subtasks.index(subtask) + 1}/{len(plan.subtasks)}"
+        index = next(i for i, candidate in enumerate(plan.subtasks) if candidate.id == subtask.id)
+        return f"{index + 1}/{len(plan.subtasks)}"
 
-    async def _save(self, conv: Conversation, approval: Approval, plan: Plan) -> None:
-        await conv.step.uow.approvals.save(approval)
-        await conv.step.uow.plans.save(plan)
-        conv.step.collect(approval, plan)
+    @staticmethod
+    async def _move(conv: Conversation, plan: Plan, subtask: Subtask, status: SubtaskStatus) -> Plan:
+        """Move ``subtask``; returns the plan as the move left it."""
+        move = MoveSubtask(session_id=conv.session.id, plan_id=plan.id, subtask_id=subtask.id, status=status)
+        moved: Plan = await conv.step.execute(move)
+        return moved
 
 
 def _finished(plan: Plan) -> bool:
