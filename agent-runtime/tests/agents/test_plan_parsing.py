@@ -8,16 +8,13 @@ from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.plan_parsing import (
     MAX_SUBTASKS,
     InvalidPlan,
-    Plan,
-    Subtask,
     estimate_minutes,
     execution_order,
     format_minutes,
-    next_subtask,
     parse_plan,
     plan_summary,
-    subtask_instruction,
 )
+from agent_runtime.domain.plan import Subtask
 
 CATALOGUE = build_catalogue(True)
 
@@ -39,15 +36,17 @@ def test_a_valid_plan_becomes_subtasks_with_position_ids() -> None:
         CATALOGUE,
     )
     assert plan.goal == "Add login"
-    assert plan.subtasks[1] == Subtask("2", "build", "do build", "coder", "2h", ("1",))
-    assert [s.depends_on for s in plan.subtasks] == [(), ("1",), ("2",)]
+    assert plan.subtasks[1] == Subtask(
+        id="2", description="build\n\ndo build", agent="coder", estimated_minutes=120, dependencies=("1",)
+    )
+    assert [s.dependencies for s in plan.subtasks] == [(), ("1",), ("2",)]
 
 
 def test_named_ids_can_be_used_in_dependencies() -> None:
     plan = parse_plan(
         {"goal": "g", "subtasks": [step("b", id="api", depends_on=["db"]), step("a", id="db")]}, CATALOGUE
     )
-    assert [s.id for s in execution_order(plan)] == ["db", "api"]
+    assert [s.id for s in execution_order(plan.subtasks)] == ["db", "api"]
 
 
 def test_the_execution_order_respects_dependencies_and_keeps_the_given_order_otherwise() -> None:
@@ -55,10 +54,7 @@ def test_the_execution_order_respects_dependencies_and_keeps_the_given_order_oth
         {"goal": "g", "subtasks": [step("a", depends_on=[3]), step("b"), step("c"), step("d", depends_on=[1])]},
         CATALOGUE,
     )
-    assert [s.title for s in execution_order(plan)] == ["b", "c", "a", "d"]
-    assert next_subtask(plan, set()) == plan.subtasks[1]
-    assert next_subtask(plan, {"2", "3"}) == plan.subtasks[0]
-    assert next_subtask(plan, {"1", "2", "3", "4"}) is None
+    assert [s.id for s in execution_order(plan.subtasks)] == ["2", "3", "1", "4"]
 
 
 @pytest.mark.parametrize(
@@ -142,7 +138,7 @@ def test_the_plan_summary_has_the_shape_the_ide_renders() -> None:
         },
         CATALOGUE,
     )
-    summary = plan_summary(plan)
+    summary = plan.summary
     assert summary["goal"] == "Add login"
     assert summary["subtasks_count"] == 3
     assert summary["total_estimated_time"] == "1h 30m"
@@ -157,19 +153,5 @@ def test_the_plan_summary_has_the_shape_the_ide_renders() -> None:
 
 
 def test_a_plan_without_readable_estimates_has_an_unknown_total() -> None:
-    plan = Plan("g", (Subtask("1", "a", "d", "coder", "", ()),))
-    assert plan_summary(plan)["total_estimated_time"] == "unknown"
-
-
-def test_a_subtask_instruction_gives_the_goal_the_step_and_earlier_results() -> None:
-    plan = parse_plan({"goal": "Add login", "subtasks": [step("design", "architect"), step("build")]}, CATALOGUE)
-    text = subtask_instruction(plan, plan.subtasks[1], {"1": "wrote docs/login.md"})
-    assert text.splitlines() == [
-        "Plan goal: Add login",
-        "Your step (2 of 2): build",
-        "do build",
-        "Finished steps:",
-        "- design: wrote docs/login.md",
-        "Do only this step, then call attempt_completion with a short summary of what you did.",
-    ]
-    assert "Finished steps" not in subtask_instruction(plan, plan.subtasks[0], {})
+    steps = [{"id": "1", "title": "a", "description": "d", "agent": "coder", "estimated_time": "", "depends_on": []}]
+    assert plan_summary("g", steps)["total_estimated_time"] == "unknown"

@@ -1,4 +1,5 @@
-"""Plans: the arguments of ``create_plan`` checked into a neutral structure, their order, and the IDE's summary.
+"""Plans: the arguments of ``create_plan`` checked into the domain's subtasks (``domain/plan.py``), their order, and
+the IDE's summary.
 
 A subtask's id is its ``id`` when given, else its 1-based position as a string; ``depends_on`` may name ids or
 positions. Subtask agents must be workers of the catalogue (not the orchestrator). Unknown dependencies,
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent_runtime.agents.catalogue import Catalogue
+from agent_runtime.domain.plan import Subtask
 
 MAX_SUBTASKS = 20
 _UNIT_MINUTES = (
@@ -33,27 +34,16 @@ class InvalidPlan(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Subtask:
-    """One step of a plan, run by ``agent`` after every subtask in ``depends_on``."""
-
-    id: str
-    title: str
-    description: str
-    agent: str
-    estimated_time: str
-    depends_on: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A goal and its subtasks in the order the model gave them."""
+class ProposedPlan(NamedTuple):
+    """What a valid ``create_plan`` call asks for: the goal, its subtasks (the domain's, in the model's order) and
+    the ``plan_summary`` the IDE renders (:func:`plan_summary`)."""
 
     goal: str
     subtasks: tuple[Subtask, ...]
+    summary: dict[str, Any]
 
 
-def parse_plan(arguments: Mapping[str, Any], catalogue: Catalogue) -> Plan:
+def parse_plan(arguments: Mapping[str, Any], catalogue: Catalogue) -> ProposedPlan:
     """The validated plan of a ``create_plan`` call (arguments already schema-checked or raw); raises InvalidPlan."""
     goal = arguments.get("goal")
     if not isinstance(goal, str) or not goal.strip():
@@ -66,10 +56,19 @@ def parse_plan(arguments: Mapping[str, Any], catalogue: Catalogue) -> Plan:
     ids = [_subtask_id(item, position) for position, item in enumerate(raw, start=1)]
     if len(set(ids)) != len(ids):
         raise InvalidPlan(f"Subtask ids must be unique; got {ids}.")
-    subtasks = tuple(_subtask(item, ids, position, catalogue) for position, item in enumerate(raw, start=1))
-    plan = Plan(goal.strip(), subtasks)
-    execution_order(plan)
-    return plan
+    steps = [_step(item, ids, position, catalogue) for position, item in enumerate(raw, start=1)]
+    subtasks = tuple(
+        Subtask(
+            id=step["id"],
+            description=f"{step['title']}\n\n{step['description']}",
+            agent=step["agent"],
+            estimated_minutes=estimate_minutes(step["estimated_time"]),
+            dependencies=tuple(step["depends_on"]),
+        )
+        for step in steps
+    )
+    execution_order(subtasks)
+    return ProposedPlan(goal.strip(), subtasks, plan_summary(goal.strip(), steps))
 
 
 def _subtask_id(item: Any, position: int) -> str:
@@ -83,7 +82,8 @@ def _subtask_id(item: Any, position: int) -> str:
     return str(value).strip()
 
 
-def _subtask(item: Mapping[str, Any], ids: Sequence[str], position: int, catalogue: Catalogue) -> Subtask:
+def _step(item: Mapping[str, Any], ids: Sequence[str], position: int, catalogue: Catalogue) -> dict[str, Any]:
+    """One subtask as the model wrote it, checked (the shape of a ``plan_summary`` subtask)."""
     own = ids[position - 1]
     texts = {}
     for key in ("title", "description", "agent"):
@@ -97,7 +97,14 @@ def _subtask(item: Mapping[str, Any], ids: Sequence[str], position: int, catalog
     estimate = item.get("estimated_time") or ""
     if not isinstance(estimate, str | int | float) or isinstance(estimate, bool):
         raise InvalidPlan(f"Subtask {own}: 'estimated_time' must be a string such as '30m'.")
-    return Subtask(own, texts["title"], texts["description"], agent, str(estimate).strip(), _depends(item, ids, own))
+    return {
+        "id": own,
+        "title": texts["title"],
+        "description": texts["description"],
+        "agent": agent,
+        "estimated_time": str(estimate).strip(),
+        "depends_on": list(_depends(item, ids, own)),
+    }
 
 
 def _depends(item: Mapping[str, Any], ids: Sequence[str], own: str) -> tuple[str, ...]:
@@ -120,13 +127,13 @@ def _depends(item: Mapping[str, Any], ids: Sequence[str], own: str) -> tuple[str
     return tuple(result)
 
 
-def execution_order(plan: Plan) -> list[Subtask]:
+def execution_order(subtasks: Sequence[Subtask]) -> list[Subtask]:
     """Subtasks in dependency order, keeping the model's order where free; raises InvalidPlan on a cycle."""
     done: set[str] = set()
     order: list[Subtask] = []
-    remaining = list(plan.subtasks)
+    remaining = list(subtasks)
     while remaining:
-        ready = next((s for s in remaining if set(s.depends_on) <= done), None)
+        ready = next((s for s in remaining if set(s.dependencies) <= done), None)
         if ready is None:
             cycle = ", ".join(s.id for s in remaining)
             raise InvalidPlan(f"The dependencies of subtasks {cycle} form a cycle; remove one dependency.")
@@ -134,11 +141,6 @@ def execution_order(plan: Plan) -> list[Subtask]:
         done.add(ready.id)
         remaining.remove(ready)
     return order
-
-
-def next_subtask(plan: Plan, finished: set[str]) -> Subtask | None:
-    """The first subtask in execution order that is not finished, or None when the plan is complete."""
-    return next((subtask for subtask in execution_order(plan) if subtask.id not in finished), None)
 
 
 def estimate_minutes(text: str) -> int | None:
@@ -168,46 +170,18 @@ def format_minutes(minutes: int) -> str:
     return f"{hours}h" if hours else f"{rest}m"
 
 
-def total_estimated_time(plan: Plan) -> str:
+def total_estimated_time(estimates: Sequence[str]) -> str:
     """The sum of the readable estimates, or ``"unknown"`` when none can be read."""
-    minutes = [estimate_minutes(subtask.estimated_time) for subtask in plan.subtasks]
-    known = [value for value in minutes if value is not None]
+    known = [value for text in estimates if (value := estimate_minutes(text)) is not None]
     return format_minutes(sum(known)) if known else "unknown"
 
 
-def plan_summary(plan: Plan) -> dict[str, Any]:
+def plan_summary(goal: str, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The ``plan_summary`` object of ``plan_approval_required``: goal, subtasks_count (int), total_estimated_time
-    (str) and the subtasks."""
+    (str) and the subtasks as the model wrote them (id, title, description, agent, estimated_time, depends_on)."""
     return {
-        "goal": plan.goal,
-        "subtasks_count": len(plan.subtasks),
-        "total_estimated_time": total_estimated_time(plan),
-        "subtasks": [
-            {
-                "id": subtask.id,
-                "title": subtask.title,
-                "description": subtask.description,
-                "agent": subtask.agent,
-                "estimated_time": subtask.estimated_time,
-                "depends_on": list(subtask.depends_on),
-            }
-            for subtask in plan.subtasks
-        ],
+        "goal": goal,
+        "subtasks_count": len(steps),
+        "total_estimated_time": total_estimated_time([step["estimated_time"] for step in steps]),
+        "subtasks": [dict(step) for step in steps],
     }
-
-
-def subtask_instruction(plan: Plan, subtask: Subtask, results: Mapping[str, str]) -> str:
-    """The user-role message that starts ``subtask`` for its agent: the goal, the step, and what earlier steps
-    reported (``results`` maps finished subtask ids to their ``attempt_completion`` result)."""
-    position = next(index for index, item in enumerate(plan.subtasks, start=1) if item.id == subtask.id)
-    lines = [
-        f"Plan goal: {plan.goal}",
-        f"Your step ({position} of {len(plan.subtasks)}): {subtask.title}",
-        subtask.description,
-    ]
-    earlier = [(item, results[item.id]) for item in plan.subtasks if item.id in results]
-    if earlier:
-        lines.append("Finished steps:")
-        lines.extend(f"- {item.title}: {result}" for item, result in earlier)
-    lines.append("Do only this step, then call attempt_completion with a short summary of what you did.")
-    return "\n".join(lines)

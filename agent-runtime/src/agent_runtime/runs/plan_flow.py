@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_runtime.agents.plan_parsing import InvalidPlan, estimate_minutes, parse_plan, plan_summary
+from agent_runtime.agents.plan_parsing import InvalidPlan, parse_plan
 from agent_runtime.application import chunks
 from agent_runtime.application.commands import CancelPlan, DecidePlan, MoveSubtask, ProposePlan
 from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind
@@ -38,25 +38,16 @@ class PlanFlow:
         except InvalidPlan as exc:
             await conv.answer(call, f"Error: {exc.message}")
             return None
-        subtasks = tuple(
-            Subtask(
-                id=item.id,
-                description=f"{item.title}\n\n{item.description}",
-                agent=item.agent,
-                estimated_minutes=estimate_minutes(item.estimated_time),
-                dependencies=item.depends_on,
-            )
-            for item in parsed.subtasks
+        content = (
+            f"Plan: {parsed.goal} — {len(parsed.subtasks)} subtasks, about {parsed.summary['total_estimated_time']}."
         )
-        summary = plan_summary(parsed)
-        content = f"Plan: {parsed.goal} — {len(subtasks)} subtasks, about {summary['total_estimated_time']}."
         propose = ProposePlan(
             session_id=conv.session.id,
             call_id=call.id,
             goal=parsed.goal,
-            subtasks=subtasks,
+            subtasks=parsed.subtasks,
             arguments=arguments,
-            summary=summary,
+            summary=parsed.summary,
             content=content,
         )
         await conv.step.execute(propose)
