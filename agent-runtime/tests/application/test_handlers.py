@@ -11,11 +11,13 @@ from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.commands import (
     AbandonToolCall,
+    AdoptAgent,
     AppendMessage,
     CancelPlan,
     CreateSession,
     DecideApproval,
     DecidePlan,
+    DeclareClientTools,
     DeleteSession,
     EditToolCall,
     ExpireApproval,
@@ -23,6 +25,7 @@ from agent_runtime.application.commands import (
     MoveSubtask,
     ProposePlan,
     RecordToolResult,
+    RememberRule,
     RenameSession,
     SwitchAgent,
 )
@@ -31,6 +34,7 @@ from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.approval import ApprovalStatus, Decision
+from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory, user_message
@@ -319,3 +323,26 @@ async def test_a_rejected_plan_is_cancelled(h: Harness) -> None:
     plan = await h.bus.execute(DecidePlan(session_id="s1", approval_id=approval_id, approve=False, feedback="no"))
     assert plan.status is PlanStatus.CANCELLED
     assert h.uows.store.approvals[approval_id].status is ApprovalStatus.REJECTED
+
+
+async def test_an_always_rule_is_remembered_once(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    assert await h.bus.execute(RememberRule(session_id="s1", rule="read_file(a.txt)")) is True
+    assert await h.bus.execute(RememberRule(session_id="s1", rule="read_file(a.txt)")) is False
+    assert await h.bus.execute(RememberRule(session_id="s1", rule="write_file(a.txt)", allow=False)) is True
+    stored = h.uows.store.sessions["s1"]
+    assert (stored.approval_rules, stored.denied_rules) == (("read_file(a.txt)",), ("write_file(a.txt)",))
+
+
+async def test_the_latest_client_tools_declaration_is_kept(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    declared = ClientTools(frozenset({"read_file"}), excludes_secrets=True)
+    await h.bus.execute(DeclareClientTools(session_id="s1", client_tools=declared))
+    assert h.uows.store.sessions["s1"].client_tools == declared
+
+
+async def test_an_adopted_agent_takes_the_session_over_without_a_switch(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    await h.bus.execute(AdoptAgent(session_id="s1", agent="universal"))
+    assert h.uows.store.sessions["s1"].current_agent == "universal"
+    assert not [c for c in h.chunks("s1") if c["type"] == "agent_switched"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.domain.approval import Decision
+from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import Subtask, SubtaskStatus
 
@@ -148,3 +149,26 @@ class SwitchAgent(Command):
     to_agent: str
     reason: str
     confidence: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RememberRule(Command):
+    """The session's client answered "always": remember ``rule`` (guardrails rule syntax) as always allowed, or,
+    ``allow=False``, always rejected. Returns whether it is new."""
+
+    rule: str
+    allow: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeclareClientTools(Command):
+    """The tools the session's client executes (the latest declaration wins)."""
+
+    client_tools: ClientTools
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptAgent(Command):
+    """Single-agent mode: its only agent takes over a session stored with another (no switch is announced)."""
+
+    agent: str

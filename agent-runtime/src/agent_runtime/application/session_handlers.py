@@ -1,13 +1,17 @@
-"""Handlers for the session's own life: create, rename, delete, messages, runs, agent switches."""
+"""Handlers for the session's own life: create, rename, delete, messages, runs, agent switches, what its client
+declared and the "always" rules it gave."""
 
 from __future__ import annotations
 
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import HandlerContext
 from agent_runtime.application.commands import (
+    AdoptAgent,
     AppendMessage,
     CreateSession,
+    DeclareClientTools,
     DeleteSession,
+    RememberRule,
     RenameSession,
     StartRun,
     SwitchAgent,
@@ -80,3 +84,24 @@ async def switch_agent(command: SwitchAgent, ctx: HandlerContext) -> AgentContex
     ctx.collect(context)
     await ctx.log(session.id, chunks.agent_switched(switch))
     return context
+
+
+async def remember_rule(command: RememberRule, ctx: HandlerContext) -> bool:
+    session = await ctx.session(command.session_id)
+    added = session.allow_always(command.rule) if command.allow else session.reject_always(command.rule)
+    if added:
+        await ctx.uow.sessions.save(session)
+    return added
+
+
+async def declare_client_tools(command: DeclareClientTools, ctx: HandlerContext) -> None:
+    session = await ctx.session(command.session_id)
+    if session.declare_client_tools(command.client_tools):
+        await ctx.uow.sessions.save(session)
+
+
+async def adopt_agent(command: AdoptAgent, ctx: HandlerContext) -> None:
+    session = await ctx.session(command.session_id)
+    context = await ctx.agent_context(session)
+    context.current_agent = session.current_agent = command.agent
+    await ctx.uow.sessions.save(session)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.application.command_bus import Step
-from agent_runtime.application.commands import AppendMessage, SwitchAgent
+from agent_runtime.application.commands import AdoptAgent, AppendMessage, DeclareClientTools, SwitchAgent
 from agent_runtime.application.ports import UnitOfWork
 from agent_runtime.domain.agent_context import AgentContext
 from agent_runtime.domain.message import Message, ToolCall
@@ -59,8 +59,8 @@ class Conversation:
     @classmethod
     async def load(cls, step: Step, cache: HistoryCache) -> Conversation:
         session = await step.session(step.session_id)
-        if step.client_tools is not None and session.declare_client_tools(step.client_tools):
-            await step.uow.sessions.save(session)
+        if step.client_tools is not None:
+            await step.execute(DeclareClientTools(session_id=session.id, client_tools=step.client_tools))
         context = await step.agent_context(session)
         return cls(step, session, context, await cache.read(step.uow, session), cache)
 
@@ -97,8 +97,7 @@ class Conversation:
     async def adopt(self, agent: str) -> None:
         """The only agent of single-agent mode takes the session over (one stored with another agent): no switch
         to announce, nobody to switch back to."""
-        self.context.current_agent = self.session.current_agent = agent
-        await self.step.uow.sessions.save(self.session)
+        await self.step.execute(AdoptAgent(session_id=self.session.id, agent=agent))
 
     @property
     def pinned(self) -> bool:

@@ -16,7 +16,13 @@ from agent_runtime.agents.client_tools import client_can_run
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
 from agent_runtime.agents.tools import ToolCall as ValidCall
 from agent_runtime.application import chunks
-from agent_runtime.application.commands import AbandonToolCall, EditToolCall, IssueToolCall, RecordToolResult
+from agent_runtime.application.commands import (
+    AbandonToolCall,
+    EditToolCall,
+    IssueToolCall,
+    RecordToolResult,
+    RememberRule,
+)
 from agent_runtime.domain.approval import ApprovalStatus
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
@@ -217,11 +223,10 @@ class Dispatcher:
         tool with one exact simple command or one exact path; ``guardrails.rules.always_rule``); a call that is not
         that narrow is approved (rejected) once only. A rejected scope is refused from then on (``tool_refused``)."""
         rule = always_rule_for(issued.tool_name, issued.arguments)
-        session = conv.session
-        if rule is None or not (session.allow_always(rule) if allow else session.reject_always(rule)):
+        if rule is None:
             return False
-        await conv.step.uow.sessions.save(conv.session)
-        return True
+        added: bool = await conv.step.execute(RememberRule(session_id=conv.session.id, rule=rule, allow=allow))
+        return added
 
     async def abandon(self, conv: Conversation, reason: str) -> None:
         """Close every open call (the user moved on): outstanding calls and their approvals end, pending plans are
