@@ -62,7 +62,8 @@ async def test_gateway_also_answers_health_under_api_v1(system: System) -> None:
 async def test_the_planted_key_never_reaches_any_log(system: System) -> None:
     # Give the key every chance to leak: in headers at DEBUG, in a WebSocket query string, in a bad request.
     async with httpx.AsyncClient(timeout=10) as client:
-        for service in system.services.values():
+        # The three services (system.services also holds the extra processes other tests started and stopped).
+        for service in (system.gateway, system.runtime, system.proxy):
             await client.get(service.url + "/metrics", headers={"X-Internal-Auth": PLANTED_KEY})
             await client.get(service.url + "/metrics", headers={"Authorization": f"Bearer {PLANTED_KEY}"})
             await client.post(service.url + "/nope", headers={"X-Internal-Auth": PLANTED_KEY + "x"})
