@@ -18,13 +18,8 @@ from llm_proxy.api import error_response
 from llm_proxy.doors.answer import Door, Writer, answer, send_error
 from llm_proxy.doors.common import caller_id, read_request, resolve_model
 from llm_proxy.doors.responses_events import ResponseWriter, envelope, error_event, new_id
-from llm_proxy.doors.responses_request import (
-    ResponsesRequest,
-    chat_request,
-    custom_tool_names,
-    namespaced_tool_names,
-    parse_responses_request,
-)
+from llm_proxy.doors.responses_request import ResponsesRequest, chat_request, parse_responses_request
+from llm_proxy.doors.responses_tools import custom_tool_names, namespaced_tool_names
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatMessage
 from llm_proxy.state import ProxyState

@@ -16,16 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_proxy.doors.common import parse_json
 from llm_proxy.doors.responses_events import CUSTOM_INPUT, unseal
-from llm_proxy.errors import ProxyError, validation_error
+from llm_proxy.doors.responses_tools import chat_tool_choice, function_tools, invalid, qualified_name, unsupported
+from llm_proxy.errors import validation_error
 from llm_proxy.schemas import (
     ChatCompletionRequest,
     ChatMessage,
     ContentPart,
     FunctionCall,
-    FunctionDefinition,
     ImageUrl,
     ToolCall,
-    ToolDefinition,
 )
 
 _log = structlog.get_logger("llm_proxy.responses")
@@ -100,128 +99,11 @@ def parse_responses_request(raw: bytes) -> ResponsesRequest:
     extra = body.model_extra or {}
     for field, reason in _REFUSED_FIELDS.items():
         if extra.get(field) not in (None, False):
-            raise _unsupported(field, reason)
+            raise unsupported(field, reason)
     for value in body.include or ():
         if value not in _INCLUDABLE:
-            raise _unsupported("include", f"include value '{value}' is not supported by this proxy")
+            raise unsupported("include", f"include value '{value}' is not supported by this proxy")
     return body
-
-
-def _unsupported(param: str, message: str) -> ProxyError:
-    return ProxyError("bad_request", message, param=param, code="unsupported_parameter")
-
-
-def _invalid(param: str, message: str) -> ProxyError:
-    return ProxyError("bad_request", message, param=param, code="invalid_request")
-
-
-NAMESPACE_SEPARATOR = "__"
-
-
-def qualified_name(namespace: str | None, name: str) -> str:
-    """The one name a tool of a ``namespace`` tool (e.g. the Codex CLI's ``multi_agent_v1``) has upstream."""
-    return f"{namespace}{NAMESPACE_SEPARATOR}{name}" if namespace else name
-
-
-def _flat_tools(tools: list[dict[str, Any]] | None) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """``(where, namespace, tool)`` for every tool, the tools of ``namespace`` tools in place of their group."""
-    flat: list[tuple[str, str | None, dict[str, Any]]] = []
-    for index, tool in enumerate(tools or ()):
-        group = tool.get("name")
-        if tool.get("type") == "namespace" and isinstance(group, str) and group and isinstance(tool.get("tools"), list):
-            flat += [(f"tools[{index}].tools[{i}]", group, inner) for i, inner in enumerate(tool["tools"])]
-        else:
-            flat.append((f"tools[{index}]", None, tool))
-    return flat
-
-
-def custom_tool_names(tools: list[dict[str, Any]] | None) -> frozenset[str]:
-    """Upstream names of the request's custom (free-form input) tools: their calls go back as ``custom_tool_call``
-    items."""
-    return frozenset(
-        qualified_name(group, str(t["name"]))
-        for _, group, t in _flat_tools(tools)
-        if t.get("type") == "custom" and t.get("name")
-    )
-
-
-def namespaced_tool_names(tools: list[dict[str, Any]] | None) -> dict[str, tuple[str, str]]:
-    """Upstream name → ``(namespace, name)`` for the tools of the request's ``namespace`` tools: their calls go back
-    with the name and its ``namespace``."""
-    return {
-        qualified_name(group, str(t["name"])): (group, str(t["name"]))
-        for _, group, t in _flat_tools(tools)
-        if group and t.get("name")
-    }
-
-
-def _custom_definition(tool: dict[str, Any]) -> dict[str, Any]:
-    """A custom tool (free-form text input, e.g. the Codex CLI's ``apply_patch``) as a function with one string
-    argument; its grammar, if any, is described to the model, since no provider enforces one."""
-    fmt = tool.get("format") or {}
-    about = "The raw input of the tool."
-    if fmt.get("type") == "grammar" and fmt.get("definition"):
-        about += f" It must follow this {fmt.get('syntax', 'lark')} grammar:\n{fmt['definition']}"
-    parameters = {
-        "type": "object",
-        "properties": {CUSTOM_INPUT: {"type": "string", "description": about}},
-        "required": [CUSTOM_INPUT],
-    }
-    return {"name": tool.get("name"), "description": tool.get("description"), "parameters": parameters}
-
-
-def function_tools(tools: list[dict[str, Any]] | None, *, ignore_unsupported: bool) -> list[ToolDefinition] | None:
-    """Function tools, and custom tools as functions of one string, as chat tool definitions; the tools of a
-    ``namespace`` tool are named ``<namespace>__<name>``. Any other kind (hosted tools such as ``web_search``) is
-    refused in one 400 naming them all, or left out with
-    ``ignore_unsupported``."""
-    if not tools:
-        return None
-    definitions: list[ToolDefinition] = []
-    refused: list[str] = []
-    for where, group, tool in _flat_tools(tools):
-        kind = str(tool.get("type", ""))
-        if kind == "function":
-            spec = {k: v for k, v in tool.items() if k != "type"}
-        elif kind == "custom":
-            spec = _custom_definition(tool)
-        else:
-            refused.append(f"{where} ({kind or 'no type'}{': ' + str(tool['name']) if tool.get('name') else ''})")
-            continue
-        if group and isinstance(spec.get("name"), str):
-            spec["name"] = qualified_name(group, spec["name"])
-        try:
-            function = FunctionDefinition.model_validate(spec)
-        except ValidationError as exc:
-            raise validation_error(exc, param=where) from None
-        definitions.append(ToolDefinition(function=function))
-    if refused and ignore_unsupported:
-        _log.info("responses_tools_ignored", tools=refused)
-    elif refused:
-        raise _unsupported(
-            "tools",
-            f"only function and custom tools are supported by this proxy; unsupported: {', '.join(refused)}. Turn "
-            "them off in the client, or set LLM_PROXY__RESPONSES_UNSUPPORTED_TOOLS=ignore on the proxy to leave them "
-            "out",
-        )
-    return definitions or None
-
-
-def chat_tool_choice(
-    choice: str | dict[str, Any] | None, *, ignore_unsupported: bool = False
-) -> str | dict[str, Any] | None:
-    """The chat ``tool_choice``; a choice of a tool kind the proxy cannot serve is a 400, or ``auto`` when such
-    tools are ignored."""
-    if choice is None or choice in ("auto", "none", "required"):
-        return choice
-    if isinstance(choice, dict) and choice.get("type") in ("function", "custom") and choice.get("name"):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    kind = choice.get("type") if isinstance(choice, dict) else choice
-    if ignore_unsupported and isinstance(choice, dict):
-        return "auto"
-    raise _unsupported(
-        "tool_choice", f"tool_choice '{kind}' is not supported: use auto, none, required, a function or a custom tool"
-    )
 
 
 def response_format(text: TextOptions | None) -> dict[str, Any] | None:
@@ -233,13 +115,13 @@ def response_format(text: TextOptions | None) -> dict[str, Any] | None:
         return {"type": "json_object"}
     if fmt.get("type") == "json_schema":
         if not isinstance(fmt.get("schema"), dict):
-            raise _invalid("text.format.schema", "text.format of type json_schema needs a schema object")
+            raise invalid("text.format.schema", "text.format of type json_schema needs a schema object")
         schema = {"name": fmt.get("name") or "response", "schema": fmt["schema"]}
         for key in ("strict", "description"):
             if fmt.get(key) is not None:
                 schema[key] = fmt[key]
         return {"type": "json_schema", "json_schema": schema}
-    raise _unsupported("text.format", "text.format.type must be text, json_object or json_schema")
+    raise unsupported("text.format", "text.format.type must be text, json_object or json_schema")
 
 
 class _Turns:
@@ -284,7 +166,7 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[ChatMessage]:
         elif kind == "reasoning":
             _reasoning(turns, item, where)
         else:
-            raise _unsupported(where, f"input item type '{kind}' is not supported by this proxy")
+            raise unsupported(where, f"input item type '{kind}' is not supported by this proxy")
     turns.close()
     return turns.messages
 
@@ -292,7 +174,7 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[ChatMessage]:
 def _string(item: dict[str, Any], key: str, where: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value:
-        raise _invalid(f"{where}.{key}", f"{where}.{key} must be a non-empty string")
+        raise invalid(f"{where}.{key}", f"{where}.{key} must be a non-empty string")
     return value
 
 
@@ -308,7 +190,7 @@ def _message(turns: _Turns, item: dict[str, Any], where: str) -> None:
         turn.content = (turn.content or "") + text if isinstance(turn.content, str) else text
         return
     if role not in ("user", "system", "developer"):
-        raise _invalid(f"{where}.role", f"{where}.role must be user, system, developer or assistant")
+        raise invalid(f"{where}.role", f"{where}.role must be user, system, developer or assistant")
     if role == "developer":
         # The Responses API's name for system instructions; many OpenAI-compatible servers' chat templates know only
         # "system" (and drop other roles silently), while OpenAI treats the two alike.
@@ -317,7 +199,7 @@ def _message(turns: _Turns, item: dict[str, Any], where: str) -> None:
         turns.add(ChatMessage(role=role, content=content))
         return
     if not isinstance(content, list):
-        raise _invalid(f"{where}.content", f"{where}.content must be a string or a list of parts")
+        raise invalid(f"{where}.content", f"{where}.content must be a string or a list of parts")
     turns.add(
         ChatMessage(role=role, content=[_input_part(part, f"{where}.content[{i}]") for i, part in enumerate(content)])
     )
@@ -330,14 +212,14 @@ def _input_part(part: dict[str, Any], where: str) -> ContentPart:
     if kind == "input_image":
         url = part.get("image_url")
         if not isinstance(url, str) or not url:
-            raise _unsupported(where, "images are supported as image_url (an https: or data: URL), not file_id")
+            raise unsupported(where, "images are supported as image_url (an https: or data: URL), not file_id")
         return ContentPart(type="image_url", image_url=ImageUrl(url=url, detail=part.get("detail")))
-    raise _unsupported(where, f"content part type '{kind}' is not supported by this proxy")
+    raise unsupported(where, f"content part type '{kind}' is not supported by this proxy")
 
 
 def _assistant_text(content: Any, where: str) -> str:
     if not isinstance(content, list):
-        raise _invalid(f"{where}.content", f"{where}.content must be a string or a list of parts")
+        raise invalid(f"{where}.content", f"{where}.content must be a string or a list of parts")
     texts = []
     for i, part in enumerate(content):
         if part.get("type") in ("output_text", "input_text", "text"):
@@ -345,7 +227,7 @@ def _assistant_text(content: Any, where: str) -> str:
         elif part.get("type") == "refusal":
             texts.append(str(part.get("refusal", "")))
         else:
-            raise _unsupported(f"{where}.content[{i}]", f"content part type '{part.get('type')}' is not supported")
+            raise unsupported(f"{where}.content[{i}]", f"content part type '{part.get('type')}' is not supported")
     return "".join(texts)
 
 
@@ -355,7 +237,7 @@ def _function_call(turns: _Turns, item: dict[str, Any], where: str) -> None:
     name = qualified_name(namespace if isinstance(namespace, str) else None, _string(item, "name", where))
     arguments = item.get("arguments", "")
     if not isinstance(arguments, str):
-        raise _invalid(f"{where}.arguments", f"{where}.arguments must be a string (JSON text)")
+        raise invalid(f"{where}.arguments", f"{where}.arguments must be a string (JSON text)")
     turn = turns.assistant()
     turn.tool_calls = [
         *(turn.tool_calls or ()),
@@ -366,7 +248,7 @@ def _function_call(turns: _Turns, item: dict[str, Any], where: str) -> None:
 def _custom_arguments(item: dict[str, Any], where: str) -> str:
     value = item.get(CUSTOM_INPUT)
     if not isinstance(value, str):
-        raise _invalid(f"{where}.input", f"{where}.input must be a string")
+        raise invalid(f"{where}.input", f"{where}.input must be a string")
     return orjson.dumps({CUSTOM_INPUT: value}).decode()
 
 
@@ -380,9 +262,9 @@ def _output_text(output: Any, where: str) -> str:
                 texts.append(str(part.get("text", "")))
             else:
                 kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise _unsupported(f"{where}.output[{i}]", f"tool output part '{kind}' is not supported; send text")
+                raise unsupported(f"{where}.output[{i}]", f"tool output part '{kind}' is not supported; send text")
         return "".join(texts)
-    raise _invalid(f"{where}.output", f"{where}.output must be a string or a list of text parts")
+    raise invalid(f"{where}.output", f"{where}.output must be a string or a list of text parts")
 
 
 def _reasoning(turns: _Turns, item: dict[str, Any], where: str) -> None:
@@ -393,7 +275,7 @@ def _reasoning(turns: _Turns, item: dict[str, Any], where: str) -> None:
     turn = turns.assistant()
     sealed = item.get("encrypted_content")
     if sealed is not None and not isinstance(sealed, str):
-        raise _invalid(f"{where}.encrypted_content", f"{where}.encrypted_content must be a string")
+        raise invalid(f"{where}.encrypted_content", f"{where}.encrypted_content must be a string")
     block = unseal(sealed) if sealed else None
     texts = [str(p.get("text", "")) for p in item.get("content") or () if isinstance(p, dict)]
     if not texts:
@@ -416,7 +298,7 @@ def chat_request(
     if body.instructions:
         messages.insert(0, ChatMessage(role="system", content=body.instructions))
     if not messages:
-        raise _invalid("input", "input is empty and there is no previous response to continue")
+        raise invalid("input", "input is empty and there is no previous response to continue")
     fields: dict[str, Any] = {
         "model": body.model,
         "messages": messages,
