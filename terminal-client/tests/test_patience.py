@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from codelab_chat.app import run
@@ -35,6 +36,13 @@ def runtime_down_for(refusals: int) -> object:
         await session.done()
 
     return script
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait (bounded) until ``condition()`` holds; fail the test if it never does."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 async def test_a_message_the_runtime_could_not_take_is_sent_again_until_it_is(
@@ -110,7 +118,7 @@ async def test_a_patient_link_waits_for_a_gateway_that_is_not_up_yet(
         RichView(out.console, info.console),
     )
     turn = asyncio.ensure_future(conversation.say("typed while the gateway was down"))
-    await asyncio.sleep(1.0)  # several attempts fail meanwhile
+    await until(lambda: sum("attempt" in line for line in progress) >= 2)  # attempts fail meanwhile
     assert not turn.done()
     async with FakeGateway(answer, port=port) as gateway:
         finished = await asyncio.wait_for(turn, 10)
@@ -132,7 +140,7 @@ async def test_stopping_the_wait_for_the_runtime_gives_back_the_message(
         conversation = Conversation(link, ToolExecutor(Workspace(str(workspace))), FlagDecider(), view)
         await conversation.say("first")
         waiting = asyncio.ensure_future(conversation.say("second"))
-        await asyncio.sleep(0.5)  # a few attempts; cancelled in one of the waits between them
+        await until(lambda: conversation.resending)  # cancelled in one of the waits between attempts
         assert conversation.resending
         waiting.cancel()
         await asyncio.gather(waiting, return_exceptions=True)
