@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent_runtime.domain.session import SESSION_ID_LENGTH
 from agent_runtime.infrastructure.database import is_postgres
 
 _log = logging.getLogger("agent_runtime.lease")
@@ -47,7 +48,7 @@ _FIRST_WAIT, _LONGEST_WAIT = 0.02, 0.25  # polling a lease another replica holds
 def lease_key(session_id: str) -> str:
     """The session's row in ``session_leases``: its id, or a digest for an id longer than a session id can be (a
     hostile REST path reaches the lock before the session is looked up; it must not fail the statement)."""
-    if len(session_id) <= 64:
+    if len(session_id) <= SESSION_ID_LENGTH:
         return session_id
     return "#" + hashlib.blake2b(session_id.encode(errors="surrogatepass"), digest_size=16).hexdigest()
 
