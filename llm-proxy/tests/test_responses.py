@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from llm_proxy.doors.response_store import ResponseStore
-from llm_proxy.doors.responses_events import unseal
+from llm_proxy.doors.responses_items import unseal
 from llm_proxy.errors import ProxyError
 from llm_proxy.schemas import ChatMessage
 from tests.fakes import Reply, fixture_bytes, split_every, typed_sse_events

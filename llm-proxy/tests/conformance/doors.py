@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from llm_proxy.doors.responses_events import seal, unseal
+from llm_proxy.doors.responses_items import seal, unseal
 from tests.conformance.wire import Call, Script
 
 TOOL_NAMES = ("read_file", "run")

@@ -14,14 +14,13 @@ two cannot disagree. Events carry consecutive ``sequence_number``s from 0:
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
+from llm_proxy.doors.responses_items import custom_tool_input, seal
 from llm_proxy.errors import ProxyError
 from llm_proxy.providers.base import (
     Batch,
@@ -37,8 +36,6 @@ from llm_proxy.reasoning import ReasoningFold
 from llm_proxy.schemas import ChatMessage, FunctionCall, ReasoningBlock, ToolCall
 from service_kit import sse
 
-CUSTOM_INPUT = "input"  # the one string argument a custom tool is offered to the model with
-SEALED_PREFIX = "codelab-reasoning.v1."  # the proxy's encrypted_content: a whole signed or redacted block
 _TEXT_END = b',"logprobs":[]}\n\n'
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -58,35 +55,6 @@ def usage_object(usage: Usage) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
-
-
-def custom_tool_input(arguments: str) -> str:
-    """The free-form input of a custom tool's call from the JSON arguments the model produced (``{"input": …}``);
-    arguments that are not that object are passed on as the input itself."""
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return arguments
-    if isinstance(value, dict) and isinstance(value.get(CUSTOM_INPUT), str):
-        return str(value[CUSTOM_INPUT])
-    return arguments
-
-
-def seal(block: dict[str, Any]) -> str:
-    """A signed reasoning block (``thinking`` + ``signature``, or ``redacted_thinking`` + ``data``) as one opaque
-    ``encrypted_content``. The whole block travels in it, because clients send reasoning items back without their
-    text (the Codex CLI drops ``reasoning_text`` content) and a signature is worthless without the exact text."""
-    return SEALED_PREFIX + base64.urlsafe_b64encode(orjson.dumps(block)).decode()
-
-
-def unseal(value: str) -> ReasoningBlock | None:
-    """The block ``seal`` made, or ``None`` for any other value (e.g. another API's encrypted reasoning)."""
-    if not value.startswith(SEALED_PREFIX):
-        return None
-    try:
-        return ReasoningBlock.model_validate(orjson.loads(base64.urlsafe_b64decode(value[len(SEALED_PREFIX) :])))
-    except (ValueError, orjson.JSONDecodeError, ValidationError):
-        return None
 
 
 def error_event(error: ProxyError, sequence_number: int = 0) -> bytes:

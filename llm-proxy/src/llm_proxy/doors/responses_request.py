@@ -15,7 +15,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_proxy.doors.common import parse_json
-from llm_proxy.doors.responses_events import CUSTOM_INPUT, unseal
+from llm_proxy.doors.responses_items import CUSTOM_INPUT, unseal
 from llm_proxy.doors.responses_tools import chat_tool_choice, function_tools, invalid, qualified_name, unsupported
 from llm_proxy.errors import validation_error
 from llm_proxy.schemas import (

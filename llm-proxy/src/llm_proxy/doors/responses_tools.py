@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from llm_proxy.doors.responses_events import CUSTOM_INPUT
+from llm_proxy.doors.responses_items import CUSTOM_INPUT
 from llm_proxy.errors import ProxyError, validation_error
 from llm_proxy.schemas import FunctionDefinition, ToolDefinition
 
