@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,11 +12,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, never one this process handed out before: the kernel may give the same
+    free port to two quick ``bind(0)`` calls, and two services told the same port would answer for each other."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass
@@ -44,10 +53,12 @@ class Service:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as answer:
+                    if json.load(answer).get("service") == self.module.replace("_", "-"):
+                        return  # this service, not another process that holds the port
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not become healthy:\n{self.log.read_text()}")
 
     def stop(self) -> None:
