@@ -68,6 +68,19 @@ class ClientMessage:
     done_seq: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """A user message queued for a session whose turn another replica ran when it arrived: ``frame`` is what is
+    needed to run it (the message and its request's origin, as JSON); ``id`` orders a session's entries."""
+
+    id: int
+    session_id: str
+    subject: str | None
+    client_message_id: str
+    frame: dict[str, Any]
+    received_at: datetime
+
+
 class SessionRepository(Protocol):
     """Sessions, including the per-session ``seq`` counter of the event log."""
 
@@ -134,6 +147,27 @@ class ClientMessageRepository(Protocol):
     async def finish(self, session_id: str, client_message_id: str, done_seq: int) -> None: ...
 
 
+class InboxRepository(Protocol):
+    """The per-session durable inbox (PostgreSQL replicas): an entry is consumed by deleting it in the transaction
+    that appends its user message, so exactly one replica runs it."""
+
+    async def add(
+        self, session_id: str, subject: str | None, client_message_id: str, frame: dict[str, Any], received_at: datetime
+    ) -> int | None:
+        """The new entry's id; None when the session already holds an entry with this client message id."""
+        ...
+
+    async def get(self, session_id: str, client_message_id: str) -> InboxEntry | None: ...
+    async def oldest(self, session_id: str) -> InboxEntry | None: ...
+    async def remove(self, entry_id: int) -> bool:
+        """Delete the entry; False when it is gone (consumed by another transaction, which then committed)."""
+        ...
+
+    async def waiting(self, limit: int) -> list[str]:
+        """Ids of the sessions with entries, the longest waiting first."""
+        ...
+
+
 class EventLogRepository(Protocol):
     async def append(self, session_id: str, seq: int, type: str, data: bytes, created_at: datetime) -> None: ...
     async def after(self, session_id: str, seq: int, limit: int) -> list[LoggedEvent]: ...
@@ -166,6 +200,7 @@ class UnitOfWork(Protocol):
     events: EventLogRepository
     records: RecordRepository
     client_messages: ClientMessageRepository
+    inbox: InboxRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

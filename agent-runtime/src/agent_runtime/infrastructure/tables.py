@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -226,4 +227,20 @@ session_leases = Table(
     Column("session_id", String(_ID), primary_key=True),
     Column("owner", String(128), nullable=False, index=True),
     Column("expires_at", _TS, nullable=False),
+)
+
+# User messages received by a replica while another replica's turn holds the session (``inbox_store.py``): kept here
+# until the replica that next holds the session's lease runs them, in ``id`` order, each row deleted in the
+# transaction that appends its user message (exactly once). ``client_message_id`` is unique per session, as in
+# ``client_messages`` (the receiving replica names a message sent without one).
+session_inbox = Table(
+    "session_inbox",
+    metadata,
+    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column("session_id", String(_ID), ForeignKey("sessions.id"), nullable=False),
+    Column("subject", String(1024), nullable=True),
+    Column("client_message_id", String(128), nullable=False),
+    Column("frame", JSON, nullable=False),
+    Column("received_at", _TS, nullable=False),
+    UniqueConstraint("session_id", "client_message_id", name="uq_session_inbox_message"),
 )

@@ -12,6 +12,7 @@ from agent_runtime.application.ports import (
     ApprovalRepository,
     ClientMessageRepository,
     EventLogRepository,
+    InboxRepository,
     MessageRepository,
     PlanRepository,
     RecordRepository,
@@ -20,6 +21,7 @@ from agent_runtime.application.ports import (
     ToolCallRepository,
 )
 from agent_runtime.infrastructure.client_message_store import SqlAlchemyClientMessageRepository
+from agent_runtime.infrastructure.inbox_store import SqlAlchemyInboxRepository
 from agent_runtime.infrastructure.loop_sqlite import LoopConnection, SqlConnection, loop_engine
 from agent_runtime.infrastructure.record_store import SqlAlchemyRecordRepository
 from agent_runtime.infrastructure.session_store import (
@@ -77,6 +79,7 @@ class SqlAlchemyUnitOfWork:
         self.events: EventLogRepository = SqlAlchemyEventLogRepository(db)
         self.records: RecordRepository = SqlAlchemyRecordRepository(db)
         self.client_messages: ClientMessageRepository = SqlAlchemyClientMessageRepository(db)
+        self.inbox: InboxRepository = SqlAlchemyInboxRepository(db)
         return self
 
     async def _begin_async(self) -> SqlConnection:
