@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import bare_relay
 import chaos_relay
 import fake_llm
 import load_client
+import message_path
 import orjson
 import pytest
 import pytest_asyncio
@@ -251,3 +253,13 @@ async def test_the_load_client_times_every_token_of_concurrent_streams(fake_url:
     assert summary["content_frames"] == 30
     assert summary["transit_ms"]["n"] == 30
     assert summary["transit_ms"]["p50"] >= 0
+
+
+async def test_the_message_path_counts_every_package_of_the_chain_and_only_their_sources(tmp_path: Path) -> None:
+    counter = message_path.PathCounter()
+    frames = await message_path.whole_chain(counter, tmp_path)
+    assert frames[-1]["type"] == "done"
+    assert "".join(frame["token"] for frame in frames if frame.get("is_final") is False) == "hello again"
+    assert all(files > 0 and functions >= files for files, functions in counter.per_package().values())
+    assert {file.split("/")[0] for file in counter.files()} == set(message_path.PACKAGES)
+    assert ("gateway", "gateway/ws/connection.py") in {(package, file) for package, file, _ in counter.functions}
