@@ -15,6 +15,8 @@ import message_path
 import orjson
 import pytest
 import pytest_asyncio
+import scaleout
+from aiohttp import web
 from stats import parse_tokens, run
 
 pytestmark = pytest.mark.asyncio
@@ -263,3 +265,58 @@ async def test_the_message_path_counts_every_package_of_the_chain_and_only_their
     assert all(files > 0 and functions >= files for files, functions in counter.per_package().values())
     assert {file.split("/")[0] for file in counter.files()} == set(message_path.PACKAGES)
     assert ("gateway", "gateway/ws/connection.py") in {(package, file) for package, file, _ in counter.functions}
+
+
+async def test_the_scaleout_bench_reads_its_plans_and_does_its_report_math() -> None:
+    assert scaleout.parse(["--plans", "one,two", "--tokens", "100"]).plans == ["one", "two"]
+    with pytest.raises(SystemExit):
+        scaleout.parse(["--plans", "one,three"])
+    result = scaleout.report(
+        10.0,
+        {"runtime-a": 6_000, "runtime-b": 4_000},
+        {"runtime-a": 0.3, "runtime-b": 0.1, "fake": 0.05, "client": 0.05, "postgres": 0.1},
+        ("runtime-a", "runtime-b"),
+    )
+    assert (result["tokens"], result["tokens_per_s"]) == (10_000, 1_000)
+    assert result["core_share"]["runtime-a"] == pytest.approx(0.03)
+    assert result["cpu_ms_per_1k_tokens"]["runtime-a"] == pytest.approx(50)  # over its own 6,000 tokens
+    assert result["cpu_ms_per_1k_tokens"]["fake"] == pytest.approx(5)  # a helper: over all 10,000
+    assert result["runtime_cpu_ms_per_1k_tokens"] == pytest.approx(40)
+    assert result["helper_cpu_ms_per_1k_tokens"] == pytest.approx(20)
+    computed = scaleout.projections(runtime_one=40, helpers_one=20, runtime_two=40, helpers_two=20)
+    assert computed["per_core"] == pytest.approx(25_000)
+    # one: 25,000 tokens/s (the runtime's core); two: 2 cores / 60 µs a token = 33,333 tokens/s
+    assert computed["quiet_two_cores"] == pytest.approx(4 / 3)
+    assert computed["own_cores"] == pytest.approx(2)
+
+
+async def test_the_scaleout_client_counts_the_tokens_of_every_delta_until_done() -> None:
+    frames = [
+        b'id: %d\ndata: {"type":"assistant_message","token":"t%d@5 ","is_final":false}\n\n' % (i, i) for i in range(5)
+    ]
+    frames += [b'id: 6\ndata: {"type":"assistant_message","content":"t0@5 t1@5","is_final":true}\n\n']
+    frames += [b'id: 7\ndata: {"type":"done","stop_reason":"completed"}\n\n']
+    body = b"".join(frames)
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for start in range(0, len(body), 7):  # events cut across reads
+            await response.write(body[start : start + 7])
+        return response
+
+    app = web.Application()
+    app.router.add_post("/agent/message/stream", stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    counters = scaleout.Counters({"runtime-a": 0}, {"runtime-a": 0})
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/agent/message/stream"
+            await scaleout.turn(http, url, "runtime-a", "go", counters)
+    finally:
+        await runner.cleanup()
+    assert (counters.tokens, counters.turns, counters.errors) == ({"runtime-a": 5}, {"runtime-a": 1}, [])

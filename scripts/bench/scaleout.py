@@ -1,0 +1,362 @@
+"""Tokens/s of two runtime processes against one at saturation, on one PostgreSQL database (issue 16).
+
+The runtime tier alone is driven: runtimes A and B on a fresh database call the fake LLM directly as their model
+(``AGENT_RUNTIME__LLM_PROXY_URL`` = the fake, which speaks ``/v1/chat/completions``; no llm-proxy, the cheapest model
+source there is), and this process is the load client, posting turns straight to
+``POST /agent/message/stream`` with the internal key (no gateway). ``--sessions`` workers each run turns one after
+another, every turn on a new session, each turn ``--tokens`` tokens from the fake at zero delay
+(``[fake tokens=N interval_ms=0 ttft_ms=0]``); the workers are spread evenly over the plan's runtimes. After
+``--warmup`` seconds, ``--seconds`` are measured: tokens delivered at the client (each ``assistant_message`` delta's
+tokens, counted as they arrive), CPU seconds of every process from ``/proc/<pid>/stat`` (each runtime, the fake, this
+client, and the PostgreSQL backends connected to the bench database), and from those each one's share of a core
+(the bottleneck is the process near 100%) and CPU per 1,000 tokens.
+
+Pinning plans (CPU affinity set with ``sched_setaffinity`` on every thread of each process, again before each run):
+
+- ``one``: runtime A alone on CPU 1; the fake and the client on CPU 0 (B idle on CPU 0). The one-core ceiling.
+- ``two``: runtime A on CPU 1, runtime B on CPU 0, the fake and the client free on both. Two replicas on this
+  machine: the helpers take their CPU from the runtimes' two cores, so the ratio two/one is below what two cores
+  of runtimes alone would give.
+- ``shared``: runtimes A and B both on CPU 1; the fake and the client on CPU 0. The same one core as ``one`` for
+  two replicas: what being two processes costs (leases, relaying every delta through PostgreSQL NOTIFY).
+- ``free``: one runtime, nothing pinned; ``two-free``: two runtimes, nothing pinned (the scheduler's choice).
+
+PostgreSQL is shared with the machine and not pinned. One discarded run of ``two`` warms both runtimes and the
+database; then the plans run interleaved per round and the ratio two/one is taken per round. Each process's line
+shows its share of a core busy and, after the ``+``, runnable but waiting for a CPU (``/proc/<pid>/task/*/schedstat``):
+on a machine shared with others the waiting part is the neighbours' share.
+
+Computed, not measured (``projections``), from the medians of CPU per 1,000 tokens of the runtimes and of the
+helpers (fake, client, PostgreSQL backends): tokens/s of one runtime process on a core of its own; two/one on this
+machine were it ours alone (one runtime on a core and the helpers on the other, against two runtimes and the helpers
+sharing both); and two/one with a core per runtime and more cores for the helpers. Run from the repository root:
+
+    .venv/bin/python scripts/bench/scaleout.py --plans one,two,shared --rounds 5 --sessions 64 --tokens 2000 \\
+        --seconds 10 --warmup 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+from cluster import Cluster, machine
+from stats import cpu_seconds, median, run
+
+POSTGRES_URL = os.environ.get("CODELAB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+RUNTIMES = ("runtime-a", "runtime-b")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which runtimes take turns, and the CPUs of each process (empty: every CPU)."""
+
+    runtimes: tuple[str, ...]
+    cpus: dict[str, frozenset[int]]
+
+
+def _plans() -> dict[str, Plan]:
+    zero, one, both = frozenset({0}), frozenset({1}), frozenset({0, 1})
+    return {
+        "one": Plan(("runtime-a",), {"runtime-a": one, "runtime-b": zero, "fake": zero, "client": zero}),
+        "two": Plan(RUNTIMES, {"runtime-a": one, "runtime-b": zero, "fake": both, "client": both}),
+        "shared": Plan(RUNTIMES, {"runtime-a": one, "runtime-b": one, "fake": zero, "client": zero}),
+        "free": Plan(("runtime-a",), dict.fromkeys(("runtime-a", "runtime-b", "fake", "client"), both)),
+        "two-free": Plan(RUNTIMES, dict.fromkeys(("runtime-a", "runtime-b", "fake", "client"), both)),
+    }
+
+
+PLANS = _plans()
+
+
+def parse_plans(text: str) -> list[str]:
+    """``one,two`` → the plan names, in order; a clear error for an unknown one."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PLANS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown plan(s) {unknown or text!r}; known: {', '.join(PLANS)}")
+    return names
+
+
+@dataclass
+class Counters:
+    """What the client saw, per runtime: tokens in deltas, finished turns, failed turns."""
+
+    tokens: dict[str, int] = field(default_factory=dict)
+    turns: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.tokens)
+
+
+def report(
+    seconds: float, tokens: dict[str, int], cpu: dict[str, float], runtimes: tuple[str, ...]
+) -> dict[str, Any]:  # fmt: skip
+    """The figures of one measured window: ``tokens`` delivered per runtime and ``cpu`` seconds per process over
+    ``seconds``. Tokens/s, each process's share of one core, CPU ms per 1,000 tokens (a runtime's over its own
+    tokens, a helper's over all), and the projection for one runtime process per core."""
+    total = sum(tokens.get(name, 0) for name in runtimes)
+    per_1k: dict[str, float] = {}
+    for name, spent in cpu.items():
+        count = tokens.get(name, 0) if name in RUNTIMES else total
+        per_1k[name] = spent / count * 1e6 if count else float("nan")
+    runtime_cpu = sum(cpu.get(name, 0.0) for name in runtimes)
+    helper_cpu = sum(spent for name, spent in cpu.items() if name not in RUNTIMES)
+    return {
+        "seconds": seconds,
+        "tokens": total,
+        "tokens_per_s": total / seconds if seconds else float("nan"),
+        "core_share": {name: spent / seconds for name, spent in cpu.items()},
+        "cpu_ms_per_1k_tokens": per_1k,
+        "runtime_cpu_ms_per_1k_tokens": runtime_cpu / total * 1e6 if total else float("nan"),
+        "helper_cpu_ms_per_1k_tokens": helper_cpu / total * 1e6 if total else float("nan"),
+    }
+
+
+def projections(runtime_one: float, helpers_one: float, runtime_two: float, helpers_two: float) -> dict[str, float]:
+    """Computed, not measured, from CPU ms per 1,000 tokens of the runtimes and of the helpers (fake, client,
+    PostgreSQL) with one runtime and with two:
+
+    - ``per_core``: tokens/s of one runtime process that has a core to itself (1 / its CPU per token);
+    - ``quiet_two_cores``: two/one on this machine if it were ours alone: one runtime on a core and the helpers on
+      the other (the slower of the two sets the rate) against two runtimes and the helpers sharing both cores;
+    - ``own_cores``: two/one when each runtime has a core of its own and the helpers more cores (four or more): the
+      runtime tier's own scaling, what being two replicas costs per token included."""
+    return {
+        "per_core": 1e6 / runtime_one,
+        "quiet_two_cores": (2e6 / (runtime_two + helpers_two)) / (1e6 / max(runtime_one, helpers_one)),
+        "own_cores": 2 * runtime_one / runtime_two,
+    }
+
+
+def pin(pid: int, cpus: frozenset[int]) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (threads started later inherit it from their creator)."""
+    with contextlib.suppress(FileNotFoundError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(tid), cpus)
+
+
+def runqueue_seconds(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (``/proc/<pid>/task/*/schedstat``):
+    a process busy plus waiting for about the whole window is CPU-bound, whatever its neighbours leave it."""
+    total = 0
+    with contextlib.suppress(FileNotFoundError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+    return total / 1e9
+
+
+async def backend_pids(database: str) -> list[int]:
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
+    finally:
+        await admin.close()
+    return [int(row["pid"]) for row in rows]
+
+
+def backend_cpu(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.stat(f"/proc/{pid}")
+            found[pid] = cpu_seconds(pid)
+    return found
+
+
+async def turn(http: aiohttp.ClientSession, url: str, name: str, content: str, counters: Counters) -> None:
+    """One turn on a new session; every delta's tokens (one ``@`` each: ``t<i>@<ns>``) counted as they arrive."""
+    body = {"session_id": f"sat-{uuid.uuid4().hex[:16]}", "message": {"type": "user_message", "content": content}}
+    async with http.post(url, data=orjson.dumps(body)) as response:
+        if response.status != 200:
+            counters.errors.append(f"{name}: HTTP {response.status}")
+            return
+        buffer = b""
+        async for data in response.content.iter_any():
+            buffer += data
+            events = buffer.split(b"\n\n")
+            buffer = events.pop()
+            for event in events:
+                if b'"is_final":false' in event:
+                    counters.tokens[name] += event.count(b"@")
+                elif b'"type":"done"' in event:
+                    counters.turns[name] += 1
+                    return
+                elif b'"type":"error"' in event:
+                    counters.errors.append(f"{name}: {event[-200:].decode(errors='replace')}")
+    counters.errors.append(f"{name}: the stream ended without its done")
+
+
+async def worker(
+    http: aiohttp.ClientSession, url: str, name: str, content: str, counters: Counters, stop: asyncio.Event
+) -> None:  # fmt: skip
+    while not stop.is_set():
+        await turn(http, url, name, content, counters)
+
+
+async def measure(
+    cluster: Cluster, database: str, plan_name: str, args: argparse.Namespace
+) -> dict[str, Any]:  # fmt: skip
+    plan = PLANS[plan_name]
+    for name in (*RUNTIMES, "fake"):
+        pin(cluster.procs[name].pid, plan.cpus[name])
+    pin(os.getpid(), plan.cpus["client"])
+    counters = Counters(dict.fromkeys(RUNTIMES, 0), dict.fromkeys(RUNTIMES, 0))
+    content = f"go [fake tokens={args.tokens} interval_ms=0 ttft_ms=0]"
+    stop = asyncio.Event()
+    connector = aiohttp.TCPConnector(limit=0)
+    headers = {"x-internal-auth": cluster.key, "content-type": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+    async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout) as http:
+        workers = []
+        for index in range(args.sessions):
+            name = plan.runtimes[index % len(plan.runtimes)]
+            url = f"{cluster.procs[name].url}/agent/message/stream"
+            workers.append(asyncio.create_task(worker(http, url, name, content, counters, stop)))
+        await asyncio.sleep(args.warmup)
+        pids = await backend_pids(database)
+        watched = {name: cluster.procs[name].pid for name in (*RUNTIMES, "fake")}
+        before_cpu = {name: cpu_seconds(pid) for name, pid in watched.items()} | {"client": cpu_seconds(os.getpid())}
+        watched["client"] = os.getpid()
+        before_wait = {name: runqueue_seconds(pid) for name, pid in watched.items()}
+        before_pg, before_tokens, started = backend_cpu(pids), counters.snapshot(), time.monotonic()
+        await asyncio.sleep(args.seconds)
+        after_tokens, elapsed = counters.snapshot(), time.monotonic() - started
+        after_cpu = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        after_wait = {name: runqueue_seconds(pid) for name, pid in watched.items()}
+        after_pg = backend_cpu(pids)
+        stop.set()  # each worker ends its current turn: the runtimes are idle before the next plan
+        done, pending = await asyncio.wait(workers, timeout=args.drain)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if task.exception() is not None:
+                counters.errors.append(repr(task.exception()))
+    cpu = {name: after_cpu[name] - before_cpu[name] for name in after_cpu}
+    cpu["postgres"] = sum(after_pg[pid] - before_pg[pid] for pid in after_pg if pid in before_pg)
+    tokens = {name: after_tokens[name] - before_tokens[name] for name in RUNTIMES}
+    result = report(elapsed, tokens, cpu, plan.runtimes)
+    result["waiting_share"] = {name: (after_wait[name] - before_wait[name]) / elapsed for name in after_wait}
+    result["load_average"] = os.getloadavg()[0]
+    result |= {"plan": plan_name, "tokens_by_runtime": tokens, "turns": counters.turns, "errors": counters.errors[:5]}
+    result["error_count"] = len(counters.errors)
+    if pending:
+        result["errors"].append(f"{len(pending)} workers still in a turn after {args.drain} s (cancelled)")
+    return result
+
+
+def line(result: dict[str, Any]) -> str:
+    waiting = result["waiting_share"]
+    share = " ".join(
+        f"{name}={value * 100:.0f}%" + (f"+{waiting[name] * 100:.0f}%" if name in waiting else "")
+        for name, value in result["core_share"].items()
+    )
+    per_1k = " ".join(f"{name}={value:.0f}" for name, value in result["cpu_ms_per_1k_tokens"].items())
+    return (
+        f"{result['plan']:8s} {result['tokens_per_s']:8.0f} tokens/s ({result['tokens']} in {result['seconds']:.1f} s,"
+        f" by runtime {result['tokens_by_runtime']}, errors {result['error_count']}, load average"
+        f" {result['load_average']:.1f})\n"
+        f"         core share, busy+waiting for a CPU: {share}\n         CPU ms per 1k tokens: {per_1k}"
+    )
+
+
+def summary(results: list[dict[str, Any]], plans: list[str]) -> list[str]:
+    """Medians over rounds per plan, the per-round ratio of each plan to ``one``, and the computed projections."""
+    out = []
+    by_plan = {name: [r for r in results if r["plan"] == name] for name in plans}
+    base = {r["round"]: r["tokens_per_s"] for r in by_plan.get("one", [])}
+    for name, rows in by_plan.items():
+        rates = [r["tokens_per_s"] for r in rows]
+        spread = f"[{min(rates):.0f}–{max(rates):.0f}]"
+        text = f"{name:8s} median {median(rates):8.0f} tokens/s over {len(rows)} rounds {spread}"
+        ratios = [r["tokens_per_s"] / base[r["round"]] for r in rows if base.get(r["round"])]
+        if name != "one" and ratios:
+            text += f"; ÷ one, per round: median {median(ratios):.2f}x [{min(ratios):.2f}–{max(ratios):.2f}]"
+        runtime = median(r["runtime_cpu_ms_per_1k_tokens"] for r in rows)
+        helpers = median(r["helper_cpu_ms_per_1k_tokens"] for r in rows)
+        text += f"; CPU ms per 1k tokens: runtimes {runtime:.0f}, helpers {helpers:.0f}"
+        out.append(text)
+    one, two = by_plan.get("one"), by_plan.get("two") or by_plan.get("shared")
+    if one and two:
+        costs = [median(r[key] for r in rows) for rows in (one, two) for key in ("runtime_cpu_ms_per_1k_tokens",
+                 "helper_cpu_ms_per_1k_tokens")]  # fmt: skip
+        computed = projections(*costs)
+        out.append(
+            f"computed from CPU per token (not measured): runtime {costs[0]:.0f} ms per 1k tokens alone, {costs[2]:.0f}"
+            f" as one of two; helpers {costs[1]:.0f} / {costs[3]:.0f}. One runtime process on a core of its own: "
+            f"{computed['per_core']:.0f} tokens/s. Two/one on this machine were it ours alone: "
+            f"{computed['quiet_two_cores']:.2f}x; with a core per runtime and more for the helpers: "
+            f"{computed['own_cores']:.2f}x"
+        )
+    return out
+
+
+async def main(args: argparse.Namespace) -> None:
+    database = f"bench_scaleout_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{database}"
+    cluster = Cluster()
+    print(f"machine: {machine()}; load average at start {os.getloadavg()}", flush=True)
+    try:
+        fake = cluster.start_fake("--ttft-ms", "0", "--interval-ms", "0")
+        for name in RUNTIMES:
+            cluster._service(
+                name, "agent_runtime", "AGENT_RUNTIME__",
+                {"AGENT_RUNTIME__LLM_PROXY_URL": fake.url, "AGENT_RUNTIME__LLM_MODEL": "fake-model",
+                 "AGENT_RUNTIME__DB_URL": url, "AGENT_RUNTIME__MULTI_AGENT_MODE": "false"},
+            )  # fmt: skip
+            cluster.wait_healthy(name, "/health", 60)  # one at a time: the first one migrates the database
+        warm = await measure(cluster, database, "two", args)  # first turns of fresh processes and a fresh database
+        print(f"warm-up (discarded): {warm['tokens_per_s']:.0f} tokens/s, errors {warm['error_count']}", flush=True)
+        results = []
+        for number in range(args.rounds):
+            for plan_name in args.plans:
+                result = await measure(cluster, database, plan_name, args)
+                result["round"] = number
+                results.append(result)
+                print(f"round {number} {line(result)}", flush=True)
+        print(f"load average at the end {os.getloadavg()}")
+        for text in summary(results, args.plans):
+            print(text)
+        if args.json:
+            print(json.dumps(results, indent=1))
+    finally:
+        cluster.stop()
+        admin = await asyncpg.connect(POSTGRES_URL)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plans", type=parse_plans, default=parse_plans("one,two,shared"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=64, help="concurrent turns in all (spread over the runtimes)")
+    parser.add_argument("--tokens", type=int, default=2000, help="tokens per turn")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per plan and round")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before the window")
+    parser.add_argument("--drain", type=float, default=120.0, help="longest wait for the turns running at the end")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if os.cpu_count() is None or (os.cpu_count() or 0) < 2:
+        parser.error("the pinning plans need at least two CPUs")
+    return args
+
+
+if __name__ == "__main__":
+    run(main(parse()))
