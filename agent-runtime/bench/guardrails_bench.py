@@ -21,7 +21,7 @@ import yaml
 
 from agent_runtime.agents.catalogue import builtin_agents
 from agent_runtime.agents.tools import validate_tool_call
-from agent_runtime.guardrails.approval import policy_from_settings
+from agent_runtime.guardrails.approval_policy import policy_from_settings
 from agent_runtime.guardrails.permissions import check_permission
 from agent_runtime.guardrails.shell import read_command_line
 

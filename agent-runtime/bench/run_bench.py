@@ -31,7 +31,7 @@ from agent_runtime.application.fanout import Follower, SessionFanout
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.events import SessionEventAppended
-from agent_runtime.guardrails.approval import ApprovalPolicy
+from agent_runtime.guardrails.approval_policy import ApprovalPolicy
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory

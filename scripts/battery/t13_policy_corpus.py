@@ -1,5 +1,5 @@
 """T13 — the path and command policy corpus against the runtime's own rules (``agent_runtime.guardrails.permissions``
-and ``agent_runtime.guardrails.approval``), in process.
+and ``agent_runtime.guardrails.approval_policy``), in process.
 
 Escapes: traversal, absolute and home paths, encodings (percent, double percent, overlong UTF-8, fullwidth and
 look-alike dots and slashes, NUL, bidi and zero-width characters, backslashes, drive letters, UNC), chained commands
@@ -18,7 +18,7 @@ import random
 
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.tools import ALL_SPECS
-from agent_runtime.guardrails.approval import Allow, ApprovalPolicy
+from agent_runtime.guardrails.approval_policy import Allow, ApprovalPolicy
 from agent_runtime.guardrails.permissions import Allowed, check_permission
 from harness import Tally, battery
 

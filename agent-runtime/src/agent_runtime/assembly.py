@@ -10,7 +10,7 @@ from agent_runtime.agents.routing import Router
 from agent_runtime.application.command_bus import CommandBus
 from agent_runtime.application.ports import LLMClient, UnitOfWorkFactory, WriterLock
 from agent_runtime.application.session_stream import SessionStream
-from agent_runtime.guardrails.approval import ApprovalPolicy, load_policy
+from agent_runtime.guardrails.approval_policy import ApprovalPolicy, load_policy
 from agent_runtime.runs.engine import RunEngine
 from agent_runtime.runs.model import CircuitBreaker, Classifier, ModelCaller
 from agent_runtime.runs.services import ContextWindows, RunSettings, Services

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from agent_runtime.agents.catalogue import builtin_agents
-from agent_runtime.guardrails.approval import Allow, ApprovalPolicy, Decision, Deny
+from agent_runtime.guardrails.approval_policy import Allow, ApprovalPolicy, Decision, Deny
 from agent_runtime.guardrails.permissions import Refused, check_permission
 
 from ..runs.harness import Harness, shape, user

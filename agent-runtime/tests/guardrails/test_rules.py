@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent_runtime.agents.tools import tool_rules
-from agent_runtime.guardrails.approval import (
+from agent_runtime.guardrails.approval_policy import (
     Allow,
     ApprovalConfigError,
     Ask,

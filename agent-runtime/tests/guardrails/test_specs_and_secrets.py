@@ -7,7 +7,7 @@ import pytest
 from agent_runtime.agents import tools
 from agent_runtime.agents.catalogue import builtin_agents
 from agent_runtime.agents.tool_specs import IDE_SPECS, ToolSpec
-from agent_runtime.guardrails.approval import Allow, ApprovalPolicy, Ask, ClientContext, Deny
+from agent_runtime.guardrails.approval_policy import Allow, ApprovalPolicy, Ask, ClientContext, Deny
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.guardrails.secrets import globs_intersect, pattern_may_match_secret, secret_file
 

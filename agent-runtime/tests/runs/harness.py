@@ -18,7 +18,7 @@ from agent_runtime.application.fanout import SessionFanout
 from agent_runtime.application.handlers import HANDLERS
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.events import SessionEventAppended
-from agent_runtime.guardrails.approval import ApprovalPolicy
+from agent_runtime.guardrails.approval_policy import ApprovalPolicy
 from agent_runtime.runs.client_tools import parse_client_tools
 from agent_runtime.runs.engine import RunEngine, Ticket
 from agent_runtime.runs.frames import parse_frame

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from agent_runtime.application import approval_handlers as a
 from agent_runtime.application import commands as c
 from agent_runtime.application import plan_handlers as p
 from agent_runtime.application import session_handlers as s
-from agent_runtime.application import workflow_handlers as w
 from agent_runtime.application.command_bus import Handler
 
 HANDLERS: dict[type[c.Command], Handler] = {
@@ -18,12 +18,12 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.RememberRule: s.remember_rule,
     c.DeclareClientTools: s.declare_client_tools,
     c.AdoptAgent: s.adopt_agent,
-    c.IssueToolCall: w.issue_tool_call,
-    c.RecordToolResult: w.record_tool_result,
-    c.DecideApproval: w.decide_approval,
-    c.EditToolCall: w.edit_tool_call,
-    c.AbandonToolCall: w.abandon_tool_call,
-    c.ExpireApproval: w.expire_approval,
+    c.IssueToolCall: a.issue_tool_call,
+    c.RecordToolResult: a.record_tool_result,
+    c.DecideApproval: a.decide_approval,
+    c.EditToolCall: a.edit_tool_call,
+    c.AbandonToolCall: a.abandon_tool_call,
+    c.ExpireApproval: a.expire_approval,
     c.ProposePlan: p.propose_plan,
     c.DecidePlan: p.decide_plan,
     c.MoveSubtask: p.move_subtask,

@@ -27,8 +27,8 @@ from agent_runtime.domain.approval import ApprovalStatus
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
-from agent_runtime.guardrails.approval import Ask, ClientContext, Deny
-from agent_runtime.guardrails.approval import Decision as PolicyDecision
+from agent_runtime.guardrails.approval_policy import Ask, ClientContext, Deny
+from agent_runtime.guardrails.approval_policy import Decision as PolicyDecision
 from agent_runtime.guardrails.decisions import GATED
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.guardrails.rules import always_rule_for, session_rules

@@ -13,7 +13,7 @@ from agent_runtime.agents.routing import Router
 from agent_runtime.application.command_bus import CommandBus, Origin
 from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.run import Run, StopReason
-from agent_runtime.guardrails.approval import ApprovalPolicy
+from agent_runtime.guardrails.approval_policy import ApprovalPolicy
 from agent_runtime.runs.conversation import HistoryCache
 from agent_runtime.runs.model import ModelCaller
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_runtime.guardrails.approval import (
+from agent_runtime.guardrails.approval_policy import (
     DEFAULT_GATED_TOOLS,
     Allow,
     ApprovalConfigError,

@@ -1,4 +1,6 @@
-"""Handlers for what a run waits on: tool calls and their results, approvals."""
+"""The commands that change what a run waits on: tool calls handed to the client and the approvals that gate them
+(a gated call's result is also its decision). The approval state machine is ``domain/approval.py``; what needs approval,
+``guardrails/approval_policy.py``."""
 
 from __future__ import annotations
 
