@@ -33,6 +33,15 @@ sharing both); and two/one with a core per runtime and more cores for the helper
 
     .venv/bin/python scripts/bench/scaleout.py --plans one,two,shared --rounds 5 --sessions 64 --tokens 2000 \\
         --seconds 10 --warmup 3
+
+Figures (2026-12-02 06:08–06:18 UTC, 2 cores shared with other sessions' runs at load average 11–17; details and the
+reading in doc/benchmarks.md, Replicas): medians over 5 rounds, 2,000-token turns — one 3,837 tokens/s, two 10,174
+(2.49x), shared 11,607 (2.69x); 200-token turns (3 rounds) — one 1,280, two 2,239 (1.72x), shared 2,164 (1.69x). Every
+runtime was busy about 20% of a core and waiting for a CPU about 65%: the ratios measure the scheduler's shares, as
+``shared`` (two runtimes on one core) shows. Runtime CPU per 1,000 tokens 37–55 ms (2,000-token turns) and 143–166 ms
+(200-token turns): about 27 µs per token plus 26 ms per turn; PostgreSQL about 4 µs per token plus 12 ms per turn.
+Computed: one runtime process on a core of its own ≈ 24,000 tokens/s of 2,000-token turns; two/one on this machine
+were it ours alone ≈ 1.45x (2,000-token turns) and 1.35x (200-token turns), the helpers sharing the runtimes' cores.
 """
 
 from __future__ import annotations
@@ -251,7 +260,12 @@ async def measure(
     result = report(elapsed, tokens, cpu, plan.runtimes)
     result["waiting_share"] = {name: (after_wait[name] - before_wait[name]) / elapsed for name in after_wait}
     result["load_average"] = os.getloadavg()[0]
-    result |= {"plan": plan_name, "tokens_by_runtime": tokens, "turns": counters.turns, "errors": counters.errors[:5]}
+    result |= {
+        "plan": plan_name,
+        "tokens_by_runtime": tokens,
+        "turns_whole_run": counters.turns,
+        "errors": counters.errors[:5],
+    }
     result["error_count"] = len(counters.errors)
     if pending:
         result["errors"].append(f"{len(pending)} workers still in a turn after {args.drain} s (cancelled)")
