@@ -1,9 +1,9 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from agent_runtime.domain.approval import Approval, ApprovalKind, ApprovalStatus, Decision
+from agent_runtime.domain.approval import EDITED_REASON, Approval, ApprovalKind, ApprovalStatus, Decision
 from agent_runtime.domain.errors import Conflict, RuleViolation
 from agent_runtime.domain.events import ApprovalDecided, ApprovalRequested
 
@@ -72,3 +72,26 @@ def test_expiry_closes_only_a_pending_approval() -> None:
 def test_a_plan_approval_must_name_its_plan() -> None:
     with pytest.raises(RuleViolation):
         tool_approval(kind=ApprovalKind.PLAN, tool_name="create_plan")
+
+
+def test_an_approval_outlives_its_ttl_only_while_pending() -> None:
+    approval = tool_approval()
+    ttl = timedelta(seconds=60)
+    assert not approval.outlived(ttl, NOW + ttl)
+    assert approval.outlived(ttl, NOW + ttl + timedelta(microseconds=1))
+    approval.decide(Decision.APPROVE, now=NOW)
+    assert not approval.outlived(ttl, NOW + 2 * ttl)
+
+
+def test_an_edit_is_remembered_with_the_arguments_the_call_runs_with() -> None:
+    plain = tool_approval()
+    plain.decide(Decision.APPROVE, now=NOW)
+    assert not plain.edited
+    assert plain.approved_arguments == {"path": "a.py", "content": "x"}
+    edited = tool_approval()
+    edited.decide(Decision.EDIT, now=NOW, modified_arguments={"path": "b.py", "content": "y"})
+    assert edited.edited
+    assert edited.approved_arguments == {"path": "b.py", "content": "y"}
+    asked_again = tool_approval(reason=EDITED_REASON + "the path may hold secrets")
+    asked_again.decide(Decision.APPROVE, now=NOW)
+    assert asked_again.edited

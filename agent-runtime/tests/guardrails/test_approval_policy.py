@@ -297,3 +297,26 @@ def test_reading_a_file_that_typically_holds_secrets_asks_first(path: str) -> No
 def test_templates_public_keys_and_look_alikes_are_read_freely(path: str) -> None:
     assert POLICY.decide("coder", "read_file", {"path": path}) == Allow()
     assert decide_command(f"cat {path}") == Allow()
+
+
+def test_an_edit_approves_a_call_that_asks_only_because_its_tool_is_gated() -> None:
+    assert isinstance(POLICY.decide("coder", "write_file", {"path": "a.py", "content": "x"}), Ask)
+    assert isinstance(POLICY.decide("coder", "write_file", {"path": "a.py", "content": "x"}, edited=True), Allow)
+    every_command_asks = policy_from_settings(auto_approve_read_only_commands=False)
+    assert isinstance(every_command_asks.decide("coder", "execute_command", {"command": "ls"}, edited=True), Allow)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("write_file", {"path": ".env", "content": "x"}),
+        ("execute_command", {"command": "npm install"}),
+        ("execute_command", {"command": "ls $(pwd)"}),
+    ],
+)
+def test_an_edit_asks_again_for_any_other_reason(tool: str, arguments: dict[str, str]) -> None:
+    assert isinstance(POLICY.decide("coder", tool, arguments, edited=True), Ask)
+
+
+def test_an_edit_never_lifts_a_deny() -> None:
+    assert isinstance(POLICY.decide("coder", "execute_command", {"command": "sudo ls"}, edited=True), Deny)

@@ -1,9 +1,11 @@
-"""A human decision the run waits for: a gated tool call or a plan."""
+"""A human decision the run waits for: a gated tool call or a plan. Its state machine lives here; what needs a
+decision is the approval policy (``guardrails/approval_policy.py``), and the commands that open, decide, edit and
+expire approvals are handled in ``application/approval_handlers.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +33,9 @@ class Decision(StrEnum):
 
 
 PLAN_TOOL_NAME = "create_plan"
+
+# Starts the reason of the approval an edited call asks again for: the user sees it, and the model is told of the edit.
+EDITED_REASON = "Edited by the user; "
 
 
 @dataclass(kw_only=True)
@@ -73,6 +78,20 @@ class Approval(EventSource):
     @property
     def is_pending(self) -> bool:
         return self.status is ApprovalStatus.PENDING
+
+    @property
+    def edited(self) -> bool:
+        """The person edited the call: approved with edits, or asked again after an edit (:data:`EDITED_REASON`)."""
+        return self.status is ApprovalStatus.APPROVED_WITH_EDITS or (self.reason or "").startswith(EDITED_REASON)
+
+    @property
+    def approved_arguments(self) -> dict[str, Any]:
+        """The arguments the call runs with: the person's edit, if any."""
+        return self.modified_arguments or self.arguments
+
+    def outlived(self, ttl: timedelta, now: datetime) -> bool:
+        """Still pending longer than ``ttl`` after it was requested (the store's ``stale`` query asks the same)."""
+        return self.is_pending and now - self.created_at > ttl
 
     def decide(
         self,

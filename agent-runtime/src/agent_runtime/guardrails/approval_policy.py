@@ -13,6 +13,9 @@ complete rules is denied (fail closed). For one call, in order:
    secret files (``client_tools_options.excludes_secrets``); a pattern segment that could match ``..`` asks;
 3. a gated tool (``gated`` in its rules, or the configured ``gated_tools``) asks; anything else is allowed.
 
+A call the person edited goes through all of it again (``decide(..., edited=True)``); only a plain gated ask is
+approved by the edit itself.
+
 The policy is built from settings values and/or a YAML file by the composition root; it reads no environment itself::
 
     approval:
@@ -83,9 +86,25 @@ class ApprovalPolicy:
         arguments: Mapping[str, Any],
         client: ClientContext | None = None,
         session_rules: Rules | None = None,
+        *,
+        edited: bool = False,
     ) -> Decision:
         """The decision for one call of ``tool_name`` by ``agent_id`` with these (validated) arguments; the
-        session's own rules ("always allow" from its client) join the configured ones."""
+        session's own rules ("always allow" from its client) join the configured ones. ``edited``: the person wrote
+        these arguments (an edit is a new call, so the whole policy again), and that approves a call that asks only
+        because its tool is gated; any other reason to ask (a hazard, a secret, a command not known to be read-only)
+        asks again."""
+        decision = self._decide(agent_id, tool_name, arguments, client, session_rules)
+        return Allow("edited") if edited and isinstance(decision, Ask) and decision.rule == GATED else decision
+
+    def _decide(
+        self,
+        agent_id: str,
+        tool_name: str,
+        arguments: Mapping[str, Any],
+        client: ClientContext | None,
+        session_rules: Rules | None,
+    ) -> Decision:
         name = canonical_tool_name(tool_name)
         rules = tool_rules(name)
         if rules is None:

@@ -23,27 +23,17 @@ from agent_runtime.application.commands import (
     RecordToolResult,
     RememberRule,
 )
-from agent_runtime.domain.approval import ApprovalStatus
+from agent_runtime.domain.approval import EDITED_REASON
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
 from agent_runtime.guardrails.approval_policy import Ask, ClientContext, Deny
 from agent_runtime.guardrails.approval_policy import Decision as PolicyDecision
-from agent_runtime.guardrails.decisions import GATED
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.guardrails.rules import always_rule_for, session_rules
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
 from agent_runtime.runs.plan_flow import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
-
-# Starts the reason of the approval an edited call asks for: the user sees it, and the model is told of the edit.
-EDITED = "Edited by the user; "
-
-
-def client_context(conv: Conversation) -> ClientContext:
-    """What the session's client declared that the policy relies on (nothing when it never declared)."""
-    declared = conv.session.client_tools
-    return ClientContext(excludes_secrets=declared is not None and declared.excludes_secrets)
 
 
 def refusal_result(refusal: Refused | Deny) -> str:
@@ -168,9 +158,8 @@ class Dispatcher:
         )
         approval = await step.execute(answer)
         content = f"Error: {error}" if error is not None else orjson.dumps(result).decode()
-        edited_first = approval is not None and (approval.reason or "").startswith(EDITED)
-        if approval is not None and (approval.status is ApprovalStatus.APPROVED_WITH_EDITS or edited_first):
-            edited = orjson.dumps(approval.modified_arguments or approval.arguments).decode()
+        if approval is not None and approval.edited:
+            edited = orjson.dumps(approval.approved_arguments).decode()
             content = f"The user edited the arguments before it ran; it ran with {edited}.\n{content}"
         await conv.answer(ToolCall(issued.call_id, issued.tool_name, {}), content)
 
@@ -179,12 +168,11 @@ class Dispatcher:
         await self.tool_result(conv, issued, None, text)
 
     async def edit(self, conv: Conversation, issued: IssuedToolCall, modified: dict[str, Any]) -> str | Stop | None:
-        """An edit is a new call: the edited arguments go through the whole policy. Returns a problem (the edit is
-        invalid or not the agent's to make; nothing changes), a :class:`Stop` (the edited call is handed out, gated
-        again with a new approval when the policy asks), or None when the policy refuses the edited call (it is
-        answered as refused and the turn goes on). An edit approves a call that asks only because its tool is gated
-        (the person wrote these arguments); any other reason to ask (a hazard, a secret, a command not known to be
-        read-only) asks again."""
+        """The person's edit of ``issued``, whose approval is pending: the edited arguments go through the whole
+        policy (``ApprovalPolicy.decide``, edited). Returns a problem (the edit is invalid or not the agent's to make;
+        nothing changes), a :class:`Stop` (the edited call is handed out, gated again with a new approval when the
+        policy asks), or None when the policy refuses the edited call (it is answered as refused and the turn goes
+        on)."""
         try:
             valid = validate_tool_call(issued.tool_name, modified)
         except InvalidToolCall as exc:
@@ -194,29 +182,29 @@ class Dispatcher:
         if isinstance(permission, Refused):
             return permission.reason
         step = conv.step
-        approval = await step.uow.approvals.for_call(conv.session.id, issued.call_id)
-        if approval is None or not approval.is_pending:
-            return f"the call {issued.call_id} does not await a decision"
-        decision = self._decide(conv, agent.id, valid)
+        decision = self._decide(conv, agent.id, valid, edited=True)
         if isinstance(decision, Deny):
             await step.emit(
                 chunks.tool_refused(issued.call_id, valid.name, valid.arguments, decision.reason, decision.rule)
             )
             await self.tool_result(conv, issued, None, refusal_result(decision).removeprefix("Error: "))
             return None
-        ask_again = EDITED + decision.reason if isinstance(decision, Ask) and decision.rule != GATED else None
+        ask_again = EDITED_REASON + decision.reason if isinstance(decision, Ask) else None
         edit = EditToolCall(
             session_id=conv.session.id, call_id=issued.call_id, arguments=valid.arguments, ask_again=ask_again
-        )  # the edit itself approves a plain gated call
+        )
         approval_id = await step.execute(edit)
         return Stop(StopReason.APPROVAL if approval_id is not None else StopReason.TOOL_CALL)
 
-    def _decide(self, conv: Conversation, agent_id: str, call: ValidCall) -> PolicyDecision:
-        """The policy's decision for a call in this session (its client's declaration and "always" rules)."""
+    def _decide(self, conv: Conversation, agent_id: str, call: ValidCall, *, edited: bool = False) -> PolicyDecision:
+        """The policy's decision for a call (``edited``: by the person) in this session, with what its client
+        declared and its "always" rules."""
         session = conv.session
         remembered = session.approval_rules or session.denied_rules
         rules = session_rules(session.approval_rules, session.denied_rules) if remembered else None
-        return self._services.policy.decide(agent_id, call.name, call.arguments, client_context(conv), rules)
+        declared = session.client_tools
+        client = ClientContext(excludes_secrets=declared is not None and declared.excludes_secrets)
+        return self._services.policy.decide(agent_id, call.name, call.arguments, client, rules, edited=edited)
 
     async def allow_always(self, conv: Conversation, issued: IssuedToolCall, *, allow: bool = True) -> bool:
         """Remember "always allow" (or, ``allow=False``, "always reject") for exactly this call on the session (one

@@ -13,14 +13,15 @@ from datetime import timedelta
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin, Step
-from agent_runtime.application.commands import DecideApproval, ExpireApproval, StartRun
+from agent_runtime.application.commands import DecideApproval, StartRun
 from agent_runtime.domain.approval import Decision
-from agent_runtime.domain.message import Message, ToolCall
+from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import StopReason
 from agent_runtime.runs import client_messages
 from agent_runtime.runs.conversation import USER_SWITCH_REASON, Conversation
 from agent_runtime.runs.dispatch import Dispatcher
+from agent_runtime.runs.expiry import expire_stale
 from agent_runtime.runs.frames import (
     Cancel,
     ExpireApprovals,
@@ -218,22 +219,9 @@ class FrameHandlers:
         return stop.reason if stop is not None else StopReason.COMPLETED
 
     async def _expire_stale(self, conv: Conversation) -> int:
-        """With ``approval_ttl_seconds`` set, approvals pending longer end as expired and their call is answered;
-        returns how many expired."""
+        """With ``approval_ttl_seconds`` set, the session's approvals pending longer expire first (``expiry.py``)."""
         ttl = self._services.settings.approval_ttl_seconds
-        if ttl is None:
-            return 0
-        step = conv.step
-        expired = 0
-        for approval in await step.uow.approvals.pending(conv.session.id):
-            if step.now - approval.created_at <= timedelta(seconds=ttl):
-                continue
-            expired += 1
-            await step.execute(ExpireApproval(session_id=conv.session.id, approval_id=approval.id))
-            if any(call.id == approval.call_id for call in conv.open_calls()):
-                call = ToolCall(approval.call_id, approval.tool_name, {})
-                await conv.answer(call, "Error: the user did not decide in time; the approval expired.")
-        return expired
+        return 0 if ttl is None else await expire_stale(conv, timedelta(seconds=ttl))
 
     async def _start_run(self, conv: Conversation, origin: Origin) -> RunState:
         run = await conv.step.execute(StartRun(session_id=conv.session.id, subject=origin.subject))
