@@ -97,6 +97,27 @@ def parse_plans(text: str) -> list[str]:
     return names
 
 
+def parse_counts(text: str) -> list[int]:
+    """``200,2000`` → token counts per turn, each at least 1."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"tokens per turn: positive integers separated by commas, not {text!r}")
+    return counts
+
+
+def split(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(tokens per turn, CPU ms per 1,000 tokens) at two or more turn lengths → (ms per turn, µs per token): the least
+    squares line through the cost of one turn, ``ms = per_turn + per_token × tokens``."""
+    xs = [float(tokens) for tokens, _ in points]
+    ys = [per_1k * tokens / 1000 for tokens, per_1k in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+    return mean_y - slope * mean_x, slope * 1000
+
+
 @dataclass
 class Counters:
     """What the client saw, per runtime: tokens in deltas, finished turns, failed turns."""
@@ -217,14 +238,14 @@ async def worker(
 
 
 async def measure(
-    cluster: Cluster, database: str, plan_name: str, args: argparse.Namespace
+    cluster: Cluster, database: str, plan_name: str, tokens_per_turn: int, args: argparse.Namespace
 ) -> dict[str, Any]:  # fmt: skip
     plan = PLANS[plan_name]
     for name in (*RUNTIMES, "fake"):
         pin(cluster.procs[name].pid, plan.cpus[name])
     pin(os.getpid(), plan.cpus["client"])
     counters = Counters(dict.fromkeys(RUNTIMES, 0), dict.fromkeys(RUNTIMES, 0))
-    content = f"go [fake tokens={args.tokens} interval_ms=0 ttft_ms=0]"
+    content = f"go [fake tokens={tokens_per_turn} interval_ms=0 ttft_ms=0]"
     stop = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=0)
     headers = {"x-internal-auth": cluster.key, "content-type": "application/json"}
@@ -261,6 +282,7 @@ async def measure(
     result["waiting_share"] = {name: (after_wait[name] - before_wait[name]) / elapsed for name in after_wait}
     result["load_average"] = os.getloadavg()[0]
     result |= {
+        "tokens_per_turn": tokens_per_turn,
         "plan": plan_name,
         "tokens_by_runtime": tokens,
         "turns_whole_run": counters.turns,
@@ -280,7 +302,8 @@ def line(result: dict[str, Any]) -> str:
     )
     per_1k = " ".join(f"{name}={value:.0f}" for name, value in result["cpu_ms_per_1k_tokens"].items())
     return (
-        f"{result['plan']:8s} {result['tokens_per_s']:8.0f} tokens/s ({result['tokens']} in {result['seconds']:.1f} s,"
+        f"{result['tokens_per_turn']}-token turns {result['plan']:8s} {result['tokens_per_s']:8.0f} tokens/s"
+        f" ({result['tokens']} in {result['seconds']:.1f} s,"
         f" by runtime {result['tokens_by_runtime']}, errors {result['error_count']}, load average"
         f" {result['load_average']:.1f})\n"
         f"         core share, busy+waiting for a CPU: {share}\n         CPU ms per 1k tokens: {per_1k}"
@@ -288,14 +311,36 @@ def line(result: dict[str, Any]) -> str:
 
 
 def summary(results: list[dict[str, Any]], plans: list[str]) -> list[str]:
-    """Medians over rounds per plan, the per-round ratio of each plan to ``one``, and the computed projections."""
+    """Per turn length: medians over rounds per plan, the per-round ratio of each plan to ``one``, the computed
+    projections; with two turn lengths or more, the runtime's and PostgreSQL's CPU split into per turn and per token
+    (from the plans with two runtimes when there are any)."""
+    out = []
+    counts = sorted({r["tokens_per_turn"] for r in results})
+    for count in counts:
+        out.extend(_summary_of(count, [r for r in results if r["tokens_per_turn"] == count], plans))
+    if len(counts) > 1:
+        for what, key in (("a runtime", None), ("PostgreSQL", "postgres")):
+            points = []
+            for count in counts:
+                same = [r for r in results if r["tokens_per_turn"] == count]
+                rows = [r for r in same if r["plan"] != "one"] or same
+                values = (r["cpu_ms_per_1k_tokens"][key] if key else r["runtime_cpu_ms_per_1k_tokens"] for r in rows)
+                points.append((count, median(values)))
+            per_turn, per_token = split(points)
+            out.append(
+                f"CPU of {what}, split over the turn lengths: {per_turn:.1f} ms per turn + {per_token:.1f} µs per token"
+            )
+    return out
+
+
+def _summary_of(count: int, results: list[dict[str, Any]], plans: list[str]) -> list[str]:
     out = []
     by_plan = {name: [r for r in results if r["plan"] == name] for name in plans}
     base = {r["round"]: r["tokens_per_s"] for r in by_plan.get("one", [])}
     for name, rows in by_plan.items():
         rates = [r["tokens_per_s"] for r in rows]
         spread = f"[{min(rates):.0f}–{max(rates):.0f}]"
-        text = f"{name:8s} median {median(rates):8.0f} tokens/s over {len(rows)} rounds {spread}"
+        text = f"{count}-token turns {name:8s} median {median(rates):8.0f} tokens/s over {len(rows)} rounds {spread}"
         ratios = [r["tokens_per_s"] / base[r["round"]] for r in rows if base.get(r["round"])]
         if name != "one" and ratios:
             text += f"; ÷ one, per round: median {median(ratios):.2f}x [{min(ratios):.2f}–{max(ratios):.2f}]"
@@ -309,9 +354,9 @@ def summary(results: list[dict[str, Any]], plans: list[str]) -> list[str]:
                  "helper_cpu_ms_per_1k_tokens")]  # fmt: skip
         computed = projections(*costs)
         out.append(
-            f"computed from CPU per token (not measured): runtime {costs[0]:.0f} ms per 1k tokens alone, {costs[2]:.0f}"
-            f" as one of two; helpers {costs[1]:.0f} / {costs[3]:.0f}. One runtime process on a core of its own: "
-            f"{computed['per_core']:.0f} tokens/s. Two/one on this machine were it ours alone: "
+            f"{count}-token turns, computed from CPU per token (not measured): runtime {costs[0]:.0f} ms per 1k tokens"
+            f" alone, {costs[2]:.0f} as one of two; helpers {costs[1]:.0f} / {costs[3]:.0f}. One runtime process on a"
+            f" core of its own: {computed['per_core']:.0f} tokens/s. Two/one on this machine were it ours alone: "
             f"{computed['quiet_two_cores']:.2f}x; with a core per runtime and more for the helpers: "
             f"{computed['own_cores']:.2f}x"
         )
@@ -335,15 +380,16 @@ async def main(args: argparse.Namespace) -> None:
                  "AGENT_RUNTIME__DB_URL": url, "AGENT_RUNTIME__MULTI_AGENT_MODE": "false"},
             )  # fmt: skip
             cluster.wait_healthy(name, "/health", 60)  # one at a time: the first one migrates the database
-        warm = await measure(cluster, database, "two", args)  # first turns of fresh processes and a fresh database
+        warm = await measure(cluster, database, "two", max(args.tokens), args)  # fresh processes, a fresh database
         print(f"warm-up (discarded): {warm['tokens_per_s']:.0f} tokens/s, errors {warm['error_count']}", flush=True)
         results = []
         for number in range(args.rounds):
-            for plan_name in args.plans:
-                result = await measure(cluster, database, plan_name, args)
-                result["round"] = number
-                results.append(result)
-                print(f"round {number} {line(result)}", flush=True)
+            for count in args.tokens:
+                for plan_name in args.plans:
+                    result = await measure(cluster, database, plan_name, count, args)
+                    result["round"] = number
+                    results.append(result)
+                    print(f"round {number} {line(result)}", flush=True)
         print(f"load average at the end {os.getloadavg()}")
         for text in summary(results, args.plans):
             print(text)
@@ -361,7 +407,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plans", type=parse_plans, default=parse_plans("one,two,shared"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sessions", type=int, default=64, help="concurrent turns in all (spread over the runtimes)")
-    parser.add_argument("--tokens", type=int, default=2000, help="tokens per turn")
+    parser.add_argument(
+        "--tokens",
+        type=parse_counts,
+        default=[2000],
+        help="tokens per turn; several (200,2000) split CPU per turn/token",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per plan and round")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before the window")
     parser.add_argument("--drain", type=float, default=120.0, help="longest wait for the turns running at the end")

@@ -268,9 +268,11 @@ async def test_the_message_path_counts_every_package_of_the_chain_and_only_their
 
 
 async def test_the_scaleout_bench_reads_its_plans_and_does_its_report_math() -> None:
-    assert scaleout.parse(["--plans", "one,two", "--tokens", "100"]).plans == ["one", "two"]
-    with pytest.raises(SystemExit):
-        scaleout.parse(["--plans", "one,three"])
+    args = scaleout.parse(["--plans", "one,two", "--tokens", "200,2000"])
+    assert (args.plans, args.tokens) == (["one", "two"], [200, 2000])
+    for wrong in (["--plans", "one,three"], ["--tokens", "0"], ["--tokens", "2k"]):
+        with pytest.raises(SystemExit):
+            scaleout.parse(wrong)
     result = scaleout.report(
         10.0,
         {"runtime-a": 6_000, "runtime-b": 4_000},
@@ -288,6 +290,8 @@ async def test_the_scaleout_bench_reads_its_plans_and_does_its_report_math() -> 
     # one: 25,000 tokens/s (the runtime's core); two: 2 cores / 60 µs a token = 33,333 tokens/s
     assert computed["quiet_two_cores"] == pytest.approx(4 / 3)
     assert computed["own_cores"] == pytest.approx(2)
+    # 20 ms a turn + 30 µs a token: 200-token turns cost 130 ms per 1k tokens, 2,000-token turns 40
+    assert scaleout.split([(200, 130.0), (2000, 40.0)]) == (pytest.approx(20), pytest.approx(30))
 
 
 async def test_the_scaleout_client_counts_the_tokens_of_every_delta_until_done() -> None:
