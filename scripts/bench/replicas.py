@@ -9,6 +9,11 @@ printed: CPU per token of A (producing and publishing) and of B (listening and s
 the turns). Run from the repository root:
 
     .venv/bin/python scripts/bench/replicas.py --streams 1,200 --tokens 64 --interval-ms 20
+
+With ``--join-after N`` the followers on B open only once the requester on A has received N deltas of its turn (B
+listens to no session before): printed is the catch-up time, from opening the follower to the arrival at B of the
+last of those N deltas (B asks A for the turn so far, ADR 8), and whether every delta reached B; the added latency
+is then that of the deltas A produced after the follower opened.
 """
 
 from __future__ import annotations
@@ -62,7 +67,9 @@ async def peak_connections(database: str, stop: asyncio.Event, peak: list[int]) 
         await admin.close()
 
 
-async def round_of(cluster: Cluster, database: str, streams: int, tokens: int, interval: float) -> dict[str, Any]:
+async def round_of(
+    cluster: Cluster, database: str, streams: int, tokens: int, interval: float, join_after: int = 0
+) -> dict[str, Any]:
     a, b = cluster.procs["runtime-a"], cluster.procs["runtime-b"]
     headers = {"X-Internal-Auth": cluster.key}
     limits = httpx.Limits(max_connections=4 * streams + 10, max_keepalive_connections=4 * streams + 10)
@@ -75,14 +82,20 @@ async def round_of(cluster: Cluster, database: str, streams: int, tokens: int, i
         on_a: list[dict[int, float]] = [{} for _ in sessions]
         on_b: list[dict[int, float]] = [{} for _ in sessions]
         ready = [asyncio.Event() for _ in sessions]
-        followers = [
-            asyncio.create_task(
-                sse(http, "GET", f"{b.url}/sessions/{s}/events", on_b[i], ready[i], params={"after": cursors[i]})
-            )
-            for i, s in enumerate(sessions)
-        ]
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
-        await asyncio.sleep(0.5)  # B listens on every channel (ready answers after LISTEN; margin for the load)
+        opened = [0.0] * streams
+
+        async def follow(i: int) -> int:
+            if join_after:
+                while len(on_a[i]) < join_after:
+                    await asyncio.sleep(0.005)
+            opened[i] = time.monotonic()
+            url = f"{b.url}/sessions/{sessions[i]}/events"
+            return await sse(http, "GET", url, on_b[i], ready[i], params={"after": cursors[i]})
+
+        if not join_after:
+            followers = [asyncio.create_task(follow(i)) for i in range(streams)]
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
+            await asyncio.sleep(0.5)  # B listens on every channel (ready answers after LISTEN; margin for the load)
         stop, peak = asyncio.Event(), [0]
         watcher = asyncio.create_task(peak_connections(database, stop, peak))
         cpu_a, cpu_b = cpu_seconds(a.pid), cpu_seconds(b.pid)
@@ -93,6 +106,8 @@ async def round_of(cluster: Cluster, database: str, streams: int, tokens: int, i
                 json={"session_id": s, "message": {"type": "user_message", "content": content}})
             for i, s in enumerate(sessions)
         ]  # fmt: skip
+        if join_after:
+            followers = [asyncio.create_task(follow(i)) for i in range(streams)]
         await asyncio.gather(*turns)
         await asyncio.wait_for(asyncio.gather(*followers, return_exceptions=True), 30)
         elapsed = time.monotonic() - started
@@ -100,13 +115,22 @@ async def round_of(cluster: Cluster, database: str, streams: int, tokens: int, i
         stop.set()
         await watcher
     added = [
-        (at_b[seq] - at_a[seq]) * 1000 for at_a, at_b in zip(on_a, on_b, strict=True) for seq in at_a if seq in at_b
+        (at_b[seq] - at_a[seq]) * 1000
+        for at_a, at_b, since in zip(on_a, on_b, opened, strict=True)
+        for seq in at_a
+        if seq in at_b and at_a[seq] > since
+    ]
+    caught_up = [
+        (max(at_b[seq] for seq in sorted(at_a)[:join_after]) - since) * 1000
+        for at_a, at_b, since in zip(on_a, on_b, opened, strict=True)
+        if join_after and all(seq in at_b for seq in sorted(at_a)[:join_after])
     ]
     produced = sum(len(x) for x in on_a)
     return {
         "streams": streams,
         "tokens": produced,
-        "followed": len(added),
+        "followed": sum(len(set(at_a) & set(at_b)) for at_a, at_b in zip(on_a, on_b, strict=True)),
+        "catch_up_ms": summarize(caught_up),
         "seconds": round(elapsed, 2),
         "added_latency_ms": summarize(added),
         "cpu_us_per_token_a": cpu_a / max(produced, 1) * 1e6,
@@ -142,9 +166,16 @@ async def main(args: argparse.Namespace) -> None:
             cluster.wait_healthy(name, "/health", 60)
         results = []
         for streams in (int(s) for s in args.streams.split(",")):
-            result = await round_of(cluster, database, streams, args.tokens, args.interval_ms)
+            result = await round_of(cluster, database, streams, args.tokens, args.interval_ms, args.join_after)
             results.append(result)
-            lat = result["added_latency_ms"]
+            lat, catch_up = result["added_latency_ms"], result["catch_up_ms"]
+            if args.join_after:
+                print(
+                    f"streams={streams:4d} joined after {args.join_after} deltas: caught up in "
+                    f"p50={catch_up['p50']:.1f} p99={catch_up['p99']:.1f} max={catch_up['max']:.1f} ms "
+                    f"({catch_up['n']:.0f} of {streams} followers had every earlier delta)",
+                    flush=True,
+                )
             print(
                 f"streams={streams:4d} tokens={result['tokens']:6d} followed={result['followed']:6d} "
                 f"in {result['seconds']:6.2f} s  added latency p50={lat['p50']:.2f} p99={lat['p99']:.2f} ms  "
@@ -168,6 +199,7 @@ def cli() -> None:
     parser.add_argument("--interval-ms", type=float, default=20.0)
     parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--max-overflow", type=int, default=40)
+    parser.add_argument("--join-after", type=int, default=0, help="open the followers after N deltas of each turn")
     parser.add_argument("--json", action="store_true")
     run(main(parser.parse_args()))
 

@@ -89,11 +89,16 @@ def _wire(
         windows=windows,
     )
     events.subscribe(app.state.runs.forget_session, event_type=SessionDeleted, name="known_sessions")
-    app.state.relay = _relay(settings, engine, uows, fanout, app.state.runs)
+    app.state.relay = _relay(settings, engine, uows, fanout, app.state.runs, lock)
 
 
 def _relay(
-    settings: Settings, engine: AsyncEngine, uows: SqlAlchemyUnitOfWorkFactory, fanout: SessionFanout, runs: RunEngine
+    settings: Settings,
+    engine: AsyncEngine,
+    uows: SqlAlchemyUnitOfWorkFactory,
+    fanout: SessionFanout,
+    runs: RunEngine,
+    lock: SessionWriterLock,
 ) -> PgRelay | None:
     """On PostgreSQL the live fan-out and ``cancel`` reach every replica (ADR 8); SQLite is one process."""
     if not is_postgres(engine):
@@ -103,7 +108,7 @@ def _relay(
         events = await events_after(uows, session_id, seq - 1, 1)
         return events[0].data if events and events[0].seq == seq else None
 
-    relay = PgRelay(asyncpg_dsn(settings.database_url()), fanout, logged_chunk)
+    relay = PgRelay(asyncpg_dsn(settings.database_url()), fanout, logged_chunk, leases=lock)
     fanout.use_relay(relay)
     relay.on_cancel = runs.cancel_here
     runs.cancel_elsewhere = relay.cancel

@@ -12,8 +12,11 @@ import pytest
 
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.fanout import Follower, Item, SessionFanout
+from agent_runtime.application.replay import replay_and_follow
 from agent_runtime.domain.events import SessionEventAppended
+from agent_runtime.infrastructure import pg_fanout
 from agent_runtime.infrastructure.pg_fanout import MAX_PAYLOAD, PgRelay, asyncpg_dsn, channel
+from tests.fakes import FakeUnitOfWorkFactory
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -24,10 +27,27 @@ async def logged(session_id: str, seq: int) -> bytes | None:
     return LOGGED.get((session_id, seq))
 
 
+class Leases:
+    """Who runs which session's turn, as the writer lock's leases say; records the catch-up requests answered."""
+
+    def __init__(self) -> None:
+        self.here: set[str] = set()
+        self.elsewhere: set[str] = set()
+        self.asked: list[str] = []
+
+    def holds(self, session_id: str) -> bool:
+        self.asked.append(session_id)
+        return session_id in self.here
+
+    async def held_elsewhere(self, session_id: str) -> bool:
+        return session_id in self.elsewhere
+
+
 class Replica:
     def __init__(self, dsn: str) -> None:
         self.fanout = SessionFanout()
-        self.relay = PgRelay(dsn, self.fanout, logged, linger=0.5, retry=0.1)
+        self.leases = Leases()
+        self.relay = PgRelay(dsn, self.fanout, logged, leases=self.leases, linger=0.5, retry=0.1)
         self.fanout.use_relay(self.relay)
         self.cancelled: list[str] = []
         self.relay.on_cancel = self.cancelled.append
@@ -157,6 +177,57 @@ async def test_a_lost_listening_connection_ends_the_followers_and_the_relay_list
     await until(lambda: b.relay.up)
     a.fanout.publish_live("s5", 3, chunk("again"))
     assert await take(there, 1) == [(3, chunk("again"))]
+
+
+def runs_on(owner: Replica, other: Replica, session_id: str) -> None:
+    owner.leases.here.add(session_id)
+    other.leases.elsewhere.add(session_id)
+
+
+async def test_a_reader_joining_on_a_replica_that_was_not_listening_gets_the_turn_so_far_in_order_once(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    runs_on(a, b, "c1")
+    text = "é" * 60  # multi-byte: the answer's batches are cut by bytes, its items by characters
+    for seq in range(1, 301):  # about 40 kB: the answer takes several notifications
+        a.fanout.publish_live("c1", seq, chunk(f"{seq}{text}"))
+    reader = replay_and_follow(FakeUnitOfWorkFactory(), b.fanout, "c1", 0)
+    first = asyncio.ensure_future(anext(reader))
+    await until(lambda: a.leases.asked)  # b listens and asked a: the deltas from now on are relayed too
+    a.fanout.publish_live("c1", 301, chunk("301"))
+    got = [await asyncio.wait_for(first, 5)]
+    got += [await asyncio.wait_for(anext(reader), 5) for _ in range(300)]
+    assert [seq for seq, _ in got] == list(range(1, 302))
+    assert got[0] == (1, chunk(f"1{text}"))
+    assert got[299] == (300, chunk(f"300{text}"))
+    assert b.fanout.kept("c1") == 301  # a second reader here gets the turn from this replica, not by asking again
+    a.fanout.publish_live("c1", 302, b'{"type":"done"}', ends_turn=True)
+    assert await asyncio.wait_for(anext(reader), 5) == (302, b'{"type":"done"}')
+    await reader.aclose()
+
+
+async def test_no_catch_up_is_asked_when_no_other_replica_runs_the_session(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    b.fanout.follow("c2")
+    assert await b.fanout.ready("c2") == []
+    b.relay.cancel("marker")  # on the same connection as a catch-up request would have been, after it
+    await until(lambda: a.cancelled)
+    assert a.leases.asked == []
+
+
+async def test_a_lease_holder_that_does_not_answer_delays_a_reader_by_the_catch_up_timeout_only(
+    replicas: tuple[Replica, Replica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = replicas
+    monkeypatch.setattr(pg_fanout, "CATCH_UP_TIMEOUT", 0.3)
+    b.leases.elsewhere.add("c3")  # a dead replica's lease, not yet expired: nobody answers
+    b.fanout.follow("c3")
+    async with asyncio.timeout(5):
+        assert await b.fanout.ready("c3") == []
+    await until(lambda: a.leases.asked)  # a was asked and does not hold the lease: it did not answer
 
 
 def test_a_session_channel_is_a_short_identifier() -> None:

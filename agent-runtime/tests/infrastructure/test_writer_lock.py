@@ -150,6 +150,24 @@ async def test_a_held_session_holds_no_connection_and_another_replica_waits_for_
         await two.dispose()
 
 
+async def test_who_runs_a_session_is_known_here_and_on_the_other_replicas(postgres_url: str, tmp_path: Path) -> None:
+    url = await lease_url(postgres_url, tmp_path)
+    one, two = create_engine(url), create_engine(url)
+    first, second = SessionWriterLock(one, lease_seconds=2), SessionWriterLock(two, lease_seconds=2)
+    try:
+        async with first.hold("s"):
+            assert first.holds("s")
+            assert not second.holds("s")
+            assert await second.held_elsewhere("s")
+            assert not await first.held_elsewhere("s")  # its own lease is not another replica's
+            assert not await second.held_elsewhere("t")
+        assert not first.holds("s")
+        assert not await second.held_elsewhere("s")
+    finally:
+        await one.dispose()
+        await two.dispose()
+
+
 async def _hold_briefly(lock: SessionWriterLock, session_id: str) -> None:
     async with lock.hold(session_id):
         pass

@@ -7,7 +7,9 @@ chunk follows them (the final message carries the deltas' whole text; an ``error
 
 With several replicas on one database a :class:`Relay` carries the chunks between processes (ADR 8): what this
 process produces goes to the relay too, and what another process produced comes back through ``deliver``; a
-session's channel is listened to while this process has followers of it."""
+session's channel is listened to while this process has followers of it. A reader joining here in the middle of a
+turn another replica runs gets the deltas sent before this process listened from that replica (``catch_up``, asked
+for by the relay once per session followed here, in ``ready``)."""
 
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ class Relay(Protocol):
     def unwatch(self, session_id: str) -> None: ...
 
     async def ready(self, session_id: str) -> None:
-        """Return once chunks of the watched session published from now on will be received."""
+        """Return once chunks of the watched session published from now on will be received, and the running
+        turn's chunks sent before are caught up with (``SessionFanout.catch_up``) if another replica runs it."""
 
 
 @dataclass(eq=False, slots=True)
@@ -83,11 +86,15 @@ class SessionFanout:
         followers.add(follower)
         return follower
 
-    async def ready(self, session_id: str) -> None:
+    async def ready(self, session_id: str) -> list[Item]:
         """Wait until chunks of a followed session produced by other replicas reach this process's followers (a
-        reader that reads the log must not start before, or a chunk committed meanwhile would reach it neither way)."""
-        if self._relay is not None:
-            await self._relay.ready(session_id)
+        reader that reads the log must not start before, or a chunk committed meanwhile would reach it neither way);
+        returns the running turn's kept chunks as known then, with those another replica caught this one up with
+        (they may repeat chunks the follower holds: the reader merges by seq)."""
+        if self._relay is None:
+            return []
+        await self._relay.ready(session_id)
+        return list(self._turns.get(session_id, ()))
 
     def follow_turn(self, session_id: str) -> tuple[Follower, list[Item]]:
         """Attach a follower and take the running turn's non-durable chunks in one synchronous step, so every
@@ -122,6 +129,21 @@ class SessionFanout:
             if turn is None:
                 turn = self._turns[session_id] = deque(maxlen=TURN_LIMIT)
             turn.append((seq, data))
+
+    def turn_so_far(self, session_id: str) -> list[Item]:
+        """The running turn's kept chunks, in seq order (what another replica catching up is sent)."""
+        return list(self._turns.get(session_id, ()))
+
+    def catch_up(self, session_id: str, items: list[Item]) -> None:
+        """Chunks of the running turn sent before this process listened, from the replica that runs it: merged into
+        the kept chunks by seq (once each) for the readers here; nobody's queue gets them (a follower already past
+        them would see seqs go back). Kept only where someone follows, as relayed chunks are."""
+        if not items or session_id not in self._followers:
+            return
+        merged = dict(items)
+        merged.update(self._turns.get(session_id, ()))
+        self._turns[session_id] = deque(sorted(merged.items()), maxlen=TURN_LIMIT)
+        self._relayed.add(session_id)
 
     def end_turn(self, session_id: str) -> None:
         """Forget the kept chunks of the session (its worker went idle: no turn runs here any more)."""

@@ -2,7 +2,8 @@
 (token deltas, status) merged in by seq, then its live events, without gap or duplicate.
 
 Order of reads: the follower is attached and the running turn's kept chunks are taken in one synchronous step;
-with several replicas, the fan-out then listens to the session (``SessionFanout.ready``); then the log is read;
+with several replicas, the fan-out then listens to the session and is caught up with the turn another replica runs
+(``SessionFanout.ready``, which adds that turn's chunks so far to the kept ones); then the log is read;
 then whatever the follower already holds is drained. Every chunk published before the attach is in the log
 (durable, committed before it was published) or in the kept chunks (a durable chunk only drops the kept chunks
 before it, and is then in the log); every chunk after it is in the follower. The three sources are merged by seq
@@ -26,7 +27,7 @@ async def replay_and_follow(
     reader falls too far behind the live stream (then it ends; the client resumes from its last seq)."""
     follower, kept = fanout.follow_turn(session_id)
     try:
-        await fanout.ready(session_id)  # other replicas' chunks reach the follower before the log is read
+        kept += await fanout.ready(session_id)  # other replicas' chunks reach the follower before the log is read
         pending = [item for item in kept if item[0] > after]
         last = cursor = after
         stopped = False

@@ -11,6 +11,18 @@ for a notification (PostgreSQL's limit is 8,000 bytes) goes as a reference (kind
 from the log, holding the session's later chunks until then so followers still see seqs in order; a non-durable
 chunk that large is not relayed (the final message carries the text).
 
+Catch-up: a replica listens to a session only while it has followers of it, so a reader joining here in the middle of
+a turn another replica runs missed the deltas sent before. The first reader of a session followed here
+(``ready``) asks, if another replica holds the session's lease (``Leases.held_elsewhere``, one query), with a
+catch-up request (``<replica>|<session_id>`` on the channel ``codelab_catch_up`` every replica listens to, sent after
+this replica listens to the session); the lease holder answers on the session's channel with the turn's kept chunks
+(kind ``K``: ``<requester>|`` then ``<seq>:<length>:<chunk JSON>`` repeated, ``<length>`` in characters, as many
+as fit a notification; the payload's seq field is ``1`` on the last one, which may carry none). The requester merges
+them into its kept chunks by seq (``SessionFanout.catch_up``); the reader waits for the last one at most
+``CATCH_UP_TIMEOUT`` (a lease holder that died does not answer). Chunks sent by the holder after it answered come
+after the answer on its connection, so nothing falls between; duplicates are dropped by seq. Nothing of this is on
+the per-delta path.
+
 Notifications are fire-and-forget: what is sent while a connection is down is lost. So when the listening
 connection comes back, every followed session's followers are ended (they resume from the log, like a follower that
 fell behind), and when a batch could not be sent, its sessions' followers elsewhere are told to resume (kind ``W``)
@@ -25,7 +37,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -36,14 +48,27 @@ _log = logging.getLogger("agent_runtime.fanout")
 
 CHANNEL_PREFIX = "codelab_"
 CANCEL_CHANNEL = "codelab_cancel"
+CATCH_UP_CHANNEL = "codelab_catch_up"
+_CONTROL = (CANCEL_CHANNEL, CATCH_UP_CHANNEL)  # channels every replica listens to; their payloads name no seq
 MAX_PAYLOAD = 7_900  # bytes; PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more
 MAX_PENDING = 100_000  # queued while the database is unreachable; beyond, followers elsewhere resume from the log
 READY_TIMEOUT = 2.0
+CATCH_UP_TIMEOUT = 2.0  # seconds a reader waits for the lease holder's catch-up answer
 _REFERENCE = "R"
+_CAUGHT_UP = "K"  # relay-level kind, never delivered to a fan-out as such
+_ITEMS_BUDGET = MAX_PAYLOAD - 200  # bytes of a catch-up answer's items: the header takes the rest
 _NOTIFY = "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)"
 _ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 LoadChunk = Callable[[str, int], Awaitable[bytes | None]]
+
+
+class Leases(Protocol):
+    """Who runs a session's turn (``SessionWriterLock``)."""
+
+    def holds(self, session_id: str) -> bool: ...
+
+    async def held_elsewhere(self, session_id: str) -> bool: ...
 
 
 def channel(session_id: str) -> str:
@@ -63,12 +88,14 @@ class PgRelay:
         fanout: SessionFanout,
         load: LoadChunk,
         *,
+        leases: Leases | None = None,
         linger: float = 10.0,
         retry: float = 1.0,
     ) -> None:
         self._dsn = dsn
         self._fanout = fanout
         self._load = load
+        self._leases = leases  # None: no catch-up
         self._linger = linger
         self._retry = retry
         self.on_cancel: Callable[[str], None] | None = None
@@ -80,6 +107,8 @@ class PgRelay:
         self._ready: dict[str, asyncio.Event] = {}
         self._changed = asyncio.Event()
         self._held: dict[str, list[tuple[str, str, str]]] = {}  # session → chunks waiting behind a reference
+        self._catch_ups: dict[str, asyncio.Task[None]] = {}  # session → its catch-up since it is followed here
+        self._caught: dict[str, asyncio.Event] = {}  # session → set by the last part of the answer
         self._tasks: list[asyncio.Task[None]] = []
         self.up = False  # the listening connection is open
 
@@ -135,7 +164,7 @@ class PgRelay:
                     except _ERRORS as exc:
                         if not lost:
                             _log.warning("fanout_publish_failed", extra={"error": type(exc).__name__})
-                        self._unsent = lost | {p.split("|", 3)[2] for c, p in batch if c != CANCEL_CHANNEL}
+                        self._unsent = lost | {p.split("|", 3)[2] for c, p in batch if c not in _CONTROL}
                         connection = None
                         await asyncio.sleep(self._retry)
         finally:
@@ -154,12 +183,67 @@ class PgRelay:
     def unwatch(self, session_id: str) -> None:
         if session_id in self._watched:
             self._watched[session_id] = time.monotonic()
+            self._catch_ups.pop(session_id, None)  # the fan-out drops the caught-up chunks with its last follower
 
     async def ready(self, session_id: str) -> None:
         event = self._ready.get(session_id)
         if event is not None and not event.is_set():
             with contextlib.suppress(TimeoutError):  # the database is unreachable: the reader reads the log anyway
                 await asyncio.wait_for(event.wait(), READY_TIMEOUT)
+        if self._leases is None or event is None or not event.is_set():
+            return
+        task = self._catch_ups.get(session_id)
+        if task is None:
+            task = self._catch_ups[session_id] = asyncio.create_task(self._catch_up(session_id))
+        with contextlib.suppress(TimeoutError):  # the holder died: its lease expires and another replica takes over
+            await asyncio.wait_for(asyncio.shield(task), CATCH_UP_TIMEOUT)
+
+    async def _catch_up(self, session_id: str) -> None:
+        """Ask the replica running the session's turn for its chunks so far; return once they are here."""
+        assert self._leases is not None
+        try:
+            if not await self._leases.held_elsewhere(session_id):
+                return
+        except Exception:  # noqa: BLE001 - the database is gone: the reader reads the log (or fails) anyway
+            return
+        done = self._caught[session_id] = asyncio.Event()
+        self._queue(CATCH_UP_CHANNEL, f"{self._me}|{session_id}", None)
+        try:
+            async with asyncio.timeout(CATCH_UP_TIMEOUT):
+                await done.wait()
+        finally:
+            if self._caught.get(session_id) is done:
+                del self._caught[session_id]
+
+    def _answer(self, session_id: str, requester: str) -> None:
+        """Send the requester the kept chunks of the session's turn, as few notifications as fit."""
+        name, head = channel(session_id), f"{self._me}|{_CAUGHT_UP}|{session_id}"
+        parts: list[str] = []
+        size = 0
+        for seq, data in self._fanout.turn_so_far(session_id):
+            if len(data) > _ITEMS_BUDGET - 40:
+                continue  # not relayed either (see ``send``): the final message carries the text
+            text = data.decode()
+            item = f"{seq}:{len(text)}:{text}"
+            if size + len(data) + 40 > _ITEMS_BUDGET:
+                self._queue(name, f"{head}|0|{requester}|{''.join(parts)}", session_id)
+                parts, size = [], 0
+            parts.append(item)
+            size += len(data) + 40
+        self._queue(name, f"{head}|1|{requester}|{''.join(parts)}", session_id)
+
+    def _caught_up(self, session_id: str, last: bool, items: str) -> None:
+        parsed: list[tuple[int, bytes]] = []
+        at = 0
+        while at < len(items):
+            seq_end = items.index(":", at)
+            length_end = items.index(":", seq_end + 1)
+            end = length_end + 1 + int(items[seq_end + 1 : length_end])
+            parsed.append((int(items[at:seq_end]), items[length_end + 1 : end].encode()))
+            at = end
+        self._fanout.catch_up(session_id, parsed)
+        if last and session_id in self._caught:
+            self._caught[session_id].set()
 
     async def _listen_loop(self) -> None:
         reconnect = False
@@ -170,6 +254,7 @@ class PgRelay:
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
                 await connection.add_listener(CANCEL_CHANNEL, self._on_notify)
+                await connection.add_listener(CATCH_UP_CHANNEL, self._on_notify)
                 if reconnect:
                     _log.info("fanout_listening_again")
                 await self._keep_listening(connection, lost, resume=reconnect)
@@ -229,8 +314,18 @@ class PgRelay:
             if sender != self._me and self.on_cancel is not None:
                 self.on_cancel(session_id)
             return
+        if name == CATCH_UP_CHANNEL:
+            sender, session_id = payload.split("|", 1)
+            if sender != self._me and self._leases is not None and self._leases.holds(session_id):
+                self._answer(session_id, sender)
+            return
         sender, kind, session_id, seq, data = payload.split("|", 4)
         if sender == self._me:
+            return
+        if kind == _CAUGHT_UP:
+            requester, items = data.split("|", 1)
+            if requester == self._me:
+                self._caught_up(session_id, seq == "1", items)
             return
         held = self._held.get(session_id)
         if held is not None:
