@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,6 @@ from starlette.websockets import WebSocket
 from gateway.context import GatewayContext
 from gateway.ws.channel import Channel
 from gateway.ws.closes import CLOSE_INTERNAL, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED, Closing
-from gateway.ws.rate import FrameRate
 
 _log = structlog.get_logger(__name__)
 
@@ -26,6 +26,29 @@ CLOSE_TIMEOUT = 2.0
 
 TextHandler = Callable[[str], None]
 """Takes one text frame; never blocks (the reader must keep reading)."""
+
+
+class FrameRate:
+    """Inbound flood control, a token bucket per socket: allows ``burst`` frames at once and ``per_second``
+    sustained; ``allow()`` says whether one more may pass."""
+
+    __slots__ = ("_burst", "_clock", "_last", "_per_second", "_tokens")
+
+    def __init__(self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_second = per_second
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._last = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._per_second)
+        self._last = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
 
 async def run_channel(

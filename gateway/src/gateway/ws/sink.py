@@ -8,13 +8,13 @@ frames one ``websocket.send`` at a time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 # Scope extension: ``scope["extensions"][TEXT_FRAMES]`` is an async callable taking a sequence of UTF-8 payloads.
 TEXT_FRAMES = "gateway.text_frames"
 
-SendFrames = Callable[[Sequence[bytes]], Awaitable[None]]
+SendFrames = Callable[[Sequence[bytes]], Coroutine[Any, Any, None]]
 
 
 class FrameSink(Protocol):
@@ -43,15 +43,13 @@ class TextSink:
 
 
 class BatchSink:
-    """The server's batch writer from the scope extension."""
+    """The server's batch writer from the scope extension, called directly (no hop through this module per batch)."""
 
-    __slots__ = ("_send",)
+    __slots__ = ("send_frames",)
+    send_frames: SendFrames
 
     def __init__(self, send: SendFrames) -> None:
-        self._send = send
-
-    async def send_frames(self, payloads: Sequence[bytes]) -> None:
-        await self._send(payloads)
+        self.send_frames = send
 
 
 def frame_sink(scope: Mapping[str, Any], socket: TextSocket) -> FrameSink:
