@@ -2,14 +2,14 @@
 
 The runtime tier alone is driven: runtimes A and B on a fresh database call the fake LLM directly as their model
 (``AGENT_RUNTIME__LLM_PROXY_URL`` = the fake, which speaks ``/v1/chat/completions``; no llm-proxy, the cheapest model
-source there is), and this process is the load client, posting turns straight to
-``POST /agent/message/stream`` with the internal key (no gateway). ``--sessions`` workers each run turns one after
-another, every turn on a new session, each turn ``--tokens`` tokens from the fake at zero delay
-(``[fake tokens=N interval_ms=0 ttft_ms=0]``); the workers are spread evenly over the plan's runtimes. After
-``--warmup`` seconds, ``--seconds`` are measured: tokens delivered at the client (each ``assistant_message`` delta's
-tokens, counted as they arrive), CPU seconds of every process from ``/proc/<pid>/stat`` (each runtime, the fake, this
-client, and the PostgreSQL backends connected to the bench database), and from those each one's share of a core
-(the bottleneck is the process near 100%) and CPU per 1,000 tokens.
+source there is), and this process is the load client, posting turns straight to ``POST /agent/message/stream`` with
+the internal key (no gateway). ``--sessions`` workers each run turns one after another, every turn on a new session,
+of N tokens from the fake at zero delay (``[fake tokens=N interval_ms=0 ttft_ms=0]``), for each N of ``--tokens``;
+the workers are spread evenly over the plan's runtimes. After ``--warmup`` seconds, ``--seconds`` are measured:
+tokens delivered at the client (each ``assistant_message`` delta's tokens, counted as they arrive), CPU seconds of
+every process from ``/proc/<pid>/stat`` (each runtime, the fake, this client, and the PostgreSQL backends connected
+to the bench database), and from those each one's share of a core (the bottleneck is the process near 100%) and CPU
+per 1,000 tokens; with two turn lengths or more, the runtime's and PostgreSQL's CPU split into per turn and per token.
 
 Pinning plans (CPU affinity set with ``sched_setaffinity`` on every thread of each process, again before each run):
 
@@ -31,17 +31,17 @@ helpers (fake, client, PostgreSQL backends): tokens/s of one runtime process on 
 machine were it ours alone (one runtime on a core and the helpers on the other, against two runtimes and the helpers
 sharing both); and two/one with a core per runtime and more cores for the helpers. Run from the repository root:
 
-    .venv/bin/python scripts/bench/scaleout.py --plans one,two,shared --rounds 5 --sessions 64 --tokens 2000 \\
+    .venv/bin/python scripts/bench/scaleout.py --plans one,two,shared --tokens 200,2000 --rounds 3 --sessions 64 \\
         --seconds 10 --warmup 3
 
-Figures (2026-12-02 06:08–06:18 UTC, 2 cores shared with other sessions' runs at load average 11–17; details and the
-reading in doc/benchmarks.md, Replicas): medians over 5 rounds, 2,000-token turns — one 3,837 tokens/s, two 10,174
-(2.49x), shared 11,607 (2.69x); 200-token turns (3 rounds) — one 1,280, two 2,239 (1.72x), shared 2,164 (1.69x). Every
-runtime was busy about 20% of a core and waiting for a CPU about 65%: the ratios measure the scheduler's shares, as
-``shared`` (two runtimes on one core) shows. Runtime CPU per 1,000 tokens 37–55 ms (2,000-token turns) and 143–166 ms
-(200-token turns): about 27 µs per token plus 26 ms per turn; PostgreSQL about 4 µs per token plus 12 ms per turn.
-Computed: one runtime process on a core of its own ≈ 24,000 tokens/s of 2,000-token turns; two/one on this machine
-were it ours alone ≈ 1.45x (2,000-token turns) and 1.35x (200-token turns), the helpers sharing the runtimes' cores.
+Figures (``--tokens 200,2000 --rounds 3``, 2026-12-02 06:25–06:33 UTC, 2 cores shared with other sessions' runs at
+load average 11–16; the reading in doc/benchmarks.md, Replicas): medians, 200-token turns — one 1,960 tokens/s, two
+2,320 (1.21x per round), shared 2,398 (1.31x); 2,000-token turns — one 6,039, two 9,736 (1.75x), shared 9,342
+(1.85x). Every runtime was busy 15–24% of a core and waiting for a CPU 53–74%: the ratios measure the scheduler's
+shares, as ``shared`` (two runtimes on one core) shows. Runtime CPU per 1,000 tokens 120–163 ms (200-token turns) and
+37–40 ms (2,000-token turns), split: 24 µs per token + 26 ms per turn; PostgreSQL 3.7 µs per token + 11 ms per turn.
+Computed: one runtime process on a core of its own ≈ 25,000 tokens/s of 2,000-token turns; two/one on this machine
+were it ours alone 1.45x (2,000-token turns) and 1.0x (200-token turns), the helpers sharing the runtimes' cores.
 """
 
 from __future__ import annotations
