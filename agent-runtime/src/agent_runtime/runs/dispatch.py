@@ -18,12 +18,13 @@ from agent_runtime.agents.tools import ToolCall as ValidCall
 from agent_runtime.application import chunks
 from agent_runtime.application.commands import (
     AbandonToolCall,
+    DecideApproval,
     EditToolCall,
     IssueToolCall,
     RecordToolResult,
     RememberRule,
 )
-from agent_runtime.domain.approval import EDITED_REASON
+from agent_runtime.domain.approval import EDITED_REASON, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
@@ -32,6 +33,7 @@ from agent_runtime.guardrails.approval_policy import Decision as PolicyDecision
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.guardrails.rules import always_rule_for, session_rules
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
+from agent_runtime.runs.frames import HitlDecision
 from agent_runtime.runs.plan_flow import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
 
@@ -163,16 +165,31 @@ class Dispatcher:
             content = f"The user edited the arguments before it ran; it ran with {edited}.\n{content}"
         await conv.answer(ToolCall(issued.call_id, issued.tool_name, {}), content)
 
-    async def reject(self, conv: Conversation, issued: IssuedToolCall, feedback: str | None) -> None:
-        text = "The user rejected this call" + (f": {feedback}" if feedback else ".")
-        await self.tool_result(conv, issued, None, text)
+    async def decide(self, conv: Conversation, issued: IssuedToolCall, frame: HitlDecision) -> str | Stop | None:
+        """The person's decision on ``issued``, whose approval is pending. ``approve`` leaves the call with the client
+        (a :class:`Stop` until its result); ``reject`` answers it with the feedback and the turn goes on (None);
+        ``edit`` is :meth:`_edit`. With ``always``, an approve or reject first remembers that answer for exactly
+        this call (:meth:`_remember`)."""
+        if frame.always and frame.decision != "edit":
+            await self._remember(conv, issued, allow=frame.decision == "approve")
+        if frame.decision == "reject":
+            text = "The user rejected this call" + (f": {frame.feedback}" if frame.feedback else ".")
+            await self.tool_result(conv, issued, None, text)
+            return None
+        if frame.decision == "edit":
+            assert frame.modified_arguments is not None
+            return await self._edit(conv, issued, frame.modified_arguments)
+        approve = DecideApproval(
+            session_id=conv.session.id, call_id=issued.call_id, decision=Decision.APPROVE, feedback=frame.feedback
+        )
+        await conv.step.execute(approve)
+        return Stop(StopReason.TOOL_CALL)
 
-    async def edit(self, conv: Conversation, issued: IssuedToolCall, modified: dict[str, Any]) -> str | Stop | None:
-        """The person's edit of ``issued``, whose approval is pending: the edited arguments go through the whole
-        policy (``ApprovalPolicy.decide``, edited). Returns a problem (the edit is invalid or not the agent's to make;
-        nothing changes), a :class:`Stop` (the edited call is handed out, gated again with a new approval when the
-        policy asks), or None when the policy refuses the edited call (it is answered as refused and the turn goes
-        on)."""
+    async def _edit(self, conv: Conversation, issued: IssuedToolCall, modified: dict[str, Any]) -> str | Stop | None:
+        """An edit is a new call: the edited arguments go through the whole policy (``ApprovalPolicy.decide``,
+        edited). Returns a problem (the edit is invalid or not the agent's to make; nothing changes), a
+        :class:`Stop` (the edited call is handed out, gated again with a new approval when the policy asks), or None
+        when the policy refuses the edited call (it is answered as refused and the turn goes on)."""
         try:
             valid = validate_tool_call(issued.tool_name, modified)
         except InvalidToolCall as exc:
@@ -206,15 +223,13 @@ class Dispatcher:
         client = ClientContext(excludes_secrets=declared is not None and declared.excludes_secrets)
         return self._services.policy.decide(agent_id, call.name, call.arguments, client, rules, edited=edited)
 
-    async def allow_always(self, conv: Conversation, issued: IssuedToolCall, *, allow: bool = True) -> bool:
+    async def _remember(self, conv: Conversation, issued: IssuedToolCall, *, allow: bool) -> None:
         """Remember "always allow" (or, ``allow=False``, "always reject") for exactly this call on the session (one
         tool with one exact simple command or one exact path; ``guardrails.rules.always_rule``); a call that is not
         that narrow is approved (rejected) once only. A rejected scope is refused from then on (``tool_refused``)."""
         rule = always_rule_for(issued.tool_name, issued.arguments)
-        if rule is None:
-            return False
-        added: bool = await conv.step.execute(RememberRule(session_id=conv.session.id, rule=rule, allow=allow))
-        return added
+        if rule is not None:
+            await conv.step.execute(RememberRule(session_id=conv.session.id, rule=rule, allow=allow))
 
     async def abandon(self, conv: Conversation, reason: str) -> None:
         """Close every open call (the user moved on): outstanding calls and their approvals end, pending plans are

@@ -13,8 +13,7 @@ from datetime import timedelta
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin, Step
-from agent_runtime.application.commands import DecideApproval, StartRun
-from agent_runtime.domain.approval import Decision
+from agent_runtime.application.commands import StartRun
 from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import StopReason
@@ -149,32 +148,18 @@ class FrameHandlers:
         return Continue()
 
     async def _hitl_decision(self, conv: Conversation, frame: HitlDecision) -> Outcome:
-        uow, step = conv.step.uow, conv.step
+        uow = conv.step.uow
         issued = await uow.tool_calls.get(conv.session.id, frame.call_id)
         if issued is None:
             return await self._unknown_call(conv, frame.call_id)
         approval = await uow.approvals.for_call(conv.session.id, frame.call_id)
         if approval is None or not approval.is_pending or not issued.is_outstanding:
             return Quiet(None, f"no decision is pending for {frame.call_id}", "no_pending_decision")
-        if frame.always and frame.decision == "reject":
-            await self._dispatcher.allow_always(conv, issued, allow=False)
-        if frame.decision == "reject":
-            await self._dispatcher.reject(conv, issued, frame.feedback)
-            return Continue()
-        if frame.decision == "edit":
-            assert frame.modified_arguments is not None
-            edited = await self._dispatcher.edit(conv, issued, frame.modified_arguments)
-            if isinstance(edited, str):
-                await step.emit(chunks.error(f"The edited arguments were refused: {edited}", "invalid_edit"))
-                return Quiet()
-            return edited or Continue()  # the edited call is out (Stop), or it was refused and the turn goes on
-        if frame.always:
-            await self._dispatcher.allow_always(conv, issued)
-        decide = DecideApproval(
-            session_id=conv.session.id, call_id=frame.call_id, decision=Decision.APPROVE, feedback=frame.feedback
-        )
-        await step.execute(decide)
-        return Stop(StopReason.TOOL_CALL)
+        decided = await self._dispatcher.decide(conv, issued, frame)
+        if isinstance(decided, str):
+            await conv.step.emit(chunks.error(f"The edited arguments were refused: {decided}", "invalid_edit"))
+            return Quiet()
+        return decided or Continue()
 
     async def _plan_decision(self, conv: Conversation, frame: PlanDecision) -> Outcome:
         try:
