@@ -54,11 +54,13 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import orjson
+import profiles
 from cluster import Cluster, machine
 from stats import cpu_seconds, median, run
 
@@ -262,9 +264,12 @@ async def measure(
         before_cpu = {name: cpu_seconds(pid) for name, pid in watched.items()} | {"client": cpu_seconds(os.getpid())}
         watched["client"] = os.getpid()
         before_wait = {name: runqueue_seconds(pid) for name, pid in watched.items()}
+        samples = args.profile / f"{tokens_per_turn}-{plan_name}" if args.profile else None
+        recorders = profiles.record({"runtime-a": watched["runtime-a"]}, samples) if samples else {}
         before_pg, before_tokens, started = backend_cpu(pids), counters.snapshot(), time.monotonic()
         await asyncio.sleep(args.seconds)
         after_tokens, elapsed = counters.snapshot(), time.monotonic() - started
+        profiles.finish(recorders)
         after_cpu = {name: cpu_seconds(pid) for name, pid in watched.items()}
         after_wait = {name: runqueue_seconds(pid) for name, pid in watched.items()}
         after_pg = backend_cpu(pids)
@@ -390,6 +395,8 @@ async def main(args: argparse.Namespace) -> None:
                     result["round"] = number
                     results.append(result)
                     print(f"round {number} {line(result)}", flush=True)
+                    if args.profile:
+                        print("\n".join(profiles.top(args.profile / f"{count}-{plan_name}" / "runtime-a.txt")))
         print(f"load average at the end {os.getloadavg()}")
         for text in summary(results, args.plans):
             print(text)
@@ -416,6 +423,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per plan and round")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before the window")
     parser.add_argument("--drain", type=float, default=120.0, help="longest wait for the turns running at the end")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy runtime A during each window into this folder (perturbs the figures)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if os.cpu_count() is None or (os.cpu_count() or 0) < 2:
