@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.acp.updates import Translator
+from gateway.acp.updates import RESTARTED, Translator
 from gateway.acp.workspace import Workspace
 
 
@@ -110,3 +110,51 @@ def test_errors_are_shown_as_text_and_bookkeeping_is_not_shown() -> None:
     for chunk in ({"type": "status", "content": "queued"}, {"type": "done", "stop_reason": "completed"}):
         assert view.updates(chunk) == []
     assert view.updates({"type": "session_info", "session_id": "s"}) == []
+
+
+def displayed(view: Translator, *chunks: dict[str, object]) -> str:
+    """The text an ACP client shows after these chunks (agent message chunks append)."""
+    return "".join(u["content"]["text"] for chunk in chunks for u in view.updates(chunk))
+
+
+def delta(token: str) -> dict[str, object]:
+    return {"type": "assistant_message", "token": token, "is_final": False}
+
+
+def final(content: str) -> dict[str, object]:
+    return {"type": "assistant_message", "content": content, "is_final": True}
+
+
+RESET = {"type": "message_reset", "reason": "taken_over"}
+
+
+def test_a_taken_over_attempt_repeating_the_shown_text_is_sent_only_past_it() -> None:
+    view = translator()
+    before = displayed(view, delta("Hel"), delta("lo wo"))
+    after = displayed(view, RESET, delta("Hell"), delta("o"), delta(" world"), delta("!"), final("Hello world!"))
+    assert before + after == "Hello world!"  # not "Hello wo" then "Hello world!"
+    assert displayed(view, delta("Next"), final("Next")) == "Next"  # the next message is as usual
+
+
+def test_a_taken_over_attempt_ending_within_the_shown_text_adds_what_the_final_says_beyond() -> None:
+    view = translator()
+    before = displayed(view, delta("Hello "), delta("wor"))
+    assert before + displayed(view, RESET, delta("Hello"), final("Hello world")) == "Hello world"
+    view = translator()
+    before = displayed(view, delta("Hello "), delta("wor"))
+    assert displayed(view, RESET, final("Hello wor")) == ""  # the final alone, exactly what the client has
+
+
+def test_a_taken_over_attempt_saying_something_else_is_sent_whole_after_a_restart_line() -> None:
+    view = translator()
+    before = displayed(view, delta("Hello "), delta("wor"))
+    after = displayed(view, RESET, delta("Hel"), delta("p is"), delta(" here"), final("Help is here"))
+    assert before + after == f"Hello wor{RESTARTED}Help is here"
+    view = translator()
+    displayed(view, delta("Hello "), delta("wor"))
+    assert displayed(view, RESET, final("Bye")) == f"{RESTARTED}Bye"
+
+
+def test_a_reset_before_any_text_changes_nothing() -> None:
+    view = translator()
+    assert displayed(view, RESET, delta("Hi"), final("Hi")) == "Hi"

@@ -9,7 +9,13 @@
 | ``agent_switched`` | ``current_mode_update`` (agents are the session's modes) |
 | ``plan_approval_required`` / ``plan_progress`` | ``plan`` with every entry and its status |
 | ``error`` | ``agent_message_chunk`` with the error's text (ACP has no error update) |
+| ``message_reset`` | nothing at once: what follows is sent only past the text the client already shows |
 | ``session_info``, ``status``, ``done`` | nothing (``done`` ends the turn; see ``turn``) |
+
+``message_reset`` (another runtime replica took the turn over and runs the step again) asks a client to drop the
+deltas of the abandoned attempt, and ACP has no update that takes text back. So the new attempt's text is held back
+while it repeats what the client shows and sent from where it goes beyond; an attempt that says something else is
+sent whole after a line saying the answer restarted (``RESTARTED``): the client never shows a text twice in a row.
 
 Token deltas are the hot path: one dict literal each, no model objects.
 """
@@ -25,6 +31,7 @@ from gateway.acp.workspace import Workspace
 Update = dict[str, Any]
 
 PLAN_STATUSES = {"in_progress": "in_progress", "completed": "completed", "pending": "pending"}
+RESTARTED = "\n\n↻ (the answer restarted)\n\n"
 
 
 def text_chunk(kind: str, text: str) -> Update:
@@ -35,11 +42,13 @@ def text_chunk(kind: str, text: str) -> Update:
 class Translator:
     """One session's view of its chunk stream; stateful (the text streamed so far, the plan, the calls seen)."""
 
-    __slots__ = ("_plan", "_plan_id", "_streamed", "calls", "workspace")
+    __slots__ = ("_at", "_plan", "_plan_id", "_shown", "_streamed", "calls", "workspace")
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._streamed: list[str] = []  # deltas since the last final message
+        self._shown: str | None = None  # after a message_reset: the abandoned attempt's text the client shows
+        self._at = 0  # how much of ``_shown`` the new attempt has repeated
         self._plan: list[dict[str, Any]] = []  # entries in order, each with the subtask id under "id"
         self._plan_id: str | None = None
         self.calls: dict[str, dict[str, Any]] = {}  # call id → the tool_call chunk, for the turn to run
@@ -47,6 +56,7 @@ class Translator:
     def streamed(self, text: str) -> None:
         """The text of the current message the client already has (a resumed prompt)."""
         self._streamed = [text] if text else []
+        self._shown = None
 
     def updates(self, chunk: dict[str, Any]) -> list[Update]:
         kind = chunk.get("type")
@@ -59,8 +69,35 @@ class Translator:
         """A token delta: the text to send (noted as streamed), or None for an empty one."""
         if not isinstance(token, str) or not token:
             return None
+        if self._shown is not None:
+            return self._past_shown(token)
         self._streamed.append(token)
         return token
+
+    def _reset(self, _chunk: dict[str, Any]) -> list[Update]:
+        shown = "".join(self._streamed)
+        self._streamed.clear()
+        self._shown, self._at = shown or None, 0
+        return []
+
+    def _past_shown(self, token: str) -> str | None:
+        """A delta of the attempt after a reset: None while it repeats the shown text, else what to send."""
+        assert self._shown is not None
+        shown, at = self._shown, self._at
+        overlap = min(len(token), len(shown) - at)
+        if token[:overlap] != shown[at : at + overlap]:  # another text: the client cannot take the shown one back
+            self._shown = None
+            self._streamed = [shown[:at], token]
+            return RESTARTED + shown[:at] + token
+        self._at = at + overlap
+        if self._at < len(shown):
+            return None
+        self._shown = None  # repeated all of it: the rest is new
+        self._streamed = [shown]
+        rest = token[overlap:]
+        if rest:
+            self._streamed.append(rest)
+        return rest or None
 
     def _message(self, chunk: dict[str, Any]) -> list[Update]:
         if chunk.get("is_final") is False:
@@ -69,8 +106,15 @@ class Translator:
         content = chunk.get("content")
         streamed = "".join(self._streamed)
         self._streamed.clear()
+        shown, self._shown = self._shown, None
         if not isinstance(content, str) or not content:
             return []
+        if shown is not None:  # a reset, and the new attempt has not gone past the text the client shows
+            if content == shown:
+                return []
+            if content.startswith(shown):
+                return [text_chunk("agent_message_chunk", content[len(shown) :])]
+            return [text_chunk("agent_message_chunk", RESTARTED + content)]
         if not streamed:
             return [text_chunk("agent_message_chunk", content)]
         if content.startswith(streamed) and len(content) > len(streamed):
@@ -131,6 +175,7 @@ class Translator:
     def _error(self, chunk: dict[str, Any]) -> list[Update]:
         message = chunk.get("content") or chunk.get("error")
         self._streamed.clear()
+        self._shown = None
         return [text_chunk("agent_message_chunk", f"\n\n⚠ {message}\n")] if message else []
 
 
@@ -151,4 +196,5 @@ _HANDLERS = {
     "plan_approval_required": Translator._plan_proposed,
     "plan_progress": Translator._plan_progress,
     "error": Translator._error,
+    "message_reset": Translator._reset,
 }
