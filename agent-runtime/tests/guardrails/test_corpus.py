@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from agent_runtime.agents.catalogue import builtin_agents
-from agent_runtime.guardrails.approval_policy import Allow, ApprovalPolicy, Decision, Deny
+from agent_runtime.guardrails.approval_policy import Allow, ApprovalPolicy, Deny, PolicyDecision
 from agent_runtime.guardrails.permissions import Refused, check_permission
 
 from ..runs.harness import Harness, shape, user
@@ -21,7 +21,7 @@ POLICY = ApprovalPolicy()
 CODER = builtin_agents(multi_agent_mode=True)["coder"]
 
 
-def judge(case: dict[str, Any]) -> Decision | Refused:
+def judge(case: dict[str, Any]) -> PolicyDecision | Refused:
     """What the server does with the call: refused by permissions, else the approval policy's decision."""
     permission = check_permission(CODER, case["tool"], case["arguments"])
     if isinstance(permission, Refused):

@@ -12,8 +12,8 @@ from agent_runtime.guardrails.approval_policy import (
     Allow,
     ApprovalConfigError,
     Ask,
-    Decision,
     Deny,
+    PolicyDecision,
     load_policy,
     policy_from_settings,
 )
@@ -29,7 +29,7 @@ POLICY = policy_from_settings(
 )
 
 
-def run(command: str) -> Decision:
+def run(command: str) -> PolicyDecision:
     return POLICY.decide("coder", "execute_command", {"command": command})
 
 

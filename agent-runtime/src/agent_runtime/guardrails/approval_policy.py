@@ -44,7 +44,7 @@ import yaml
 from agent_runtime.agents.tool_specs import ToolRules
 from agent_runtime.agents.tools import ALL_SPECS, canonical_tool_name, tool_rules
 from agent_runtime.guardrails.commands import DEFAULT_DENIED_COMMANDS, DEFAULT_READ_ONLY_COMMANDS, CommandPolicy
-from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
+from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Deny, PolicyDecision
 from agent_runtime.guardrails.rules import RuleError, Rules
 from agent_runtime.guardrails.secrets import pattern_may_match_secret, secret_path
 
@@ -56,8 +56,8 @@ __all__ = [
     "ApprovalPolicy",
     "Ask",
     "ClientContext",
-    "Decision",
     "Deny",
+    "PolicyDecision",
 ]
 
 DEFAULT_GATED_TOOLS = frozenset(name for name, spec in ALL_SPECS.items() if spec.rules is not None and spec.rules.gated)
@@ -88,7 +88,7 @@ class ApprovalPolicy:
         session_rules: Rules | None = None,
         *,
         edited: bool = False,
-    ) -> Decision:
+    ) -> PolicyDecision:
         """The decision for one call of ``tool_name`` by ``agent_id`` with these (validated) arguments; the
         session's own rules ("always allow" from its client) join the configured ones. ``edited``: the person wrote
         these arguments (an edit is a new call, so the whole policy again), and that approves a call that asks only
@@ -104,7 +104,7 @@ class ApprovalPolicy:
         arguments: Mapping[str, Any],
         client: ClientContext | None,
         session_rules: Rules | None,
-    ) -> Decision:
+    ) -> PolicyDecision:
         name = canonical_tool_name(tool_name)
         rules = tool_rules(name)
         if rules is None:

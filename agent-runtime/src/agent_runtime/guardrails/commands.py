@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Decision, Deny
+from agent_runtime.guardrails.decisions import GATED, Allow, Ask, Deny, PolicyDecision
 from agent_runtime.guardrails.permissions import UnsafePath, normalise_path
 from agent_runtime.guardrails.rules import Rules
 from agent_runtime.guardrails.secrets import is_glob, pattern_may_match_secret, secret_path
@@ -101,7 +101,7 @@ class CommandPolicy:
     denied: tuple[Prefix, ...] = tuple(tuple(c.split()) for c in DEFAULT_DENIED_COMMANDS)
     auto_approve_read_only: bool = True
 
-    def decide(self, line: str, rules: Rules = NO_RULES, cwd: str = ".") -> Decision:
+    def decide(self, line: str, rules: Rules = NO_RULES, cwd: str = ".") -> PolicyDecision:
         """Deny, ask or allow ``line`` run in ``cwd`` (a normalised project path; relative path arguments are judged
         from there) (module docstring); configured ``rules`` come after the built-in deny list."""
         reading = read_command_line(line)

@@ -30,7 +30,7 @@ class Deny:
     rule: str = field(default="deny", compare=False)
 
 
-Decision = Allow | Ask | Deny
+PolicyDecision = Allow | Ask | Deny
 
 # The rule of an Ask whose only reason is that the tool (or every command) needs approval: an edit by the person
 # approves such a call, any other Ask is asked again after an edit.

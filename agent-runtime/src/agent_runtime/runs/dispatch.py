@@ -28,8 +28,7 @@ from agent_runtime.domain.approval import EDITED_REASON, Decision
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.tool_call import IssuedToolCall
-from agent_runtime.guardrails.approval_policy import Ask, ClientContext, Deny
-from agent_runtime.guardrails.approval_policy import Decision as PolicyDecision
+from agent_runtime.guardrails.approval_policy import Ask, ClientContext, Deny, PolicyDecision
 from agent_runtime.guardrails.permissions import Refused, check_permission
 from agent_runtime.guardrails.rules import always_rule_for, session_rules
 from agent_runtime.runs.conversation import PLAN_TOOL, Conversation
