@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import Connection, Engine, Transaction
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
@@ -39,39 +37,12 @@ from agent_runtime.infrastructure.workflow_store import (
     SqlAlchemyToolCallRepository,
 )
 
-_REPOSITORIES: dict[str, Callable[[SqlConnection], object]] = {
-    "sessions": SqlAlchemySessionRepository,
-    "messages": SqlAlchemyMessageRepository,
-    "agents": SqlAlchemyAgentContextRepository,
-    "approvals": SqlAlchemyApprovalRepository,
-    "plans": SqlAlchemyPlanRepository,
-    "runs": SqlAlchemyRunRepository,
-    "tool_calls": SqlAlchemyToolCallRepository,
-    "events": SqlAlchemyEventLogRepository,
-    "records": SqlAlchemyRecordRepository,
-    "client_messages": SqlAlchemyClientMessageRepository,
-    "inbox": SqlAlchemyInboxRepository,
-}
-
 
 class SqlAlchemyUnitOfWork:
     """Leaving the block without ``commit`` rolls back. A write unit on SQLite starts with ``BEGIN IMMEDIATE``.
 
     On a SQLite file the statements run on the loop thread (``loop_sqlite``): ``loop`` is that engine and
-    ``writers`` the lock write units of this process queue on; otherwise the async engine (asyncpg) is used.
-    Repositories, bound to the unit's connection, are made when first used (``_REPOSITORIES``)."""
-
-    sessions: SessionRepository
-    messages: MessageRepository
-    agents: AgentContextRepository
-    approvals: ApprovalRepository
-    plans: PlanRepository
-    runs: RunRepository
-    tool_calls: ToolCallRepository
-    events: EventLogRepository
-    records: RecordRepository
-    client_messages: ClientMessageRepository
-    inbox: InboxRepository
+    ``writers`` the lock write units of this process queue on; otherwise the async engine (asyncpg) is used."""
 
     def __init__(
         self,
@@ -88,17 +59,6 @@ class SqlAlchemyUnitOfWork:
         self._holding = False
         self._connection: AsyncConnection | Connection | None = None
         self._transaction: AsyncTransaction | Transaction | None = None
-        self._db: SqlConnection | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        """A repository on first use (then a plain attribute): a step builds only the ones it touches."""
-        make = _REPOSITORIES.get(name)
-        db = self.__dict__.get("_db")
-        if make is None or db is None:
-            raise AttributeError(name)
-        repository = make(db)
-        setattr(self, name, repository)
-        return repository
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         if self._writers is not None:
@@ -109,7 +69,17 @@ class SqlAlchemyUnitOfWork:
         except BaseException:
             self._release()
             raise
-        self._db = db
+        self.sessions: SessionRepository = SqlAlchemySessionRepository(db)
+        self.messages: MessageRepository = SqlAlchemyMessageRepository(db)
+        self.agents: AgentContextRepository = SqlAlchemyAgentContextRepository(db)
+        self.approvals: ApprovalRepository = SqlAlchemyApprovalRepository(db)
+        self.plans: PlanRepository = SqlAlchemyPlanRepository(db)
+        self.runs: RunRepository = SqlAlchemyRunRepository(db)
+        self.tool_calls: ToolCallRepository = SqlAlchemyToolCallRepository(db)
+        self.events: EventLogRepository = SqlAlchemyEventLogRepository(db)
+        self.records: RecordRepository = SqlAlchemyRecordRepository(db)
+        self.client_messages: ClientMessageRepository = SqlAlchemyClientMessageRepository(db)
+        self.inbox: InboxRepository = SqlAlchemyInboxRepository(db)
         return self
 
     async def _begin_async(self) -> SqlConnection:
@@ -150,9 +120,7 @@ class SqlAlchemyUnitOfWork:
                     transaction.rollback()
                 connection.close()
         finally:
-            self._connection = self._transaction = self._db = None
-            for name in _REPOSITORIES:  # bound to the closed connection: a unit entered again makes new ones
-                self.__dict__.pop(name, None)
+            self._connection = self._transaction = None
             self._release()
 
     def _release(self) -> None:
