@@ -316,9 +316,9 @@ def line(result: dict[str, Any]) -> str:
 
 
 def summary(results: list[dict[str, Any]], plans: list[str]) -> list[str]:
-    """Per turn length: medians over rounds per plan, the per-round ratio of each plan to ``one``, the computed
-    projections; with two turn lengths or more, the runtime's and PostgreSQL's CPU split into per turn and per token
-    (from the plans with two runtimes when there are any)."""
+    """Per turn length: medians over rounds per plan, the per-round ratio of each plan to the first plan with one
+    runtime (``one``, ``free``), the computed projections; with two turn lengths or more, the runtime's and PostgreSQL's
+    CPU split into per turn and per token (from the plans with two runtimes when there are any)."""
     out = []
     counts = sorted({r["tokens_per_turn"] for r in results})
     for count in counts:
@@ -328,7 +328,7 @@ def summary(results: list[dict[str, Any]], plans: list[str]) -> list[str]:
             points = []
             for count in counts:
                 same = [r for r in results if r["tokens_per_turn"] == count]
-                rows = [r for r in same if r["plan"] != "one"] or same
+                rows = [r for r in same if len(PLANS[r["plan"]].runtimes) > 1] or same
                 values = (r["cpu_ms_per_1k_tokens"][key] if key else r["runtime_cpu_ms_per_1k_tokens"] for r in rows)
                 points.append((count, median(values)))
             per_turn, per_token = split(points)
@@ -341,19 +341,22 @@ def summary(results: list[dict[str, Any]], plans: list[str]) -> list[str]:
 def _summary_of(count: int, results: list[dict[str, Any]], plans: list[str]) -> list[str]:
     out = []
     by_plan = {name: [r for r in results if r["plan"] == name] for name in plans}
-    base = {r["round"]: r["tokens_per_s"] for r in by_plan.get("one", [])}
+    singles = [name for name in plans if len(PLANS[name].runtimes) == 1]
+    doubles = [name for name in plans if len(PLANS[name].runtimes) > 1]
+    base_name = singles[0] if singles else None
+    base = {r["round"]: r["tokens_per_s"] for r in by_plan.get(base_name or "", [])}
     for name, rows in by_plan.items():
         rates = [r["tokens_per_s"] for r in rows]
         spread = f"[{min(rates):.0f}–{max(rates):.0f}]"
         text = f"{count}-token turns {name:8s} median {median(rates):8.0f} tokens/s over {len(rows)} rounds {spread}"
         ratios = [r["tokens_per_s"] / base[r["round"]] for r in rows if base.get(r["round"])]
-        if name != "one" and ratios:
-            text += f"; ÷ one, per round: median {median(ratios):.2f}x [{min(ratios):.2f}–{max(ratios):.2f}]"
+        if name != base_name and ratios:
+            text += f"; ÷ {base_name}, per round: median {median(ratios):.2f}x [{min(ratios):.2f}–{max(ratios):.2f}]"
         runtime = median(r["runtime_cpu_ms_per_1k_tokens"] for r in rows)
         helpers = median(r["helper_cpu_ms_per_1k_tokens"] for r in rows)
         text += f"; CPU ms per 1k tokens: runtimes {runtime:.0f}, helpers {helpers:.0f}"
         out.append(text)
-    one, two = by_plan.get("one"), by_plan.get("two") or by_plan.get("shared")
+    one, two = by_plan.get(base_name or ""), by_plan.get(doubles[0]) if doubles else None
     if one and two:
         costs = [median(r[key] for r in rows) for rows in (one, two) for key in ("runtime_cpu_ms_per_1k_tokens",
                  "helper_cpu_ms_per_1k_tokens")]  # fmt: skip

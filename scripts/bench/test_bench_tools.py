@@ -324,3 +324,24 @@ async def test_the_scaleout_client_counts_the_tokens_of_every_delta_until_done()
     finally:
         await runner.cleanup()
     assert (counters.tokens, counters.turns, counters.errors) == ({"runtime-a": 5}, {"runtime-a": 1}, [])
+
+
+async def test_the_scaleout_summary_compares_with_the_single_runtime_plan_and_splits_per_turn_and_token() -> None:
+    def result(plan: str, count: int, rate: float, runtime: float) -> dict[str, object]:
+        return {
+            "plan": plan,
+            "tokens_per_turn": count,
+            "round": 0,
+            "tokens_per_s": rate,
+            "runtime_cpu_ms_per_1k_tokens": runtime,
+            "helper_cpu_ms_per_1k_tokens": 10.0,
+            "cpu_ms_per_1k_tokens": {"postgres": runtime / 2},
+        }
+
+    results = [result("free", 200, 1000, 130), result("two-free", 200, 1500, 130)]
+    results += [result("free", 2000, 4000, 40), result("two-free", 2000, 7000, 40)]
+    lines = scaleout.summary(results, ["free", "two-free"])
+    assert "÷ free, per round: median 1.50x" in lines[1]
+    assert "÷ free, per round: median 1.75x" in lines[4]
+    assert lines[-2] == "CPU of a runtime, split over the turn lengths: 20.0 ms per turn + 30.0 µs per token"
+    assert lines[-1] == "CPU of PostgreSQL, split over the turn lengths: 10.0 ms per turn + 15.0 µs per token"
