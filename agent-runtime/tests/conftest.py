@@ -21,6 +21,9 @@ from tests.fake_llm import FakeLLM
 KEY = "test-internal-key-0123456789"
 POSTGRES_URL = os.environ.get("CODELAB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("CODELAB_REQUIRE_POSTGRES") == "1"
+# A test that does not name its llm-proxy must never reach a real one (scripts/dev.sh's on 8002 answers 401 to the
+# tests' key): port 9 refuses, as the default does on a machine where nothing runs.
+os.environ["AGENT_RUNTIME__LLM_PROXY_URL"] = "http://127.0.0.1:9"
 
 
 async def _postgres_reachable() -> bool:

@@ -28,6 +28,9 @@ from gateway.app import create_app
 from gateway.server import GatewayServer, server_config
 from gateway.settings import Settings
 
+# A test that does not name its runtime must never reach a real one (scripts/dev.sh's on 8001): port 9 refuses.
+os.environ["GATEWAY__AGENT_URL"] = "http://127.0.0.1:9"
+
 REDIS_URL = os.environ.get("CODELAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_REDIS = os.environ.get("CODELAB_REQUIRE_REDIS") == "1"
 

@@ -61,7 +61,7 @@ def _chat_parser() -> argparse.ArgumentParser:
     _connection_options(parser)
     parser.add_argument("--workspace", default=".", help="folder the tools act on (default: current directory)")
     parser.add_argument("--session", help="continue this session id instead of starting a new one")
-    parser.add_argument("--agent", help="force an agent: orchestrator, coder, architect, debug, ask")
+    parser.add_argument("--agent", help="force an agent by id (one the gateway lists: /agent inside the client)")
     parser.add_argument("-m", "--message", help="send one message, run the turn to its end, exit ('-' reads stdin)")
     gate = parser.add_mutually_exclusive_group()
     gate.add_argument("--auto-approve", action="store_true", help="-m: approve approval-gated tool calls")
