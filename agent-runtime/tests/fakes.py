@@ -8,16 +8,27 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from agent_runtime.application.ports import AuditEntry, ClientMessage, LoggedEvent, SessionPage, UsageEntry
 from agent_runtime.domain.agent_context import AgentContext
 from agent_runtime.domain.approval import Approval
+from agent_runtime.domain.events import EventSource
 from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import Plan
 from agent_runtime.domain.run import Run
 from agent_runtime.domain.session import Session
 from agent_runtime.domain.tool_call import IssuedToolCall
+
+T = TypeVar("T")
+
+
+def _stored(item: T) -> T:
+    """A copy as a row holds it: the events the entity raised are not part of its state (a loaded one raises none)."""
+    stored = copy.deepcopy(item)
+    if isinstance(stored, EventSource):
+        stored.pull_events()
+    return stored
 
 
 class FakeStore:
@@ -45,7 +56,7 @@ class _Repos:
 
     # sessions
     async def add(self, session: Session) -> None:
-        self.d.sessions[session.id] = copy.deepcopy(session)
+        self.d.sessions[session.id] = _stored(session)
         self.d.seqs[session.id] = 0
 
     async def get(self, session_id: str, *, include_deleted: bool = False) -> Session | None:
@@ -55,7 +66,7 @@ class _Repos:
         return copy.deepcopy(found)
 
     async def save(self, session: Session) -> None:
-        self.d.sessions[session.id] = copy.deepcopy(session)
+        self.d.sessions[session.id] = _stored(session)
 
     async def page(self, *, owner: str | None, active_only: bool, limit: int, offset: int) -> SessionPage:
         rows = [
@@ -140,10 +151,10 @@ class _ByKey:
         return rows
 
     async def add(self, item: Any) -> None:
-        self._rows()[self._key(item)] = copy.deepcopy(item)
+        self._rows()[self._key(item)] = _stored(item)
 
     async def save(self, item: Any) -> None:
-        self._rows()[self._key(item)] = copy.deepcopy(item)
+        self._rows()[self._key(item)] = _stored(item)
 
     def _key(self, item: Any) -> Any:
         return getattr(item, self.field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -21,12 +22,15 @@ from agent_runtime.application.commands import (
     DeleteSession,
     EditToolCall,
     ExpireApproval,
+    FinishRun,
     IssueToolCall,
     MoveSubtask,
     ProposePlan,
     RecordToolResult,
+    RegisterClientMessage,
     RememberRule,
     RenameSession,
+    StartRun,
     SwitchAgent,
 )
 from agent_runtime.application.event_bus import Envelope, EventBus
@@ -37,6 +41,7 @@ from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
+from agent_runtime.domain.run import RunStatus, StopReason
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory, user_message
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -346,3 +351,120 @@ async def test_an_adopted_agent_takes_the_session_over_without_a_switch(h: Harne
     await h.bus.execute(AdoptAgent(session_id="s1", agent="universal"))
     assert h.uows.store.sessions["s1"].current_agent == "universal"
     assert not [c for c in h.chunks("s1") if c["type"] == "agent_switched"]
+
+
+async def started_run(h: Harness, client_message_id: str | None = None) -> str:
+    """A session ``s1`` with a running run (answering ``client_message_id``); returns the run's id."""
+    await h.bus.execute(CreateSession(session_id="s1", announce=True))
+    if client_message_id is not None:
+        await h.bus.execute(RegisterClientMessage(session_id="s1", client_message_id=client_message_id, content="hi"))
+    run = await h.bus.execute(StartRun(session_id="s1"))
+    h.seen.clear()
+    return str(run.id)
+
+
+def failed_run(run_id: str, *, client_message_id: str | None = None) -> FinishRun:
+    """The model failed after one call of ``m`` (3 + 4 tokens)."""
+    return FinishRun(
+        session_id="s1",
+        run_id=run_id,
+        reason=StopReason.ERROR,
+        error="upstream down",
+        code="llm_unavailable",
+        model="m",
+        prompt_tokens=3,
+        completion_tokens=4,
+        duration_ms=12,
+        client_message_id=client_message_id,
+    )
+
+
+async def test_finish_run_stops_the_run_records_usage_and_logs_error_then_done_in_one_step(h: Harness) -> None:
+    run_id = await started_run(h, client_message_id="m-1")
+    commits = h.uows.store.commits
+    async with h.bus.step("s1") as step:
+        done_seq = await step.execute(failed_run(run_id, client_message_id="m-1"))
+    store = h.uows.store
+    assert store.commits == commits + 1
+    run = store.runs[run_id]
+    assert (run.status, run.stop_reason, run.error, run.ended_at) == (
+        RunStatus.STOPPED,
+        StopReason.ERROR,
+        "upstream down",
+        NOW,
+    )
+    assert [(u.model, u.prompt_tokens, u.completion_tokens, u.total_tokens, u.duration_ms) for u in store.usage] == [
+        ("m", 3, 4, 7, 12)
+    ]
+    error, done = h.chunks("s1")[-2:]
+    assert error == {
+        "type": "error",
+        "content": "upstream down",
+        "error": "upstream down",
+        "metadata": {"code": "llm_unavailable"},
+        "session_id": "s1",
+    }
+    assert done == {
+        "type": "done",
+        "stop_reason": "error",
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+        "session_id": "s1",
+    }
+    assert done_seq == store.events["s1"][-1].seq == store.seqs["s1"]
+    assert store.client_messages[("s1", "m-1")].done_seq == done_seq
+    kinds = [e.event.type for e in h.seen]
+    assert kinds == ["RunStopped", "SessionEventAppended", "UsageRecorded", "SessionEventAppended"]
+
+
+async def test_a_finish_whose_step_fails_writes_none_of_it(h: Harness) -> None:
+    run_id = await started_run(h, client_message_id="m-1")
+    logged = list(h.uows.store.events["s1"])
+
+    async def finish_then_fail() -> None:
+        async with h.bus.step("s1") as step:
+            await step.execute(failed_run(run_id, client_message_id="m-1"))
+            raise RuntimeError("the step fails after the command: its commit never happens")
+
+    with pytest.raises(RuntimeError, match="never happens"):
+        await finish_then_fail()
+    store = h.uows.store
+    assert store.runs[run_id].status is RunStatus.RUNNING
+    assert (store.usage, store.events["s1"]) == ([], logged)
+    assert store.client_messages[("s1", "m-1")].done_seq is None
+    assert h.seen == []
+
+
+async def test_finishing_a_stopped_run_or_no_run_logs_only_done(h: Harness) -> None:
+    run_id = await started_run(h)
+    await h.bus.execute(FinishRun(session_id="s1", run_id=run_id, reason=StopReason.COMPLETED))
+    h.seen.clear()
+    await h.bus.execute(FinishRun(session_id="s1", run_id=run_id, reason=StopReason.CANCELLED))
+    await h.bus.execute(FinishRun(session_id="s1", run_id=None, reason=StopReason.CANCELLED))
+    assert h.uows.store.runs[run_id].stop_reason is StopReason.COMPLETED
+    assert h.uows.store.usage == []
+    assert [(c["type"], c["stop_reason"]) for c in h.chunks("s1")[-2:]] == [("done", "cancelled")] * 2
+    assert [e.event.type for e in h.seen] == ["SessionEventAppended"] * 2
+
+
+async def test_done_names_the_model_cut_off_only_when_the_run_completed(h: Harness) -> None:
+    run_id = await started_run(h)
+    cut = {"model": "m", "model_finish": "length"}
+    await h.bus.execute(FinishRun(session_id="s1", run_id=run_id, reason=StopReason.TOOL_CALL, **cut))  # type: ignore[arg-type]
+    await h.bus.execute(FinishRun(session_id="s1", run_id=run_id, reason=StopReason.COMPLETED, **cut))  # type: ignore[arg-type]
+    assert [c.get("model_finish") for c in h.chunks("s1")[-2:]] == [None, "length"]
+
+
+async def test_finishing_a_run_of_another_session_is_not_found(h: Harness) -> None:
+    run_id = await started_run(h)
+    await h.bus.execute(CreateSession(session_id="s2"))
+    with pytest.raises(NotFound):
+        await h.bus.execute(FinishRun(session_id="s2", run_id=run_id, reason=StopReason.CANCELLED))
+    assert h.uows.store.runs[run_id].status is RunStatus.RUNNING
+
+
+async def test_a_client_message_answer_starts_after_the_current_seq(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1", announce=True))
+    await h.bus.execute(RegisterClientMessage(session_id="s1", client_message_id="m-1", content="hi"))
+    record = h.uows.store.client_messages[("s1", "m-1")]
+    assert (record.after_seq, record.done_seq) == (1, None)
+    assert record.digest == hashlib.sha256(b"hi").hexdigest()

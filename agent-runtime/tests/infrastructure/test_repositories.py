@@ -200,6 +200,18 @@ async def test_approvals_plans_runs_and_tool_calls_round_trip(uows: SqlAlchemyUn
         assert await uow.runs.running() == []
 
 
+async def test_a_loaded_entity_raises_nothing_it_raised_before_it_was_stored(uows: SqlAlchemyUnitOfWorkFactory) -> None:
+    await add_session(uows)  # stored with its SessionCreated never pulled, as the run below with its RunStarted
+    async with uows() as uow:
+        await uow.runs.add(Run.start(run_id="r", session_id="s1", agent="coder", now=NOW))
+        await uow.commit()
+    async with uows(write=False) as uow:
+        session, run = await uow.sessions.get("s1"), await uow.runs.get("r")
+    assert session is not None
+    assert run is not None
+    assert (session.pull_events(), run.pull_events()) == ([], [])
+
+
 async def test_stale_approvals_name_live_sessions_with_an_approval_pending_too_long(
     uows: SqlAlchemyUnitOfWorkFactory,
 ) -> None:

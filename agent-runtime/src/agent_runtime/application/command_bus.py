@@ -115,15 +115,11 @@ class Step(HandlerContext):
 
     session_id: str
     client_tools: ClientTools | None = None  # the asking client's declaration (Origin), None when it made none
-    done_seq: int | None = None
     before_publish: list[Callable[[Step], None]] = field(default_factory=list)
     live_block: tuple[int, int] | None = None  # (first, last) seqs reserved for the next non-durable chunks
 
     async def emit(self, chunk: Chunk) -> int:
-        seq = await self.log(self.session_id, chunk)
-        if chunk["type"] == "done":
-            self.done_seq = seq
-        return seq
+        return await self.log(self.session_id, chunk)
 
     async def reserve_live(self) -> None:
         """Reserve the seqs of the deltas that follow this step in its own transaction (no commit of its own

@@ -12,6 +12,7 @@ from agent_runtime.domain.approval import Decision
 from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import Subtask, SubtaskStatus
+from agent_runtime.domain.run import StopReason
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +49,33 @@ class AppendMessage(Command):
 @dataclass(frozen=True, kw_only=True)
 class StartRun(Command):
     """Start a run of the session's current agent."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinishRun(Command):
+    """End the work on the session at ``reason``: the run ``run_id`` stops (when it still runs; None: no run was
+    started), ``error`` (with ``code``) is logged, the run's model usage is recorded (``model`` None: it called no
+    model) and ``done`` is logged; the answer to ``client_message_id`` ends there. Returns the seq of ``done``."""
+
+    run_id: str | None
+    reason: StopReason
+    error: str | None = None
+    code: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    duration_ms: int = 0
+    model_finish: str | None = None  # the finish_reason of the run's last model call
+    client_message_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterClientMessage(Command):
+    """The user message about to be appended answers ``client_message_id``: remember the id with the digest of
+    ``content``; its answer is what the event log holds after the session's current seq (a repeat replays it)."""
+
+    client_message_id: str
+    content: str
 
 
 @dataclass(frozen=True, kw_only=True)

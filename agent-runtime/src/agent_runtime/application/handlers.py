@@ -14,6 +14,8 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.DeleteSession: s.delete_session,
     c.AppendMessage: s.append_message,
     c.StartRun: s.start_run,
+    c.RegisterClientMessage: s.register_client_message,
+    c.FinishRun: s.finish_run,
     c.SwitchAgent: s.switch_agent,
     c.RememberRule: s.remember_rule,
     c.DeclareClientTools: s.declare_client_tools,

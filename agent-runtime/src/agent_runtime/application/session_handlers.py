@@ -1,7 +1,9 @@
-"""Handlers for the session's own life: create, rename, delete, messages, runs, agent switches, what its client
-declared and the "always" rules it gave."""
+"""Handlers for the session's own life: create, rename, delete, messages, runs (their start, the client message id
+they answer, their end with ``done``), agent switches, what its client declared and the "always" rules it gave."""
 
 from __future__ import annotations
+
+import hashlib
 
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import HandlerContext
@@ -11,14 +13,18 @@ from agent_runtime.application.commands import (
     CreateSession,
     DeclareClientTools,
     DeleteSession,
+    FinishRun,
+    RegisterClientMessage,
     RememberRule,
     RenameSession,
     StartRun,
     SwitchAgent,
 )
+from agent_runtime.application.ports import ClientMessage, UsageEntry
 from agent_runtime.domain.agent_context import AgentContext
-from agent_runtime.domain.errors import Conflict, RuleViolation
-from agent_runtime.domain.run import Run
+from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
+from agent_runtime.domain.events import UsageRecorded
+from agent_runtime.domain.run import Run, StopReason
 from agent_runtime.domain.session import Session
 
 
@@ -62,12 +68,68 @@ async def append_message(command: AppendMessage, ctx: HandlerContext) -> int:
     return position
 
 
+def digest(content: str) -> str:
+    """What a repeated client message id is compared by: the digest of the message's content."""
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
 async def start_run(command: StartRun, ctx: HandlerContext) -> Run:
     session = await ctx.session(command.session_id)
     run = Run.start(run_id=ctx.new_id(), session_id=session.id, agent=session.current_agent, now=ctx.now)
     await ctx.uow.runs.add(run)
     ctx.collect(run)
     return run
+
+
+async def register_client_message(command: RegisterClientMessage, ctx: HandlerContext) -> None:
+    """Issue it before anything of the answer is logged: the answer starts after the session's current seq."""
+    session_id = command.session_id
+    after = await ctx.uow.sessions.allocate_seq(session_id, 0)
+    entry = ClientMessage(session_id, command.client_message_id, digest(command.content), after, ctx.now)
+    await ctx.uow.client_messages.add(entry)
+
+
+async def finish_run(command: FinishRun, ctx: HandlerContext) -> int:
+    """The run's stop, ``error``, usage record and ``done``, in this order, in the caller's transaction; returns the
+    seq of ``done`` (what a client waits for)."""
+    session_id = command.session_id
+    if command.run_id is not None:
+        run = await ctx.uow.runs.get(command.run_id)
+        if run is None or run.session_id != session_id:
+            raise NotFound(f"no run {command.run_id} in session {session_id}", code="unknown_run")
+        if run.is_running:
+            run.stop(command.reason, ctx.now, command.error)
+            await ctx.uow.runs.save(run)
+            ctx.collect(run)
+    if command.error is not None:
+        await ctx.log(session_id, chunks.error(command.error, command.code or "run_failed"))
+    prompt, completion = command.prompt_tokens, command.completion_tokens
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    if command.model is not None:
+        entry = UsageEntry(
+            session_id=session_id,
+            model=command.model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=prompt + completion,
+            duration_ms=command.duration_ms,
+            created_at=ctx.now,
+        )
+        await ctx.uow.records.add_usage(entry)
+        recorded = UsageRecorded(
+            session_id=session_id,
+            occurred_at=ctx.now,
+            model=entry.model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            duration_ms=entry.duration_ms,
+        )
+        ctx.raised.append(recorded)
+    cut = command.model_finish if command.reason is StopReason.COMPLETED else None
+    done_seq = await ctx.log(session_id, chunks.done(command.reason.value, usage, cut))
+    if command.client_message_id is not None:
+        await ctx.uow.client_messages.finish(session_id, command.client_message_id, done_seq)
+    return done_seq
 
 
 async def switch_agent(command: SwitchAgent, ctx: HandlerContext) -> AgentContext:

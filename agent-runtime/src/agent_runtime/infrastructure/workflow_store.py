@@ -154,9 +154,10 @@ def _run(row: Any) -> Run:
     )
 
 
-# Built once (see session_store): a run starts and stops in every turn.
+# Built once (see session_store): a run starts, is read and stops in every turn.
 _INSERT_RUN = prepared(insert(t.runs))
 _SAVE_RUN = prepared(update(t.runs).where(t.runs.c.id == bindparam("_id")))
+_GET_RUN = prepared(select(t.runs).where(t.runs.c.id == bindparam("_id")))
 
 
 class SqlAlchemyRunRepository:
@@ -176,7 +177,7 @@ class SqlAlchemyRunRepository:
         await self._db.execute(_INSERT_RUN, {**row, **self._values(run)})
 
     async def get(self, run_id: str) -> Run | None:
-        row = (await self._db.execute(select(t.runs).where(t.runs.c.id == run_id))).first()
+        row = (await self._db.execute(_GET_RUN, {"_id": run_id})).first()
         return None if row is None else _run(row)
 
     async def save(self, run: Run) -> None:

@@ -1,18 +1,18 @@
 """Idempotent ``user_message``: a ``client_message_id`` is unique per session. The same id with the same content
 gets the original answer (replayed from the event log), with other content 422, while the original runs 409.
 
-Stored in SQL (``client_messages``) in the transaction that appends the user message, so it holds across restarts
-and replicas; a short in-process table answers 409 for ids whose work is queued or running here.
+Stored in SQL (``client_messages``) by the ``RegisterClientMessage`` command in the step that appends the user
+message, and its ``done`` by ``FinishRun``, so it holds across restarts and replicas; a short in-process table
+answers 409 for ids whose work is queued or running here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 
-from agent_runtime.application.command_bus import Step
-from agent_runtime.application.ports import ClientMessage, UnitOfWork, UnitOfWorkFactory
+from agent_runtime.application.ports import UnitOfWork, UnitOfWorkFactory
+from agent_runtime.application.session_handlers import digest
 from agent_runtime.domain.errors import Conflict, RuleViolation
 
 PAGE = 500
@@ -24,10 +24,6 @@ class Answered:
 
     done: asyncio.Future[int]
     replay: tuple[int, int]
-
-
-def digest(content: str) -> str:
-    return hashlib.sha256(content.encode()).hexdigest()
 
 
 class ClientMessageIds:
@@ -63,13 +59,6 @@ class ClientMessageIds:
     def _refuse_other_content(original: str, mine: str) -> None:
         if original != mine:
             raise RuleViolation("this client_message_id was used with different content", code="idempotency_mismatch")
-
-
-async def record(step: Step, client_message_id: str, content: str) -> None:
-    """Store the id with the user message (same transaction); its answer starts after the session's current seq."""
-    after = await step.uow.sessions.allocate_seq(step.session_id, 0)
-    entry = ClientMessage(step.session_id, client_message_id, digest(content), after, step.now)
-    await step.uow.client_messages.add(entry)
 
 
 async def _first_done(uow: UnitOfWork, session_id: str, after: int) -> int | None:

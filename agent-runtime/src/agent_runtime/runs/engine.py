@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from agent_runtime.agents.catalogue import UnknownAgent
 from agent_runtime.application import chunks
-from agent_runtime.application.command_bus import Origin, Step
-from agent_runtime.application.commands import CreateSession
+from agent_runtime.application.command_bus import Origin
+from agent_runtime.application.commands import CreateSession, FinishRun
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import NotFound
@@ -239,7 +239,7 @@ class RunEngine:
                 return
             _log.info("run taken over", extra={"session_id": session_id, "run_id": work.frame.run_id})
             await self._services.stream.live(session_id, chunks.message_reset("taken_over"))
-            await self._turns.begin(RunState(found[0], work.origin), self._on_done(session_id, work)).drive()
+            await self._turns.begin(RunState(found[0], work.origin), self._resolver(session_id, work)).drive()
 
     async def aclose(self) -> None:
         """Stop every worker; interrupted runs are taken over at the next start or by another replica (``recover``)."""
@@ -343,26 +343,21 @@ class RunEngine:
         self._services.stream.wake(session_id)
 
     async def _end(self, session_id: str, work: _Work, stop: Stop) -> None:
-        """End the work with ``stop`` in a fresh step (its run, if one was started, is stopped)."""
+        """End the work with ``stop`` in a fresh step (``FinishRun``: its run, if one was started, is stopped)."""
         async with self._services.commands.step(session_id, work.origin) as step:
-            running = [run for run in await step.uow.runs.running() if run.session_id == session_id]
-            if running:
-                turn = self._turns.begin(RunState(running[-1], work.origin), self._on_done(session_id, work))
-                await turn.finish(step, stop)
-                return
-            if stop.error is not None:
-                await step.emit(chunks.error(stop.error, stop.code or "run_failed"))
-            await step.emit(chunks.done(stop.reason.value, None))
-            step.before_publish.append(self._on_done(session_id, work))
+            running = [run.id for run in await step.uow.runs.running() if run.session_id == session_id]
+            finish = FinishRun(
+                session_id=session_id,
+                run_id=running[-1] if running else None,
+                reason=stop.reason,
+                error=stop.error,
+                code=stop.code,
+            )
+            done_seq: int = await step.execute(finish)
+            step.before_publish.append(lambda _step: self._resolve(session_id, work, done_seq))
 
     def _resolver(self, session_id: str, work: _Work) -> Callable[[int], None]:
         return lambda seq: self._resolve(session_id, work, seq)
-
-    def _on_done(self, session_id: str, work: _Work) -> Callable[[Step], None]:
-        def on_done(step: Step) -> None:
-            self._resolve(session_id, work, step.done_seq if step.done_seq is not None else -1)
-
-        return on_done
 
     def _resolve(self, session_id: str, work: _Work, seq: int) -> None:
         for ticket in (work.ticket, *work.followers):

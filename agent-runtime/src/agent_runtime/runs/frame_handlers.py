@@ -12,12 +12,11 @@ from datetime import timedelta
 
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
-from agent_runtime.application.command_bus import Origin, Step
-from agent_runtime.application.commands import StartRun
+from agent_runtime.application.command_bus import Origin
+from agent_runtime.application.commands import RegisterClientMessage, StartRun
 from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import StopReason
-from agent_runtime.runs import client_messages
 from agent_runtime.runs.conversation import USER_SWITCH_REASON, Conversation
 from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.expiry import expire_stale
@@ -79,7 +78,7 @@ class FrameHandlers:
             if isinstance(outcome, Quiet):
                 reason = outcome.reason or await self._current(conv)
             else:
-                turn = self._turns.begin(await self._start_run(conv, origin), _resolver(resolve))
+                turn = self._turns.begin(await self._start_run(conv, origin), resolve)
                 request = await turn.prepare(conv, outcome if isinstance(outcome, Stop) else None)
         if isinstance(outcome, Quiet):
             await self._quiet(session_id, reason, outcome, resolve)
@@ -105,7 +104,10 @@ class FrameHandlers:
         async with commands.step(session_id, origin) as step:
             conv = await Conversation.load(step, self._services.history)
             if frame.client_message_id is not None:  # first: the answer's chunks all come after this point
-                await client_messages.record(step, frame.client_message_id, frame.content)
+                register = RegisterClientMessage(
+                    session_id=session_id, client_message_id=frame.client_message_id, content=frame.content
+                )
+                await step.execute(register)
             await self._expire_stale(conv)
             await self._dispatcher.abandon(conv, "the user sent a new message instead")
             plan = await conv.active_plan()
@@ -125,7 +127,7 @@ class FrameHandlers:
             await conv.append(Message(role="user", content=frame.content, created_at=step.now))
             state = await self._start_run(conv, origin)
             state.client_message_id = frame.client_message_id
-            turn = self._turns.begin(state, _resolver(resolve))
+            turn = self._turns.begin(state, resolve)
             # With the agent settled, the model call is prepared in this same transaction.
             request = None if decision is None else await turn.prepare(conv)
         if decision is None:
@@ -220,11 +222,3 @@ class FrameHandlers:
         if quiet.notice is not None:
             await stream.live(session_id, chunks.status(quiet.notice, code=quiet.code))
         await stream.live(session_id, chunks.done(reason.value, None), resolve)
-
-
-def _resolver(resolve: Resolve) -> Callable[[Step], None]:
-    def on_done(step: Step) -> None:
-        assert step.done_seq is not None
-        resolve(step.done_seq)
-
-    return on_done

@@ -83,7 +83,3 @@ class RunState:
     def add_usage(self, usage: dict[str, int]) -> None:
         for key in ("prompt_tokens", "completion_tokens"):
             self.usage[key] += int(usage.get(key, 0))
-
-    def totals(self) -> dict[str, int]:
-        prompt, completion = self.usage["prompt_tokens"], self.usage["completion_tokens"]
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -24,8 +24,7 @@ from agent_runtime.agents.context import fit_history
 from agent_runtime.agents.tools import tool_schemas
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Step
-from agent_runtime.application.ports import UsageEntry
-from agent_runtime.domain.events import UsageRecorded
+from agent_runtime.application.commands import FinishRun
 from agent_runtime.domain.message import Message, ToolCall
 from agent_runtime.domain.run import StopReason
 from agent_runtime.runs.conversation import Conversation
@@ -34,7 +33,7 @@ from agent_runtime.runs.model import ModelFailed, RawToolCall, Reply
 from agent_runtime.runs.plan_flow import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
 
-OnStep = Callable[[Step], None]
+OnDone = Callable[[int], None]  # gets the seq of the turn's ``done``
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +54,14 @@ class Turns:
         self._dispatcher = dispatcher
         self._plans = plans
 
-    def begin(self, state: RunState, on_done: OnStep) -> Turn:
-        """The turn of the run in ``state``; ``on_done`` sees the step that logs its ``done`` before anyone can
-        read it."""
+    def begin(self, state: RunState, on_done: OnDone) -> Turn:
+        """The turn of the run in ``state``; ``on_done`` gets the seq of its ``done`` before anyone can read it."""
         return Turn(self._services, self._dispatcher, self._plans, state, on_done)
 
 
 class Turn:
     def __init__(
-        self, services: Services, dispatcher: Dispatcher, plans: PlanFlow, state: RunState, on_done: OnStep
+        self, services: Services, dispatcher: Dispatcher, plans: PlanFlow, state: RunState, on_done: OnDone
     ) -> None:
         self._services = services
         self._dispatcher = dispatcher
@@ -113,41 +111,25 @@ class Turn:
         return None
 
     async def finish(self, step: Step, stop: Stop) -> None:
-        """End the run with ``stop``: the run row, ``error`` (if any), the usage record and ``done``."""
+        """End the run with ``stop`` in ``step`` (``FinishRun``: the run row, ``error`` if any, the usage record and
+        ``done``); ``on_done`` gets the seq of ``done`` after the commit."""
         state = self.state
-        run = state.run
-        if run.is_running:
-            run.stop(stop.reason, step.now, stop.error)
-            await step.uow.runs.save(run)
-            step.collect(run)
-        if stop.error is not None:
-            await step.emit(chunks.error(stop.error, stop.code or "run_failed"))
-        if state.model_calls and state.model is not None:
-            totals = state.totals()
-            entry = UsageEntry(
-                session_id=state.session_id,
-                model=state.model,
-                prompt_tokens=totals["prompt_tokens"],
-                completion_tokens=totals["completion_tokens"],
-                total_tokens=totals["total_tokens"],
-                duration_ms=int((time.perf_counter() - state.started) * 1000),
-                created_at=step.now,
-            )
-            await step.uow.records.add_usage(entry)
-            usage_event = UsageRecorded(
-                session_id=entry.session_id,
-                occurred_at=step.now,
-                model=entry.model,
-                prompt_tokens=entry.prompt_tokens,
-                completion_tokens=entry.completion_tokens,
-                duration_ms=entry.duration_ms,
-            )
-            step.raised.append(usage_event)
-        cut = state.model_finish if stop.reason is StopReason.COMPLETED else None
-        done_seq = await step.emit(chunks.done(stop.reason.value, state.totals(), cut))
-        if state.client_message_id is not None:
-            await step.uow.client_messages.finish(state.session_id, state.client_message_id, done_seq)
-        step.before_publish.append(self._on_done)
+        finish = FinishRun(
+            session_id=state.session_id,
+            run_id=state.run.id,
+            reason=stop.reason,
+            error=stop.error,
+            code=stop.code,
+            model=state.model,
+            prompt_tokens=state.usage["prompt_tokens"],
+            completion_tokens=state.usage["completion_tokens"],
+            duration_ms=int((time.perf_counter() - state.started) * 1000),
+            model_finish=state.model_finish,
+            client_message_id=state.client_message_id,
+        )
+        done_seq: int = await step.execute(finish)
+        on_done = self._on_done
+        step.before_publish.append(lambda _step: on_done(done_seq))
 
     def _request(self, conv: Conversation) -> Request:
         agent = self._services.agent(conv.agent_id)
