@@ -46,7 +46,7 @@ class Service:
                 [sys.executable, "-m", self.module], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 90.0) -> None:  # a bound: on a loaded machine imports alone take 30 s
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None

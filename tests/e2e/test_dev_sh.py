@@ -135,7 +135,7 @@ async def test_a_killed_proxy_is_named_shown_and_restarted_and_ctrl_c_stops_ever
     assert finals == ["the next turn works"]
 
     stack.process.send_signal(signal.SIGINT)
-    assert stack.process.wait(30) == 0
+    assert stack.process.wait(EVENT_WAIT) == 0
     deadline = time.monotonic() + 15
     while any(alive(pid) for pid in (restarted, pids["agent-runtime"], pids["gateway"])):
         assert time.monotonic() < deadline, "a service outlived dev.sh"
