@@ -53,7 +53,7 @@ _CONTROL = (CANCEL_CHANNEL, CATCH_UP_CHANNEL)  # channels every replica listens 
 MAX_PAYLOAD = 7_900  # bytes; PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more
 MAX_PENDING = 100_000  # queued while the database is unreachable; beyond, followers elsewhere resume from the log
 READY_TIMEOUT = 2.0
-CATCH_UP_TIMEOUT = 2.0  # seconds a reader waits for the lease holder's catch-up answer
+CATCH_UP_TIMEOUT = 5.0  # seconds a reader waits for the lease holder's catch-up answer (a saturated holder is slow)
 _REFERENCE = "R"
 _CAUGHT_UP = "K"  # relay-level kind, never delivered to a fan-out as such
 _ITEMS_BUDGET = MAX_PAYLOAD - 200  # bytes of a catch-up answer's items: the header takes the rest
@@ -211,6 +211,8 @@ class PgRelay:
         try:
             async with asyncio.timeout(CATCH_UP_TIMEOUT):
                 await done.wait()
+        except TimeoutError:  # the holder died (its lease not yet expired) or is stalled: the reader goes on
+            _log.info("fanout_catch_up_unanswered", extra={"session_id": session_id})
         finally:
             if self._caught.get(session_id) is done:
                 del self._caught[session_id]
