@@ -100,7 +100,8 @@ def _relay(
     runs: RunEngine,
     lock: SessionWriterLock,
 ) -> PgRelay | None:
-    """On PostgreSQL the live fan-out and ``cancel`` reach every replica (ADR 8); SQLite is one process."""
+    """On PostgreSQL the live fan-out and ``cancel`` reach every replica (ADR 8), and a user message waiting for
+    another replica's turn is queued in the session's durable inbox; SQLite is one process."""
     if not is_postgres(engine):
         return None
 
@@ -112,6 +113,7 @@ def _relay(
     fanout.use_relay(relay)
     relay.on_cancel = runs.cancel_here
     runs.cancel_elsewhere = relay.cancel
+    runs.use_inbox()
     return relay
 
 

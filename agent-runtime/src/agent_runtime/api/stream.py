@@ -113,14 +113,14 @@ async def response_frames(
     interval: float,
 ) -> AsyncGenerator[bytes, None]:
     """The SSE body of one request: its chunks live until its ``done``, or its logged answer replayed (an
-    idempotent repeat); the follower leaves the session's fan-out at the end."""
+    idempotent repeat, or a frame another replica answered); the follower leaves the session's fan-out at the end."""
     try:
-        if ticket.replay:
-            source = with_heartbeats(_replayed(uows, session_id, ticket), interval, HEARTBEAT)
-        else:
-            source = ticket_frames(follower, ticket, interval)
-        async for frames in source:
-            yield frames
+        if not ticket.replay:
+            async for frames in ticket_frames(follower, ticket, interval):
+                yield frames
+        if ticket.replay:  # also when another replica ran the frame while it waited (``RunEngine._ran_elsewhere``)
+            async for frames in with_heartbeats(_replayed(uows, session_id, ticket), interval, HEARTBEAT):
+                yield frames
     finally:
         fanout.leave(session_id, follower)
 

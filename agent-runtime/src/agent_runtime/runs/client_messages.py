@@ -3,7 +3,8 @@ gets the original answer (replayed from the event log), with other content 422, 
 
 Stored in SQL (``client_messages``) by the ``RegisterClientMessage`` command in the step that appends the user
 message, and its ``done`` by ``FinishRun``, so it holds across restarts and replicas; a short in-process table
-answers 409 for ids whose work is queued or running here.
+answers 409 for ids whose work is queued or running here, and with several replicas the session's durable inbox for
+ids queued for the turn another replica runs (``runs/inbox.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from agent_runtime.application.ports import UnitOfWork, UnitOfWorkFactory
+from agent_runtime.application.ports import ClientMessage, UnitOfWork, UnitOfWorkFactory
 from agent_runtime.application.session_handlers import digest
 from agent_runtime.domain.errors import Conflict, RuleViolation
 
@@ -30,27 +31,42 @@ class ClientMessageIds:
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self._uows = uow_factory
         self._pending: dict[tuple[str, str], str] = {}
+        self.inbox = False  # several replicas: an id waiting in its session's durable inbox is in progress too
 
     async def claim(self, session_id: str, client_message_id: str, content: str) -> Answered | None:
         """None when the id is new (it is then pending here until ``release``); the original answer when it was
-        already answered; raises 422 for other content and 409 while the original runs."""
+        already answered; raises 422 for other content and 409 while the original runs or waits (here, or in the
+        session's inbox for another replica)."""
         key, mine = (session_id, client_message_id), digest(content)
         pending = self._pending.get(key)
         if pending is not None:
             self._refuse_other_content(pending, mine)
-            raise Conflict("the message with this client_message_id is still being processed", code="in_progress")
+            raise _in_progress()
         async with self._uows(write=False) as uow:
             record = await uow.client_messages.get(session_id, client_message_id)
             if record is None:
+                queued = await uow.inbox.get(session_id, client_message_id) if self.inbox else None
+                if queued is not None:
+                    self._refuse_other_content(digest(str(queued.frame["message"]["content"])), mine)
+                    raise _in_progress()
                 self._pending[key] = mine
                 return None
             self._refuse_other_content(record.digest, mine)
-            until = record.done_seq or await _first_done(uow, session_id, record.after_seq)
+            until = await _until(uow, record)
         if until is None:
-            raise Conflict("the message with this client_message_id is still being processed", code="in_progress")
+            raise _in_progress()
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         done.set_result(until)
         return Answered(done, (record.after_seq, until))
+
+    async def answer(self, session_id: str, client_message_id: str) -> tuple[int, int | None] | None:
+        """Where the answer to the message with this id lies in the event log: (after, until), ``until`` None while
+        it runs; None when no message with this id was run."""
+        async with self._uows(write=False) as uow:
+            record = await uow.client_messages.get(session_id, client_message_id)
+            if record is None:
+                return None
+            return record.after_seq, await _until(uow, record)
 
     def release(self, session_id: str, client_message_id: str) -> None:
         self._pending.pop((session_id, client_message_id), None)
@@ -59,6 +75,14 @@ class ClientMessageIds:
     def _refuse_other_content(original: str, mine: str) -> None:
         if original != mine:
             raise RuleViolation("this client_message_id was used with different content", code="idempotency_mismatch")
+
+
+def _in_progress() -> Conflict:
+    return Conflict("the message with this client_message_id is still being processed", code="in_progress")
+
+
+async def _until(uow: UnitOfWork, record: ClientMessage) -> int | None:
+    return record.done_seq or await _first_done(uow, record.session_id, record.after_seq)
 
 
 async def _first_done(uow: UnitOfWork, session_id: str, after: int) -> int | None:

@@ -7,6 +7,10 @@ that chunk reaches any follower, so a subscriber knows where its response ends.
 
 A ``user_message`` that arrives while the session's worker is busy waits in the queue (a ``status`` chunk says so);
 ``cancel`` is not queued: it cancels the running work, which ends with ``done{stop_reason: "cancelled"}``.
+
+Several replicas (PostgreSQL): a ``user_message`` that must wait for a turn another replica runs is first stored in
+the session's durable inbox (``runs/inbox.py``), then the ``status`` goes out. Whichever replica holds the session's
+lease next runs it, once: this one when its wait ends, or any replica's ``recover`` pass (this one died meanwhile).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from uuid import uuid4
 
 from agent_runtime.agents.catalogue import UnknownAgent
 from agent_runtime.application import chunks
@@ -24,19 +29,21 @@ from agent_runtime.application.command_bus import Origin
 from agent_runtime.application.commands import CreateSession, FinishRun
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
-from agent_runtime.domain.errors import NotFound
+from agent_runtime.domain.errors import Conflict, NotFound
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.session import Session
 from agent_runtime.runs.client_messages import ClientMessageIds
 from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.frame_handlers import FrameHandlers
 from agent_runtime.runs.frames import Cancel, ExpireApprovals, Frame, InvalidFrame, SwitchAgent, UserMessage
+from agent_runtime.runs.inbox import queued, unqueued
 from agent_runtime.runs.plan_flow import PlanFlow
 from agent_runtime.runs.services import RunState, Services, Stop
 from agent_runtime.runs.turn import Turns
 
 _log = logging.getLogger("agent_runtime.runs")
 _KNOWN_SESSIONS = 4096
+_INBOX_PASS = 100  # sessions with queued messages looked at by one ``recover`` pass
 
 
 @dataclass(eq=False)
@@ -65,13 +72,23 @@ class TakeOver:
     run_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Internal work: run the oldest message queued in the session's inbox (``recover``)."""
+
+
 @dataclass(eq=False)
 class _Work:
-    frame: Frame | TakeOver
+    frame: Frame | TakeOver | Drain
     origin: Origin
     ticket: Ticket
     followers: list[Ticket] = field(default_factory=list)  # cancel tickets that end with this work
     first_seq: int | None = None
+    elsewhere: bool = False  # waiting for the session's turn on another replica
+
+
+class _AlreadyQueued(Exception):
+    """The session's inbox already holds a message with this client message id (sent through another replica)."""
 
 
 @dataclass(eq=False)
@@ -97,6 +114,12 @@ class RunEngine:
         self._closing = False
         # Several replicas: tells the others to cancel the session's turn (the one that runs it does, cancel_here).
         self.cancel_elsewhere: Callable[[str], None] | None = None
+        self._inbox = False
+
+    def use_inbox(self) -> None:
+        """Several replicas on one database: a user message that waits for another replica's turn is queued in its
+        session's durable inbox (module docstring). Off on SQLite (one process): nothing else is read or written."""
+        self._inbox = self._ids.inbox = True
 
     async def open_session(
         self, session_id: str, origin: Origin | None = None, *, announce: bool = False, create: bool = True
@@ -156,11 +179,14 @@ class RunEngine:
         """Queue ``frame`` for the session's worker. Raises before anything happens when the frame cannot be
         accepted: :class:`InvalidFrame` (400), ``RuleViolation`` (422), ``Conflict`` (409)."""
         self.check(frame)
+        origin = origin or Origin()
         ticket = Ticket(asyncio.get_running_loop().create_future())
         if isinstance(frame, UserMessage) and frame.client_message_id is not None:
             answered = await self._ids.claim(session_id, frame.client_message_id, frame.content)
             if answered is not None:
                 return Ticket(answered.done, replay=answered.replay)
+        if isinstance(frame, UserMessage) and self._waits_elsewhere(session_id):
+            frame = await self._queue_durably(session_id, frame, origin)  # behind a frame that waits for a replica
         # No await from here to the enqueue: the worker seen is the one that will run the frame.
         worker = self._workers.setdefault(session_id, _Worker())
         # A work whose done is out is finishing up: a frame after it is not "queued" behind anything.
@@ -174,13 +200,34 @@ class RunEngine:
             self.cancel_elsewhere(session_id)  # the turn may run on another replica; this cancel then finds it over
         ticket.queued = running or bool(worker.queue)
         ahead = len(worker.queue) + 1
-        worker.queue.append(_Work(frame, origin or Origin(), ticket))
+        worker.queue.append(_Work(frame, origin, ticket))
         if worker.task is None:
             worker.task = asyncio.create_task(self._run(session_id, worker), name=f"run-{session_id}")
         if ticket.queued:
             notice = chunks.status("queued behind the running turn", code="queued", position=ahead)
             ticket.notice_seq = await self._services.stream.live(session_id, notice)
         return ticket
+
+    def _waits_elsewhere(self, session_id: str) -> bool:
+        worker = self._workers.get(session_id)
+        return self._inbox and worker is not None and worker.current is not None and worker.current.elsewhere
+
+    async def _queue_durably(self, session_id: str, frame: UserMessage, origin: Origin) -> UserMessage:
+        """Store ``frame`` in the session's inbox (committed before the client hears it is queued); the frame that
+        names its entry. A message sent without a client message id gets one, so that the replica that received it
+        finds its answer if another replica runs it. Raises 409 when another replica queued the same id."""
+        message_id = frame.client_message_id or f"inbox-{uuid4().hex}"
+        async with self._uows() as uow:
+            entry = await uow.inbox.add(
+                session_id, origin.subject, message_id, queued(frame, origin), self._services.commands.now()
+            )
+            await uow.commit()
+        if entry is None:
+            if frame.client_message_id is not None:
+                self._ids.release(session_id, frame.client_message_id)
+            raise Conflict("the message with this client_message_id is still being processed", code="in_progress")
+        _log.info("message queued for another replica's turn", extra={"session_id": session_id, "entry": entry})
+        return replace(frame, client_message_id=message_id, inbox_id=entry)
 
     def cancel_here(self, session_id: str) -> None:
         """Another replica received a ``cancel`` for the session: cancel its running work if it runs here (it ends
@@ -215,12 +262,30 @@ class RunEngine:
             if free:
                 await self.submit_takeover(run.session_id, run.id)
                 taken += 1
+        if self._inbox:
+            await self._drain_inboxes()
         return taken
 
+    async def _drain_inboxes(self) -> None:
+        """Run the messages queued for sessions nobody writes: their receiving replica died while it waited (or
+        gave up the race for the lease; then it relays this replica's answer)."""
+        async with self._uows(write=False) as uow:
+            waiting = await uow.inbox.waiting(_INBOX_PASS)
+        for session_id in waiting:
+            if self.busy(session_id):
+                continue
+            async with self._lock.hold_if_free(session_id) as free:
+                pass  # the worker takes the lock again (as for a takeover)
+            if free:
+                self._submit_internal(session_id, Drain())
+
     async def submit_takeover(self, session_id: str, run_id: str) -> Ticket:
+        return self._submit_internal(session_id, TakeOver(run_id))
+
+    def _submit_internal(self, session_id: str, frame: TakeOver | Drain) -> Ticket:
         ticket = Ticket(asyncio.get_running_loop().create_future())
         worker = self._workers.setdefault(session_id, _Worker())
-        worker.queue.append(_Work(TakeOver(run_id), Origin(), ticket))
+        worker.queue.append(_Work(frame, Origin(), ticket))
         if worker.task is None:
             worker.task = asyncio.create_task(self._run(session_id, worker), name=f"run-{session_id}")
         return ticket
@@ -240,6 +305,36 @@ class RunEngine:
             _log.info("run taken over", extra={"session_id": session_id, "run_id": work.frame.run_id})
             await self._services.stream.live(session_id, chunks.message_reset("taken_over"))
             await self._turns.begin(RunState(found[0], work.origin), self._resolver(session_id, work)).drive()
+
+    async def _drain(self, session_id: str, work: _Work) -> None:
+        """Run the oldest message of the session's inbox, if this worker gets the session's lock; then look again."""
+        async with self._lock.hold_if_free(session_id) as free:
+            entry = None
+            if free:
+                async with self._uows(write=False) as uow:
+                    entry = await uow.inbox.oldest(session_id)
+            if entry is None:
+                self._resolve(session_id, work, -1)
+                return
+            frame, origin = unqueued(entry)
+            assert frame.client_message_id is not None
+            if await self._ids.answer(session_id, frame.client_message_id) is not None:
+                await self._discard(entry.id)  # its id was answered meanwhile (a resend): it must not run again
+                self._resolve(session_id, work, -1)
+            else:
+                _log.info("queued message run", extra={"session_id": session_id, "entry": entry.id})
+                work.frame, work.origin = frame, origin
+                try:
+                    await self._handlers.handle(session_id, frame, origin, self._resolver(session_id, work))
+                except NotFound:  # the session was deleted: nothing can run it
+                    await self._discard(entry.id)
+                    self._resolve(session_id, work, -1)
+        self._submit_internal(session_id, Drain())
+
+    async def _discard(self, entry_id: int) -> None:
+        async with self._uows() as uow:
+            await uow.inbox.remove(entry_id)
+            await uow.commit()
 
     async def aclose(self) -> None:
         """Stop every worker; interrupted runs are taken over at the next start or by another replica (``recover``)."""
@@ -301,11 +396,18 @@ class RunEngine:
         try:
             if isinstance(work.frame, TakeOver):
                 await self._take_over(session_id, work)
+            elif isinstance(work.frame, Drain):
+                await self._drain(session_id, work)
             else:
                 async with self._lock.hold(session_id, self._waiting_notice(session_id, work)):
+                    work.elsewhere = False
+                    if await self._ran_elsewhere(session_id, work):
+                        return
                     await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
         except asyncio.CancelledError:
             raise
+        except _AlreadyQueued:
+            await self._refuse_duplicate(session_id, work)
         except UnknownAgent as exc:  # the configuration lost the session's agent: say so; the next message routes
             failure = Stop(StopReason.ERROR, str(exc), "unknown_agent")
         except Exception:  # noqa: BLE001 - a bug must still end the work with error + done
@@ -324,12 +426,47 @@ class RunEngine:
         status = chunks.status("queued behind the turn running on another replica", code="queued", position=1)
 
         async def notice() -> None:
+            work.elsewhere = True
+            frame = work.frame
+            if self._inbox and isinstance(frame, UserMessage) and frame.inbox_id is None:
+                try:
+                    work.frame = await self._queue_durably(session_id, frame, work.origin)
+                except Conflict:
+                    raise _AlreadyQueued from None
             ticket = work.ticket
             ticket.queued = True
             ticket.notice_seq = await self._services.stream.live(session_id, status)
             work.first_seq = ticket.first = None  # the notice is not the frame's work: that starts with the lease
 
         return notice
+
+    async def _ran_elsewhere(self, session_id: str, work: _Work) -> bool:
+        """Whether the frame, queued in the session's inbox, was run by another replica while this one waited: its
+        request then gets that answer from the log (the live stream ends, ``api.stream`` replays it)."""
+        frame = work.frame
+        if not isinstance(frame, UserMessage) or frame.inbox_id is None or frame.client_message_id is None:
+            return False
+        async with self._uows(write=False) as uow:
+            entry = await uow.inbox.get(session_id, frame.client_message_id)
+        if entry is not None and entry.id == frame.inbox_id:
+            return False
+        answer = await self._ids.answer(session_id, frame.client_message_id)
+        _log.info("queued message answered by another replica", extra={"session_id": session_id})
+        if answer is not None and answer[1] is not None:
+            work.ticket.replay = (answer[0], answer[1])
+            self._resolve(session_id, work, answer[1])
+        else:  # its turn was cut short (that replica died): the takeover finishes it; the client resumes
+            self._resolve(session_id, work, -1)
+        self._services.stream.wake(session_id)
+        return True
+
+    async def _refuse_duplicate(self, session_id: str, work: _Work) -> None:
+        """Another replica queued a message with the same client message id first: this one answers 409's error
+        (not logged: nothing happened to the session)."""
+        stream = self._services.stream
+        message = "the message with this client_message_id is still being processed"
+        await stream.live(session_id, chunks.error(message, "in_progress"))
+        await stream.live(session_id, chunks.done(StopReason.ERROR.value, None), self._resolver(session_id, work))
 
     async def _after_cancel(self, session_id: str, work: _Work) -> None:
         with contextlib.suppress(Exception):

@@ -22,9 +22,13 @@ class InvalidFrame(Exception):
 
 @dataclass(frozen=True, slots=True)
 class UserMessage:
+    """``inbox_id``: never parsed; the entry of the session's durable inbox the message was queued as while another
+    replica's turn held the session (``runs/inbox.py``): running it consumes that entry."""
+
     content: str
     agent_type: str | None = None
     client_message_id: str | None = None
+    inbox_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
