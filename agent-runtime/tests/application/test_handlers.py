@@ -40,6 +40,7 @@ from agent_runtime.application.session_stream import SessionStream
 from agent_runtime.domain.approval import ApprovalStatus, Decision
 from agent_runtime.domain.client_tools import ClientTools
 from agent_runtime.domain.errors import Conflict, NotFound, RuleViolation
+from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import Plan, PlanStatus, Subtask, SubtaskStatus
 from agent_runtime.domain.run import RunStatus, StopReason
 from tests.fakes import FakeLock, FakeUnitOfWorkFactory, user_message
@@ -468,3 +469,27 @@ async def test_a_client_message_answer_starts_after_the_current_seq(h: Harness) 
     record = h.uows.store.client_messages[("s1", "m-1")]
     assert (record.after_seq, record.done_seq) == (1, None)
     assert record.digest == hashlib.sha256(b"hi").hexdigest()
+
+
+async def test_a_shown_assistant_message_is_appended_and_logged_as_the_final_answer(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    answer = Message(role="assistant", content="Done.", created_at=NOW, agent="universal")
+    assert await h.bus.execute(AppendMessage(session_id="s1", message=answer, shown=True)) == 1
+    assert h.uows.store.messages["s1"] == [answer]
+    assert h.chunks("s1") == [
+        {
+            "type": "assistant_message",
+            "content": "Done.",
+            "is_final": True,
+            "metadata": {"agent": "universal"},
+            "session_id": "s1",
+        }
+    ]
+
+
+async def test_only_an_assistant_message_with_text_and_agent_can_be_shown(h: Harness) -> None:
+    await h.bus.execute(CreateSession(session_id="s1"))
+    for message in (user_message("hi"), Message(role="assistant", content=None, created_at=NOW, agent="universal")):
+        with pytest.raises(ValueError, match="can be shown"):
+            await h.bus.execute(AppendMessage(session_id="s1", message=message, shown=True))
+    assert (h.uows.store.messages.get("s1", []), h.chunks("s1")) == ([], [])

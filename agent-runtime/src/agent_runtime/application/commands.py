@@ -41,9 +41,11 @@ class DeleteSession(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class AppendMessage(Command):
-    """Append one message (user, assistant or tool) to the session's history."""
+    """Append one message (user, assistant or tool) to the session's history. ``shown``: an assistant message the
+    user sees as it stands, also logged as the final ``assistant_message`` chunk."""
 
     message: Message
+    shown: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

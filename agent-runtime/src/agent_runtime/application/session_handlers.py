@@ -58,13 +58,18 @@ async def delete_session(command: DeleteSession, ctx: HandlerContext) -> None:
 
 
 async def append_message(command: AppendMessage, ctx: HandlerContext) -> int:
-    """Append the message at the session's next position (the first user message names the session)."""
+    """Append the message at the session's next position (the first user message names the session); a shown one is
+    logged too."""
     session = await ctx.session(command.session_id)
     message = command.message
     position = session.note_message(message.role, message.content, ctx.now)
     await ctx.uow.messages.append(session.id, position, message)
     await ctx.uow.sessions.save(session)
     ctx.collect(session)
+    if command.shown:
+        if message.role != "assistant" or not message.content or message.agent is None:
+            raise ValueError("only an assistant message with its text and agent can be shown")
+        await ctx.log(session.id, chunks.final_message(message.content, message.agent))
     return position
 
 

@@ -68,9 +68,11 @@ class Conversation:
     def agent_id(self) -> str:
         return self.context.current_agent
 
-    async def append(self, message: Message) -> None:
+    async def append(self, message: Message, *, shown: bool = False) -> None:
+        """Append ``message`` to the history (``shown``: an assistant message the user sees as it stands)."""
         step = self.step
-        await step.execute(AppendMessage(session_id=self.session.id, message=message, subject=step.subject))
+        append = AppendMessage(session_id=self.session.id, message=message, subject=step.subject, shown=shown)
+        await step.execute(append)
         self.history.append(message)
         if self.cache is not None and not self.caching:
             self.caching = True  # once committed, the history goes to the cache: the next step reads nothing

@@ -135,8 +135,7 @@ class Dispatcher:
         for later in conv.open_calls():
             await conv.answer(later, f"Error: not run because {call.name} ended the turn.")
         message = Message(role="assistant", content=text, created_at=conv.step.now, agent=conv.agent_id)
-        await conv.append(message)
-        await conv.step.emit(chunks.final_message(text, conv.agent_id))
+        await conv.append(message, shown=True)
 
     async def _switch_mode(self, conv: Conversation, call: ToolCall, target: str, reason: str) -> Stop | None:
         target = target.strip().lower()

@@ -166,9 +166,7 @@ class Turn:
         if not calls and text is None:
             text = "(The model returned an empty answer.)"
         message = Message(role="assistant", content=text, created_at=conv.step.now, tool_calls=calls, agent=agent)
-        await conv.append(message)
-        if text:
-            await conv.step.emit(chunks.final_message(text, agent))
+        await conv.append(message, shown=bool(text))
         if not calls:
             return None
         verdict = self._services.guard.check(conv.turn_messages())
