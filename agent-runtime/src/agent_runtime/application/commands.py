@@ -72,6 +72,14 @@ class FinishRun(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConsumeQueuedMessage(Command):
+    """The user message about to be appended was queued in the session's inbox as ``entry_id`` (several replicas):
+    delete that entry in the same transaction, so exactly one replica runs it (409 when another already did)."""
+
+    entry_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class RegisterClientMessage(Command):
     """The user message about to be appended answers ``client_message_id``: remember the id with the digest of
     ``content``; its answer is what the event log holds after the session's current seq (a repeat replays it)."""

@@ -10,6 +10,7 @@ from agent_runtime.application.command_bus import HandlerContext
 from agent_runtime.application.commands import (
     AdoptAgent,
     AppendMessage,
+    ConsumeQueuedMessage,
     CreateSession,
     DeclareClientTools,
     DeleteSession,
@@ -92,6 +93,11 @@ async def register_client_message(command: RegisterClientMessage, ctx: HandlerCo
     after = await ctx.uow.sessions.allocate_seq(session_id, 0)
     entry = ClientMessage(session_id, command.client_message_id, digest(command.content), after, ctx.now)
     await ctx.uow.client_messages.add(entry)
+
+
+async def consume_queued_message(command: ConsumeQueuedMessage, ctx: HandlerContext) -> None:
+    if not await ctx.uow.inbox.remove(command.entry_id):
+        raise Conflict("the queued message was run by another replica", code="in_progress")
 
 
 async def finish_run(command: FinishRun, ctx: HandlerContext) -> int:

@@ -13,8 +13,7 @@ from datetime import timedelta
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin
-from agent_runtime.application.commands import RegisterClientMessage, StartRun
-from agent_runtime.domain.errors import Conflict
+from agent_runtime.application.commands import ConsumeQueuedMessage, RegisterClientMessage, StartRun
 from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import StopReason
@@ -103,8 +102,8 @@ class FrameHandlers:
     async def _user_message(self, session_id: str, frame: UserMessage, origin: Origin, resolve: Resolve) -> None:
         commands = self._services.commands
         async with commands.step(session_id, origin) as step:
-            if frame.inbox_id is not None and not await step.uow.inbox.remove(frame.inbox_id):
-                raise Conflict("the queued message was run by another replica", code="in_progress")
+            if frame.inbox_id is not None:
+                await step.execute(ConsumeQueuedMessage(session_id=session_id, entry_id=frame.inbox_id))
             conv = await Conversation.load(step, self._services.history)
             if frame.client_message_id is not None:  # first: the answer's chunks all come after this point
                 register = RegisterClientMessage(
