@@ -32,15 +32,15 @@ class Leases:
 
     def __init__(self) -> None:
         self.here: set[str] = set()
-        self.elsewhere: set[str] = set()
+        self.elsewhere: dict[str, str] = {}  # session → the other replica holding its lease
         self.asked: list[str] = []
 
     def holds(self, session_id: str) -> bool:
         self.asked.append(session_id)
         return session_id in self.here
 
-    async def held_elsewhere(self, session_id: str) -> bool:
-        return session_id in self.elsewhere
+    async def holder_elsewhere(self, session_id: str) -> str | None:
+        return self.elsewhere.get(session_id)
 
 
 class Replica:
@@ -181,7 +181,7 @@ async def test_a_lost_listening_connection_ends_the_followers_and_the_relay_list
 
 def runs_on(owner: Replica, other: Replica, session_id: str) -> None:
     owner.leases.here.add(session_id)
-    other.leases.elsewhere.add(session_id)
+    other.leases.elsewhere[session_id] = "owner"
 
 
 async def test_a_reader_joining_on_a_replica_that_was_not_listening_gets_the_turn_so_far_in_order_once(
@@ -223,11 +223,39 @@ async def test_a_lease_holder_that_does_not_answer_delays_a_reader_by_the_catch_
 ) -> None:
     a, b = replicas
     monkeypatch.setattr(pg_fanout, "CATCH_UP_TIMEOUT", 0.3)
-    b.leases.elsewhere.add("c3")  # a dead replica's lease, not yet expired: nobody answers
+    b.leases.elsewhere["c3"] = "stalled"  # its lease is renewed, it answers nothing
     b.fanout.follow("c3")
     async with asyncio.timeout(5):
         assert await b.fanout.ready("c3") == []
     await until(lambda: a.leases.asked)  # a was asked and does not hold the lease: it did not answer
+
+
+async def test_a_reader_waiting_for_a_dead_holder_asks_the_replica_that_took_the_turn_over(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    b.leases.elsewhere["c4"] = "dead"  # killed: its lease runs until it expires, it answers nothing
+    a.fanout.publish_live("c4", 7, chunk("reset"))  # a takes the turn over: its kept chunks start again
+    a.fanout.publish_live("c4", 8, chunk("new"))
+    b.fanout.follow("c4")
+    waiting = asyncio.ensure_future(b.fanout.ready("c4"))
+    await until(lambda: a.leases.asked == ["c4"])  # asked once; a does not hold the lease yet
+    runs_on(a, b, "c4")  # the lease expired and a took it
+    async with asyncio.timeout(pg_fanout.CATCH_UP_TIMEOUT - 1):  # long before the reader would give up
+        assert await waiting == [(7, chunk("reset")), (8, chunk("new"))]
+
+
+async def test_a_reader_waiting_for_a_dead_holder_goes_on_once_its_lease_expired(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    b.leases.elsewhere["c5"] = "dead"
+    b.fanout.follow("c5")
+    waiting = asyncio.ensure_future(b.fanout.ready("c5"))
+    await until(lambda: a.leases.asked)
+    del b.leases.elsewhere["c5"]  # expired, nobody took it yet: whatever comes next is live here
+    async with asyncio.timeout(pg_fanout.CATCH_UP_TIMEOUT - 1):
+        assert await waiting == []
 
 
 def test_a_session_channel_is_a_short_identifier() -> None:

@@ -158,11 +158,11 @@ async def test_who_runs_a_session_is_known_here_and_on_the_other_replicas(postgr
         async with first.hold("s"):
             assert first.holds("s")
             assert not second.holds("s")
-            assert await second.held_elsewhere("s")
-            assert not await first.held_elsewhere("s")  # its own lease is not another replica's
-            assert not await second.held_elsewhere("t")
+            assert await second.holder_elsewhere("s") == first.owner
+            assert await first.holder_elsewhere("s") is None  # its own lease is not another replica's
+            assert await second.holder_elsewhere("t") is None
         assert not first.holds("s")
-        assert not await second.held_elsewhere("s")
+        assert await second.holder_elsewhere("s") is None
     finally:
         await one.dispose()
         await two.dispose()

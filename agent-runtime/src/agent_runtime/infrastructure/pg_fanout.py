@@ -13,15 +13,16 @@ chunk that large is not relayed (the final message carries the text).
 
 Catch-up: a replica listens to a session only while it has followers of it, so a reader joining here in the middle of
 a turn another replica runs missed the deltas sent before. The first reader of a session followed here
-(``ready``) asks, if another replica holds the session's lease (``Leases.held_elsewhere``, one query), with a
+(``ready``) asks, if another replica holds the session's lease (``Leases.holder_elsewhere``, one query), with a
 catch-up request (``<replica>|<session_id>`` on the channel ``codelab_catch_up`` every replica listens to, sent after
 this replica listens to the session); the lease holder answers on the session's channel with the turn's kept chunks
 (kind ``K``: ``<requester>|`` then ``<seq>:<length>:<chunk JSON>`` repeated, ``<length>`` in characters, as many
 as fit a notification; the payload's seq field is ``1`` on the last one, which may carry none). The requester merges
 them into its kept chunks by seq (``SessionFanout.catch_up``); the reader waits for the last one at most
-``CATCH_UP_TIMEOUT`` (a lease holder that died does not answer). Chunks sent by the holder after it answered come
-after the answer on its connection, so nothing falls between; duplicates are dropped by seq. Nothing of this is on
-the per-delta path.
+``CATCH_UP_TIMEOUT``, looking at the lease every ``CATCH_UP_CHECK``: a holder that died does not answer, so once
+its lease expired the reader goes on (or asks the replica that took the turn over). Chunks sent by the holder after
+it answered come after the answer on its connection, so nothing falls between; duplicates are dropped by seq.
+Nothing of this is on the per-delta path.
 
 Notifications are fire-and-forget: what is sent while a connection is down is lost. So when the listening
 connection comes back, every followed session's followers are ended (they resume from the log, like a follower that
@@ -54,6 +55,7 @@ MAX_PAYLOAD = 7_900  # bytes; PostgreSQL refuses a NOTIFY payload of 8,000 bytes
 MAX_PENDING = 100_000  # queued while the database is unreachable; beyond, followers elsewhere resume from the log
 READY_TIMEOUT = 2.0
 CATCH_UP_TIMEOUT = 5.0  # seconds a reader waits for the lease holder's catch-up answer (a saturated holder is slow)
+CATCH_UP_CHECK = 0.25  # seconds between looks at the session's lease while the answer is awaited
 _REFERENCE = "R"
 _CAUGHT_UP = "K"  # relay-level kind, never delivered to a fan-out as such
 _ITEMS_BUDGET = MAX_PAYLOAD - 200  # bytes of a catch-up answer's items: the header takes the rest
@@ -68,7 +70,7 @@ class Leases(Protocol):
 
     def holds(self, session_id: str) -> bool: ...
 
-    async def held_elsewhere(self, session_id: str) -> bool: ...
+    async def holder_elsewhere(self, session_id: str) -> str | None: ...
 
 
 def channel(session_id: str) -> str:
@@ -199,20 +201,31 @@ class PgRelay:
             await asyncio.wait_for(asyncio.shield(task), CATCH_UP_TIMEOUT)
 
     async def _catch_up(self, session_id: str) -> None:
-        """Ask the replica running the session's turn for its chunks so far; return once they are here."""
+        """Ask the replica running the session's turn for its chunks so far; return once they are here. While
+        waiting, the lease is looked at again: a holder that died does not answer, and once its lease expired the
+        abandoned attempt's chunks are void (the replica taking over sends ``message_reset`` first, then its own
+        chunks, which the new holder is asked for)."""
         assert self._leases is not None
         try:
-            if not await self._leases.held_elsewhere(session_id):
-                return
+            holder = await self._leases.holder_elsewhere(session_id)
         except Exception:  # noqa: BLE001 - the database is gone: the reader reads the log (or fails) anyway
             return
         done = self._caught[session_id] = asyncio.Event()
-        self._queue(CATCH_UP_CHANNEL, f"{self._me}|{session_id}", None)
         try:
             async with asyncio.timeout(CATCH_UP_TIMEOUT):
-                await done.wait()
-        except TimeoutError:  # the holder died (its lease not yet expired) or is stalled: the reader goes on
+                while holder is not None:
+                    self._queue(CATCH_UP_CHANNEL, f"{self._me}|{session_id}", None)
+                    asked = holder
+                    while holder == asked:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(done.wait(), CATCH_UP_CHECK)
+                        if done.is_set():
+                            return
+                        holder = await self._leases.holder_elsewhere(session_id)
+        except TimeoutError:  # the holder is stalled: the reader goes on
             _log.info("fanout_catch_up_unanswered", extra={"session_id": session_id})
+        except Exception:  # noqa: BLE001 - the database is gone: the reader reads the log (or fails) anyway
+            return
         finally:
             if self._caught.get(session_id) is done:
                 del self._caught[session_id]

@@ -42,8 +42,8 @@ _RENEW = text(
     " WHERE owner = :owner AND session_id IN :sessions RETURNING session_id"
 ).bindparams(bindparam("sessions", expanding=True))
 _RELEASE_ALL = text("DELETE FROM session_leases WHERE owner = :owner")
-_HELD_ELSEWHERE = text(
-    "SELECT 1 FROM session_leases WHERE session_id = :session_id AND owner <> :owner AND expires_at > now()"
+_HOLDER_ELSEWHERE = text(
+    "SELECT owner FROM session_leases WHERE session_id = :session_id AND owner <> :owner AND expires_at > now()"
 )
 _FIRST_WAIT, _LONGEST_WAIT = 0.02, 0.25  # polling a lease another replica holds
 
@@ -122,13 +122,15 @@ class SessionWriterLock:
         """Whether this process holds the session's lease (runs its turn) right now."""
         return session_id in self._leased
 
-    async def held_elsewhere(self, session_id: str) -> bool:
-        """Whether another replica holds a live lease on the session (runs its turn) right now; False on SQLite."""
+    async def holder_elsewhere(self, session_id: str) -> str | None:
+        """The other replica holding a live lease on the session (running its turn) right now; None if none is (and
+        on SQLite)."""
         if self._engine is None:
-            return False
+            return None
         async with self._engine.connect() as connection:
             params = {"session_id": lease_key(session_id), "owner": self.owner}
-            return (await connection.execute(_HELD_ELSEWHERE, params)).first() is not None
+            row = (await connection.execute(_HOLDER_ELSEWHERE, params)).first()
+        return None if row is None else str(row[0])
 
     @asynccontextmanager
     async def _hold(
