@@ -113,3 +113,36 @@ async def test_a_queued_message_run_by_another_replica_is_relayed_by_the_one_tha
     assert [m["content"] for m in history["messages"]][-4:] == ["go", answer, "then", answer]
     assert receiver_llm.requests == []  # it ran once, on the owner
     assert left == []
+
+
+async def test_queued_messages_run_in_the_order_they_were_stored(tmp_path: Path, postgres_url: str) -> None:
+    """An older entry (of a replica that died while it waited) runs before the receiving replica's own, and the
+    receiving replica's client sees only its own answer."""
+    llm = SecondTurnHeld(TOKENS, hold_after=2)
+    owner = create_app(make_settings(tmp_path / "a", postgres_url, heartbeat_interval=0.2), llm=llm)
+    other = create_app(make_settings(tmp_path / "b", postgres_url, heartbeat_interval=0.2), llm=FakeLLM(["next"]))
+    async with serving(owner) as a, serving(other) as b:
+        await turn(a, "s1", "hello")
+        async with a.stream("POST", "/agent/message/stream", json=message("go")) as post:
+            posted = post.aiter_lines()
+            await asyncio.wait_for(read_events(posted, 2), 10)
+            async with owner.state.uows() as uow:  # what a replica that died left queued
+                dead = {"message": {"type": "user_message", "content": "older"}, "correlation_id": None}
+                await uow.inbox.add("s1", None, "dead-1", dead, owner.state.commands.now())
+                await uow.commit()
+            async with b.stream("POST", "/agent/message/stream", json=message("then")) as waiting:
+                lines = waiting.aiter_lines()
+                notice, _ = await asyncio.wait_for(read_events(lines, 1), 10)
+                llm.gate.set()
+                await until_done(posted)
+                own = await until_done(lines)
+        history = (await a.get("/sessions/s1/history")).json()
+        left = await queued_entries(owner)
+    said = [(m["role"], m["content"]) for m in history["messages"]]
+    assert notice[0][1]["metadata"]["code"] == "queued"
+    assert said.count(("user", "older")) == 1
+    assert said.count(("user", "then")) == 1
+    assert said.index(("user", "older")) < said.index(("user", "then"))
+    assert said[-1] == ("assistant", "next")
+    assert [c["content"] for c in own if c.get("is_final")] == ["next"]
+    assert left == []

@@ -28,7 +28,7 @@ from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin
 from agent_runtime.application.commands import CreateSession, FinishRun
 from agent_runtime.application.event_bus import Envelope
-from agent_runtime.application.ports import UnitOfWorkFactory, WriterLock
+from agent_runtime.application.ports import InboxEntry, UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import Conflict, NotFound
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.session import Session
@@ -316,20 +316,43 @@ class RunEngine:
             if entry is None:
                 self._resolve(session_id, work, -1)
                 return
-            frame, origin = unqueued(entry)
-            assert frame.client_message_id is not None
-            if await self._ids.answer(session_id, frame.client_message_id) is not None:
-                await self._discard(entry.id)  # its id was answered meanwhile (a resend): it must not run again
+            work.frame, work.origin = unqueued(entry)
+            if not await self._run_entry(session_id, entry, self._resolver(session_id, work)):
                 self._resolve(session_id, work, -1)
-            else:
-                _log.info("queued message run", extra={"session_id": session_id, "entry": entry.id})
-                work.frame, work.origin = frame, origin
-                try:
-                    await self._handlers.handle(session_id, frame, origin, self._resolver(session_id, work))
-                except NotFound:  # the session was deleted: nothing can run it
-                    await self._discard(entry.id)
-                    self._resolve(session_id, work, -1)
         self._submit_internal(session_id, Drain())
+
+    async def _run_entry(self, session_id: str, entry: InboxEntry, resolve: Callable[[int], None]) -> bool:
+        """Run a message of the session's inbox (its lock held); False when it cannot run and was dropped: its id
+        was answered meanwhile (a resend through another replica), or the session was deleted."""
+        frame, origin = unqueued(entry)
+        assert frame.client_message_id is not None
+        if await self._ids.answer(session_id, frame.client_message_id) is not None:
+            await self._discard(entry.id)
+            return False
+        _log.info("queued message run", extra={"session_id": session_id, "entry": entry.id})
+        try:
+            await self._handlers.handle(session_id, frame, origin, resolve)
+        except NotFound:
+            await self._discard(entry.id)
+            return False
+        return True
+
+    async def _run_older(self, session_id: str, work: _Work) -> None:
+        """Before a frame queued in the session's inbox, the messages queued before it (by a replica that died while
+        it waited) run: the inbox's order. Their chunks are not this frame's: its followers skip them."""
+        frame = work.frame
+        if not isinstance(frame, UserMessage) or frame.inbox_id is None:
+            return
+        work.first_seq = 0  # keeps the frame's first seq unset while they run
+        try:
+            while True:
+                async with self._uows(write=False) as uow:
+                    entry = await uow.inbox.oldest(session_id)
+                if entry is None or entry.id >= frame.inbox_id:
+                    return
+                await self._run_entry(session_id, entry, lambda seq: None)
+        finally:
+            work.first_seq = None
 
     async def _discard(self, entry_id: int) -> None:
         async with self._uows() as uow:
@@ -403,6 +426,7 @@ class RunEngine:
                     work.elsewhere = False
                     if await self._ran_elsewhere(session_id, work):
                         return
+                    await self._run_older(session_id, work)
                     await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
         except asyncio.CancelledError:
             raise
