@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import Connection, Engine, Transaction
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
@@ -37,12 +39,54 @@ from agent_runtime.infrastructure.workflow_store import (
     SqlAlchemyToolCallRepository,
 )
 
+R = TypeVar("R")
+
+
+class _Repository(Generic[R]):
+    """A repository of the unit of work, made from the unit's connection when a step first uses it (a step builds
+    only the ones it touches); mypy checks the store against the port it is declared as."""
+
+    def __init__(self, make: Callable[[SqlConnection], R]) -> None:
+        self._make = make
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type) -> _Repository[R]: ...
+    @overload
+    def __get__(self, uow: SqlAlchemyUnitOfWork, owner: type) -> R: ...
+    def __get__(self, uow: SqlAlchemyUnitOfWork | None, owner: type) -> _Repository[R] | R:
+        if uow is None:
+            return self
+        made: R | None = uow._repositories.get(self._name)
+        if made is None:
+            assert uow._db is not None, "a repository outside the unit of work"
+            made = uow._repositories[self._name] = self._make(uow._db)
+        return made
+
+    def __set__(self, uow: SqlAlchemyUnitOfWork, value: R) -> None:
+        uow._repositories[self._name] = value
+
 
 class SqlAlchemyUnitOfWork:
     """Leaving the block without ``commit`` rolls back. A write unit on SQLite starts with ``BEGIN IMMEDIATE``.
 
     On a SQLite file the statements run on the loop thread (``loop_sqlite``): ``loop`` is that engine and
     ``writers`` the lock write units of this process queue on; otherwise the async engine (asyncpg) is used."""
+
+    sessions: _Repository[SessionRepository] = _Repository(SqlAlchemySessionRepository)
+    messages: _Repository[MessageRepository] = _Repository(SqlAlchemyMessageRepository)
+    agents: _Repository[AgentContextRepository] = _Repository(SqlAlchemyAgentContextRepository)
+    approvals: _Repository[ApprovalRepository] = _Repository(SqlAlchemyApprovalRepository)
+    plans: _Repository[PlanRepository] = _Repository(SqlAlchemyPlanRepository)
+    runs: _Repository[RunRepository] = _Repository(SqlAlchemyRunRepository)
+    tool_calls: _Repository[ToolCallRepository] = _Repository(SqlAlchemyToolCallRepository)
+    events: _Repository[EventLogRepository] = _Repository(SqlAlchemyEventLogRepository)
+    records: _Repository[RecordRepository] = _Repository(SqlAlchemyRecordRepository)
+    client_messages: _Repository[ClientMessageRepository] = _Repository(SqlAlchemyClientMessageRepository)
+    inbox: _Repository[InboxRepository] = _Repository(SqlAlchemyInboxRepository)
 
     def __init__(
         self,
@@ -59,6 +103,8 @@ class SqlAlchemyUnitOfWork:
         self._holding = False
         self._connection: AsyncConnection | Connection | None = None
         self._transaction: AsyncTransaction | Transaction | None = None
+        self._db: SqlConnection | None = None
+        self._repositories: dict[str, Any] = {}
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         if self._writers is not None:
@@ -69,17 +115,8 @@ class SqlAlchemyUnitOfWork:
         except BaseException:
             self._release()
             raise
-        self.sessions: SessionRepository = SqlAlchemySessionRepository(db)
-        self.messages: MessageRepository = SqlAlchemyMessageRepository(db)
-        self.agents: AgentContextRepository = SqlAlchemyAgentContextRepository(db)
-        self.approvals: ApprovalRepository = SqlAlchemyApprovalRepository(db)
-        self.plans: PlanRepository = SqlAlchemyPlanRepository(db)
-        self.runs: RunRepository = SqlAlchemyRunRepository(db)
-        self.tool_calls: ToolCallRepository = SqlAlchemyToolCallRepository(db)
-        self.events: EventLogRepository = SqlAlchemyEventLogRepository(db)
-        self.records: RecordRepository = SqlAlchemyRecordRepository(db)
-        self.client_messages: ClientMessageRepository = SqlAlchemyClientMessageRepository(db)
-        self.inbox: InboxRepository = SqlAlchemyInboxRepository(db)
+        self._db = db
+        self._repositories = {}
         return self
 
     async def _begin_async(self) -> SqlConnection:
@@ -120,7 +157,7 @@ class SqlAlchemyUnitOfWork:
                     transaction.rollback()
                 connection.close()
         finally:
-            self._connection = self._transaction = None
+            self._connection = self._transaction = self._db = None
             self._release()
 
     def _release(self) -> None:
