@@ -146,3 +146,34 @@ async def test_queued_messages_run_in_the_order_they_were_stored(tmp_path: Path,
     assert said[-1] == ("assistant", "next")
     assert [c["content"] for c in own if c.get("is_final")] == ["next"]
     assert left == []
+
+
+async def test_a_message_behind_one_waiting_for_another_replica_is_queued_durably_too(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The second message waits on the receiving replica behind the first, which waits for the other replica: it
+    is in the inbox too before its client hears it is queued (if the receiving replica dies, neither is lost)."""
+    llm = SecondTurnHeld(TOKENS, hold_after=2)
+    owner = create_app(make_settings(tmp_path / "a", postgres_url, heartbeat_interval=0.2), llm=llm)
+    other = create_app(make_settings(tmp_path / "b", postgres_url, heartbeat_interval=0.2), llm=FakeLLM(["next"]))
+    async with serving(owner) as a, serving(other) as b:
+        await turn(a, "s1", "hello")
+        async with a.stream("POST", "/agent/message/stream", json=message("go")) as post:
+            posted = post.aiter_lines()
+            await asyncio.wait_for(read_events(posted, 2), 10)
+            async with b.stream("POST", "/agent/message/stream", json=message("first", "f1")) as first:
+                first_lines = first.aiter_lines()
+                await asyncio.wait_for(read_events(first_lines, 1), 10)  # waits for a's turn: in the inbox
+                async with b.stream("POST", "/agent/message/stream", json=message("second", "f2")) as second:
+                    second_lines = second.aiter_lines()
+                    await asyncio.wait_for(read_events(second_lines, 1), 10)  # queued behind it on b
+                    stored = await queued_entries(owner)
+                    llm.gate.set()
+                    await until_done(posted)
+                    first_answer = await until_done(first_lines)
+                    second_answer = await until_done(second_lines)
+        history = (await a.get("/sessions/s1/history")).json()
+    assert stored == [("s1", "f1"), ("s1", "f2")]
+    assert first_answer[-1]["stop_reason"] == "completed"
+    assert second_answer[-1]["stop_reason"] == "completed"
+    assert [m["content"] for m in history["messages"]][-4:] == ["first", "next", "second", "next"]
