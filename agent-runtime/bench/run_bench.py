@@ -1,7 +1,10 @@
 """Run-engine benchmark: what the agent loop adds per token and per turn, on a real SQLite file, with an instant
 in-process model (so only the runtime's own work is measured). Prints a Markdown table.
 
-    cd agent-runtime && ../.venv/bin/python bench/run_bench.py [--tokens 5000] [--turns 200]
+    cd agent-runtime && ../.venv/bin/python bench/run_bench.py [--tokens 5000] [--turns 200] [--db sqlite|postgres]
+
+``--db postgres``: a fresh database on ``CODELAB_TEST_POSTGRES_URL`` (dropped after), with the session leases and
+the per-step lease fence of several replicas.
 
 - CPU per relayed token: model chunk → delta chunk (seq, JSON) → live fan-out → the request's follower queue.
 - Turn latency (submit → this frame's ``done`` seen by the follower) for a one-token reply, p50/p95, and its CPU
@@ -21,6 +24,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from store_bench import drop_postgres, fresh_postgres
 
 from agent_runtime.agents.catalogue import build_catalogue
 from agent_runtime.agents.loop_guard import LoopGuard
@@ -68,8 +73,8 @@ class Windows:
         return 1_000_000
 
 
-async def build(path: Path) -> tuple[RunEngine, SessionFanout, InstantModel, Any]:
-    db = create_engine(normalise_db_url(f"sqlite:///{path}", path.parent))
+async def build(url: str) -> tuple[RunEngine, SessionFanout, InstantModel, Any]:
+    db = create_engine(url)
     await upgrade(db)
     uows = SqlAlchemyUnitOfWorkFactory(db)
     bus, fanout = EventBus(), SessionFanout()
@@ -120,35 +125,49 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(tokens: int, turns: int) -> None:
+async def main(tokens: int, turns: int, kind: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        engine, fanout, model, db = await build(Path(tmp) / "bench.sqlite3")
-        await send(engine, fanout, "warm", {"type": "user_message", "content": "warm up"})
-        model.tokens = tokens
-        cpu, wall = time.process_time(), time.perf_counter()
-        chunks = await send(engine, fanout, "long", {"type": "user_message", "content": "long answer"})
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        assert len(chunks) == tokens + 2
-        model.tokens = 1
-        latencies = []
-        turn_cpu = time.process_time()
-        for index in range(turns):
-            started = time.perf_counter()
-            await send(engine, fanout, "short", {"type": "user_message", "content": f"m{index}"})
-            latencies.append((time.perf_counter() - started) * 1000)
-        turn_cpu = (time.process_time() - turn_cpu) / turns
-        model.tool_rounds = True
-        first = await send(engine, fanout, "tools", {"type": "user_message", "content": "use tools"})
-        call_id = _call_id(first)
-        rounds = []
-        for _ in range(turns):
-            started = time.perf_counter()
-            out = await send(engine, fanout, "tools", {"type": "tool_result", "call_id": call_id, "result": {"ok": 1}})
-            rounds.append((time.perf_counter() - started) * 1000)
-            call_id = _call_id(out)
-        await engine.aclose()
-        await db.dispose()
-    print(f"# run engine benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}, SQLite\n")
+        if kind == "postgres":
+            raw, database = await fresh_postgres()
+        else:
+            raw, database = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", None
+        try:
+            await bench(normalise_db_url(raw, Path(tmp)), tokens, turns, kind)
+        finally:
+            if database:
+                await drop_postgres(database)
+
+
+async def bench(url: str, tokens: int, turns: int, kind: str) -> None:
+    engine, fanout, model, db = await build(url)
+    await send(engine, fanout, "warm", {"type": "user_message", "content": "warm up"})
+    model.tokens = tokens
+    cpu, wall = time.process_time(), time.perf_counter()
+    chunks = await send(engine, fanout, "long", {"type": "user_message", "content": "long answer"})
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert len(chunks) == tokens + 2
+    model.tokens = 1
+    latencies = []
+    turn_cpu = time.process_time()
+    for index in range(turns):
+        started = time.perf_counter()
+        await send(engine, fanout, "short", {"type": "user_message", "content": f"m{index}"})
+        latencies.append((time.perf_counter() - started) * 1000)
+    turn_cpu = (time.process_time() - turn_cpu) / turns
+    model.tool_rounds = True
+    first = await send(engine, fanout, "tools", {"type": "user_message", "content": "use tools"})
+    call_id = _call_id(first)
+    rounds = []
+    for _ in range(turns):
+        started = time.perf_counter()
+        out = await send(engine, fanout, "tools", {"type": "tool_result", "call_id": call_id, "result": {"ok": 1}})
+        rounds.append((time.perf_counter() - started) * 1000)
+        call_id = _call_id(out)
+    await engine.aclose()
+    await db.dispose()
+    database = "PostgreSQL" if kind == "postgres" else "SQLite"
+    started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    print(f"# run engine benchmark — {started}, Python {sys.version.split()[0]}, {database}\n")
     print("| measure | value |\n|---|---|")
     print(f"| CPU per relayed token ({tokens} tokens, one turn) | {cpu / tokens * 1e6:.1f} µs |")
     print(f"| tokens per second relayed (wall) | {tokens / wall:,.0f} |")
@@ -177,5 +196,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=5000)
     parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
-    asyncio.run(main(args.tokens, args.turns))
+    asyncio.run(main(args.tokens, args.turns, args.db))

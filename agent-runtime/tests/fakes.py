@@ -325,6 +325,9 @@ class FakeLock:
         self.held.append(session_id)
         yield True
 
+    async def fence(self, uow: Any, session_id: str) -> None:
+        """One process: nobody can take the session over."""
+
 
 def user_message(content: str) -> Message:
     """A user message written now (for commands that append one)."""

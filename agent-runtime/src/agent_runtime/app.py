@@ -142,6 +142,7 @@ def _start_housekeeping(app: FastAPI, settings: Settings, clock: Clock) -> list[
     relay = app.state.relay
     if relay is not None:  # several replicas: a dead one's turns are found by the others
         metrics = ReplicaMetrics(app.state.registry, relay_up=lambda: relay.up, leases=app.state.lock.leased)
+        app.state.lock.on_lost = metrics.leases_lost.inc
 
         async def takeovers() -> int:
             taken: int = await runs.recover()

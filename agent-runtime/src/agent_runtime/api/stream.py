@@ -73,6 +73,15 @@ async def ticket_frames(follower: Follower, ticket: Ticket, interval: float) -> 
     one write, and ``: keep-alive`` after ``interval`` seconds of silence."""
     queue = follower.queue
     beat = _Heartbeat(queue, interval)
+    seen = -1  # the last seq that came through the queue
+
+    def resolved(done: asyncio.Future[int]) -> None:
+        # Resolved after its done went by (a turn another replica finished, ``RunEngine._left_to_new_owner``): end.
+        if not done.cancelled() and done.result() <= seen:
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue brings the next chunk, past the done
+                queue.put_nowait((-1, b""))
+
+    ticket.done.add_done_callback(resolved)
     try:
         while True:
             seq, data = await queue.get()
@@ -84,11 +93,13 @@ async def ticket_frames(follower: Follower, ticket: Ticket, interval: float) -> 
                     if parts:
                         yield b"".join(parts)
                     return
-                elif ticket.wants(seq):
-                    parts.append(encode(data, event_id=seq))
-                    if ticket.done.done() and seq >= ticket.done.result():
-                        yield b"".join(parts)
-                        return
+                else:
+                    seen = seq
+                    if ticket.wants(seq):
+                        parts.append(encode(data, event_id=seq))
+                        if ticket.done.done() and seq >= ticket.done.result():
+                            yield b"".join(parts)
+                            return
                 if queue.empty():
                     break
                 seq, data = queue.get_nowait()
@@ -97,6 +108,7 @@ async def ticket_frames(follower: Follower, ticket: Ticket, interval: float) -> 
                 yield b"".join(parts)
     finally:
         beat.stop()
+        ticket.done.remove_done_callback(resolved)
 
 
 async def _replayed(uows: UnitOfWorkFactory, session_id: str, ticket: Ticket) -> AsyncIterator[bytes]:

@@ -1,7 +1,8 @@
 """The one write path. Every change to a session's state runs in a :class:`Step` of :meth:`CommandBus.step`, the one
 runner: the session's seq lock → one unit of work → the commands handled in it (domain methods; durable chunks
 appended to the event log, each with the session's next seq) → the audit rows of the events raised, in the same
-transaction → commit → publish. Events reach subscribers only after the commit succeeded, and a session's seqs reach
+transaction → the lease fence (several replicas: a step of a replica that lost the session's lease rolls back,
+``LeaseLost``) → commit → publish. Events reach subscribers only after the commit succeeded, and a session's seqs reach
 them in order (``session_stream``).
 
 ``execute`` runs one command in its own step under the session's writer lock (REST, housekeeping). The run engine
@@ -179,6 +180,7 @@ class CommandBus:
                     )
                     yield step
                     await record_audit(uow, step.raised, correlation_id=correlation, causation_id=cause)
+                    await self._lock.fence(uow, session_id)  # a replica that lost the session's lease writes nothing
                     await uow.commit()
             finally:
                 seqs.drop_block()

@@ -211,6 +211,17 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self, *, write: bool = True) -> UnitOfWork: ...
 
 
+class LeaseLost(Exception):
+    """Another replica took the session over while this one held it (it stalled longer than the lease): the step
+    rolled back. ``committed``: the session's last seq when this hold last committed a step (None: it committed
+    none), so whatever the new owner writes after that is its own."""
+
+    def __init__(self, session_id: str, committed: int | None) -> None:
+        super().__init__(f"another replica took session {session_id} over")
+        self.session_id = session_id
+        self.committed = committed
+
+
 class WriterLock(Protocol):
     """One writer per session: held across a whole turn. Re-entrant within one task's context."""
 
@@ -223,6 +234,11 @@ class WriterLock(Protocol):
     def hold_if_free(self, session_id: str) -> AbstractAsyncContextManager[bool]:
         """Hold the lock if nobody does (True), else do not wait (False): a run marked running whose session lock
         is free has no live writer on any replica."""
+        ...
+
+    async def fence(self, uow: UnitOfWork, session_id: str) -> None:
+        """Last thing before a step commits: when this task holds the session's lease, check (and renew) it in the
+        step's own transaction, raising :class:`LeaseLost` if another replica holds it now; nothing otherwise."""
         ...
 
 

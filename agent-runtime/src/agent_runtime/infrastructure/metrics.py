@@ -35,7 +35,7 @@ class EventMetrics:
 
 
 class ReplicaMetrics:
-    """Several replicas on PostgreSQL: the relay's connection, the leases held, the turns taken over."""
+    """Several replicas on PostgreSQL: the relay's connection, the leases held and lost, the turns taken over."""
 
     def __init__(self, registry: CollectorRegistry, *, relay_up: Callable[[], bool], leases: Callable[[], int]) -> None:
         Gauge(
@@ -46,4 +46,9 @@ class ReplicaMetrics:
         ).set_function(lambda: float(leases()))
         self.takeovers = Counter(
             "agent_runtime_takeovers_total", "Interrupted turns this replica took over", registry=registry
+        )
+        self.leases_lost = Counter(
+            "agent_runtime_session_leases_lost_total",
+            "Sessions another replica took over while this one held them (it stalled longer than the lease)",
+            registry=registry,
         )

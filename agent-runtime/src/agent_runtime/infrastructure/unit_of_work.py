@@ -136,6 +136,13 @@ class SqlAlchemyUnitOfWork:
         self._transaction = connection.begin()
         return LoopConnection(connection)
 
+    @property
+    def connection(self) -> AsyncConnection:
+        """The open transaction's connection on the async engine (PostgreSQL), for a statement that must commit or
+        roll back with the unit of work (the lease fence, ``writer_lock``)."""
+        assert isinstance(self._connection, AsyncConnection), "no async transaction open"
+        return self._connection
+
     async def commit(self) -> None:
         transaction = self._transaction
         assert transaction is not None, "commit outside the unit of work"

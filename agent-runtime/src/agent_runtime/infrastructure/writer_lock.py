@@ -5,8 +5,15 @@ The lease is a row of ``session_leases`` (owner, expiry on the database's clock)
 or expired, renewed for every session this process holds by one heartbeat statement every third of
 ``lease_seconds``, deleted on release. No connection is held while a turn runs (the pool bounds connections, not
 turns). A replica that dies stops renewing: its leases expire and another replica takes its turns over
-(``RunEngine.recover``). A process stalled longer than ``lease_seconds`` loses its leases (logged as
-``session_lease_lost``); keep the lease well above the longest pause the event loop can take."""
+(``RunEngine.recover``).
+
+Fencing: a replica stalled longer than ``lease_seconds`` (GC, SIGSTOP, an overloaded host) may have lost a session to
+another replica and not know it yet. So every step of a session held here checks the lease in its own transaction,
+just before the commit (``fence``, one ``UPDATE … RETURNING`` that also renews it): if another replica owns it now,
+the step raises :class:`LeaseLost` and rolls back; nothing it did is committed or published. The row lock the
+statement takes makes the check and the commit one: a replica taking the lease over waits for that commit and then
+finds the lease renewed. The owner alone decides (an expired lease nobody took is still this replica's own). The lost
+lease is logged once per hold as ``session_lease_lost`` (by the fence or the heartbeat, whichever notices first)."""
 
 from __future__ import annotations
 
@@ -24,8 +31,10 @@ from contextvars import ContextVar
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agent_runtime.application.ports import LeaseLost, UnitOfWork
 from agent_runtime.domain.session import SESSION_ID_LENGTH
 from agent_runtime.infrastructure.database import is_postgres
+from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWork
 
 _log = logging.getLogger("agent_runtime.lease")
 
@@ -44,6 +53,13 @@ _RENEW = text(
 _RELEASE_ALL = text("DELETE FROM session_leases WHERE owner = :owner")
 _HOLDER_ELSEWHERE = text(
     "SELECT owner FROM session_leases WHERE session_id = :session_id AND owner <> :owner AND expires_at > now()"
+)
+# In the step's transaction, which may have begun before a stall: statement_timestamp(), not now() (its start).
+# Also returns the session's last seq as this step commits it (``LeaseLost.committed``).
+_FENCE = text(
+    "UPDATE session_leases SET expires_at = statement_timestamp() + make_interval(secs => :seconds)"
+    " WHERE session_id = :key AND owner = :owner"
+    " RETURNING (SELECT last_seq FROM sessions WHERE id = :session_id)"
 )
 _FIRST_WAIT, _LONGEST_WAIT = 0.02, 0.25  # polling a lease another replica holds
 
@@ -73,7 +89,10 @@ class SessionWriterLock:
         self._stable = replica is not None
         self.lease_seconds = lease_seconds
         self._leased: set[str] = set()
+        self._committed: dict[str, int] = {}  # held sessions: their last seq at this hold's last fenced step
+        self._lost: set[str] = set()  # held sessions whose lease another replica took (logged once)
         self._heartbeat: asyncio.Task[None] | None = None
+        self.on_lost: Callable[[], None] | None = None  # a lease lost (the metric), once per hold
 
     async def start(self) -> None:
         """Renew this process's leases while it runs (PostgreSQL). A replica with a stable name first takes back
@@ -113,6 +132,25 @@ class SessionWriterLock:
             return
         async with self._hold(session_id, wait=False) as free:
             yield free
+
+    async def fence(self, uow: UnitOfWork, session_id: str) -> None:
+        """Check and renew the lease of a session this task holds, in ``uow``'s transaction (PostgreSQL; see the
+        module's docstring); ``LeaseLost`` when another replica owns it now. Other steps (SQLite, or a session not
+        held, e.g. its creation) run no statement."""
+        if self._engine is None or session_id not in self._held.get():
+            return
+        assert isinstance(uow, SqlAlchemyUnitOfWork), "the lease fences units of work on its own database"
+        params = {
+            "key": lease_key(session_id),
+            "owner": self.owner,
+            "seconds": self.lease_seconds,
+            "session_id": session_id,
+        }
+        row = (await uow.connection.execute(_FENCE, params)).first()
+        if row is None:
+            self._lose(session_id)
+            raise LeaseLost(session_id, self._committed.get(session_id))
+        self._committed[session_id] = int(row[0] or 0)
 
     def leased(self) -> int:
         """Sessions this process holds a lease on right now."""
@@ -180,6 +218,8 @@ class SessionWriterLock:
             yield True
         finally:
             self._leased.discard(session_id)
+            self._committed.pop(session_id, None)
+            self._lost.discard(session_id)
             await asyncio.shield(self._release(session_id))
 
     async def _take(self, session_id: str) -> bool:
@@ -212,4 +252,12 @@ class SessionWriterLock:
                 continue
             for lost in (session_id for session_id in sessions if lease_key(session_id) not in renewed):
                 if lost in self._leased:  # not released meanwhile: another replica took it over
-                    _log.error("session_lease_lost", extra={"session_id": lost})
+                    self._lose(lost)
+
+    def _lose(self, session_id: str) -> None:
+        if session_id in self._lost:
+            return
+        self._lost.add(session_id)
+        _log.warning("session_lease_lost", extra={"session_id": session_id, "owner": self.owner})
+        if self.on_lost is not None:
+            self.on_lost()

@@ -82,12 +82,12 @@ def _in_progress() -> Conflict:
 
 
 async def _until(uow: UnitOfWork, record: ClientMessage) -> int | None:
-    return record.done_seq or await _first_done(uow, record.session_id, record.after_seq)
+    return record.done_seq or await first_done(uow, record.session_id, record.after_seq)
 
 
-async def _first_done(uow: UnitOfWork, session_id: str, after: int) -> int | None:
+async def first_done(uow: UnitOfWork, session_id: str, after: int) -> int | None:
     """The first ``done`` logged after ``after``: the end of a run whose finish could not record its id (a crash
-    or restart ended it)."""
+    or restart ended it), or that another replica finished (``RunEngine``, a lost lease)."""
     while True:
         page = await uow.events.after(session_id, after, PAGE)
         for event in page:

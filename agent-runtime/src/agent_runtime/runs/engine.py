@@ -28,11 +28,11 @@ from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin
 from agent_runtime.application.commands import CreateSession, FinishRun
 from agent_runtime.application.event_bus import Envelope
-from agent_runtime.application.ports import InboxEntry, UnitOfWorkFactory, WriterLock
+from agent_runtime.application.ports import InboxEntry, LeaseLost, UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import Conflict, NotFound
 from agent_runtime.domain.run import StopReason
 from agent_runtime.domain.session import Session
-from agent_runtime.runs.client_messages import ClientMessageIds
+from agent_runtime.runs.client_messages import ClientMessageIds, first_done
 from agent_runtime.runs.dispatch import Dispatcher
 from agent_runtime.runs.frame_handlers import FrameHandlers
 from agent_runtime.runs.frames import Cancel, ExpireApprovals, Frame, InvalidFrame, SwitchAgent, UserMessage
@@ -44,6 +44,11 @@ from agent_runtime.runs.turn import Turns
 _log = logging.getLogger("agent_runtime.runs")
 _KNOWN_SESSIONS = 4096
 _INBOX_PASS = 100  # sessions with queued messages looked at by one ``recover`` pass
+_ATTEMPTS = 3  # a frame whose first step found the session taken over runs again, this many times in all
+_LEASE_LOST = (
+    "This replica stalled and another one took the session over in the middle of the turn; the turn was stopped. "
+    "Send the message again."
+)
 
 
 @dataclass(eq=False)
@@ -417,19 +422,12 @@ class RunEngine:
         unwatch = self._services.stream.watch(session_id, first_chunk)
         failure = Stop(StopReason.ERROR, "The run failed inside the runtime.", "internal")
         try:
-            if isinstance(work.frame, TakeOver):
-                await self._take_over(session_id, work)
-            elif isinstance(work.frame, Drain):
-                await self._drain(session_id, work)
-            else:
-                async with self._lock.hold(session_id, self._waiting_notice(session_id, work)):
-                    work.elsewhere = False
-                    if await self._ran_elsewhere(session_id, work):
-                        return
-                    await self._run_older(session_id, work)
-                    await self._handlers.handle(session_id, work.frame, work.origin, self._resolver(session_id, work))
+            await self._leased(session_id, work)
         except asyncio.CancelledError:
             raise
+        except LeaseLost as lost:  # another replica owns the turn now; its done ends this work
+            await self._left_to_new_owner(session_id, work, lost.committed)
+            return
         except _AlreadyQueued:
             await self._refuse_duplicate(session_id, work)
         except UnknownAgent as exc:  # the configuration lost the session's agent: say so; the next message routes
@@ -440,6 +438,52 @@ class RunEngine:
             unwatch()
         if not ticket.done.done():
             await self._end(session_id, work, failure)
+
+    async def _leased(self, session_id: str, work: _Work) -> None:
+        """Do the work under the session's lease. When its first step finds the session taken over by another
+        replica (this one stalled), nothing of it was kept: it runs again once the session is free."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                if isinstance(work.frame, TakeOver):
+                    await self._take_over(session_id, work)
+                elif isinstance(work.frame, Drain):
+                    await self._drain(session_id, work)
+                else:
+                    async with self._lock.hold(session_id, self._waiting_notice(session_id, work)):
+                        work.elsewhere = False
+                        if await self._ran_elsewhere(session_id, work):
+                            return
+                        await self._run_older(session_id, work)
+                        resolve = self._resolver(session_id, work)
+                        await self._handlers.handle(session_id, work.frame, work.origin, resolve)
+                return
+            except LeaseLost as lost:
+                if lost.committed is not None or attempt == _ATTEMPTS:
+                    raise
+                self._services.stream.seqs(session_id).drop_block()
+
+    async def _left_to_new_owner(self, session_id: str, work: _Work, committed: int | None) -> None:
+        """The session's lease went to another replica while this work ran (the lease was lost: logged and counted
+        by the lock). That replica drives the run on (``recover``); this work writes nothing more and ends with the
+        ``done`` that replica logs, which reaches the followers here through the fan-out. Only when nobody ended it
+        (the new owner never took the run over) does this work end it, under the lease again: ``error{lease_lost}``
+        + ``done``."""
+        self._services.stream.seqs(session_id).drop_block()  # the rest of its live seqs may be the new owner's
+        ticket = work.ticket
+        if ticket.done.done():
+            return
+        if ticket.first is None and committed is not None:  # queued, no chunk of its own yet: the new owner's are
+            ticket.first = committed + 1
+        async with self._lock.hold(session_id):  # free once the new owner's work on the session is over
+            done = None
+            if committed is not None:
+                async with self._uows(write=False) as uow:
+                    done = await first_done(uow, session_id, committed)
+            if done is None:
+                await self._end(session_id, work, Stop(StopReason.ERROR, _LEASE_LOST, "lease_lost"))
+                return
+        _log.info("turn finished by the replica that took the session over", extra={"session_id": session_id})
+        self._resolve(session_id, work, done)
 
     def _waiting_notice(self, session_id: str, work: _Work) -> Callable[[], Awaitable[None]] | None:
         """What the frame's followers hear when it waits for a turn another replica runs; from then on its stream
