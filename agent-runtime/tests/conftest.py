@@ -28,7 +28,7 @@ os.environ["AGENT_RUNTIME__LLM_PROXY_URL"] = "http://127.0.0.1:9"
 
 async def _postgres_reachable() -> bool:
     try:
-        connection = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        connection = await asyncpg.connect(POSTGRES_URL, timeout=15)  # a bound: a loaded host connects slowly
     except (OSError, asyncpg.PostgresError):
         return False
     await connection.close()

@@ -40,7 +40,7 @@ def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own on the real Redis (``CODELAB_TEST_REDIS_URL``), its keys deleted afterwards;
     skipped when Redis does not answer, failed under ``CODELAB_REQUIRE_REDIS=1`` (CI). Synchronous, so a fixture
     may ask for it by name (``request.getfixturevalue``)."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=10, socket_timeout=10)
     try:
         client.ping()
     except (RedisError, OSError) as exc:

@@ -109,7 +109,7 @@ def redis_url() -> str:
     import pytest
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=10, socket_timeout=10)
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
