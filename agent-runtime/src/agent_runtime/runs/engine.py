@@ -119,6 +119,7 @@ class RunEngine:
         self._closing = False
         # Several replicas: tells the others to cancel the session's turn (the one that runs it does, cancel_here).
         self.cancel_elsewhere: Callable[[str], None] | None = None
+        self.on_takeover: Callable[[], None] | None = None  # a run of a dead replica is driven on here (a metric)
         self._inbox = False
 
     def use_inbox(self) -> None:
@@ -255,7 +256,8 @@ class RunEngine:
         durable state by this process's worker for the session (the model is called again; a tool call already
         handed to the client is waited for, not issued again). At start-up, and periodically with several replicas
         (one that dies leaves its turns to the others). A run whose session lock someone holds has a live writer
-        (this process or another replica) and is left alone. Returns how many runs were taken over."""
+        (this process or another replica) and is left alone. Returns how many runs were handed to a worker (one
+        that ends meanwhile is not driven on: ``on_takeover`` counts those that are)."""
         async with self._uows(write=False) as uow:
             running = await uow.runs.running()
         taken = 0
@@ -308,6 +310,8 @@ class RunEngine:
                 self._resolve(session_id, work, -1)
                 return
             _log.info("run taken over", extra={"session_id": session_id, "run_id": work.frame.run_id})
+            if self.on_takeover is not None:
+                self.on_takeover()
             await self._services.stream.live(session_id, chunks.message_reset("taken_over"))
             await self._turns.begin(RunState(found[0], work.origin), self._resolver(session_id, work)).drive()
 
