@@ -322,13 +322,29 @@ async def test_an_approved_plan_runs_its_subtasks_and_completes_with_the_last(h:
             )
     assert plan.status is PlanStatus.COMPLETED
     assert h.uows.store.plans[plan.id].status is PlanStatus.COMPLETED
+    progress = [(c["content"], c["metadata"]) for c in h.chunks("s1") if c["type"] == "plan_progress"]
+    assert progress == [
+        ("Plan approved: 2 subtasks.", {"status": "approved"}),
+        ("Subtask 1/2 started (coder): one", {"subtask_id": "1", "status": "in_progress"}),
+        ("Subtask 1/2 completed: one", {"subtask_id": "1", "status": "completed"}),
+        ("Subtask 2/2 started (coder): two", {"subtask_id": "2", "status": "in_progress"}),
+        ("Subtask 2/2 completed: two", {"subtask_id": "2", "status": "completed"}),
+        ("Plan completed: g", {"status": "completed"}),
+    ]
 
 
-async def test_a_rejected_plan_is_cancelled(h: Harness) -> None:
+@pytest.mark.parametrize(
+    ("revise", "said", "status"),
+    [(False, "Plan rejected.", "rejected"), (True, "Plan sent back for changes.", "modify")],
+)
+async def test_a_plan_not_approved_is_cancelled_and_says_why(h: Harness, revise: bool, said: str, status: str) -> None:
     approval_id = await propose(h)
-    plan = await h.bus.execute(DecidePlan(session_id="s1", approval_id=approval_id, approve=False, feedback="no"))
+    decide = DecidePlan(session_id="s1", approval_id=approval_id, approve=False, feedback="no", revise=revise)
+    plan = await h.bus.execute(decide)
     assert plan.status is PlanStatus.CANCELLED
     assert h.uows.store.approvals[approval_id].status is ApprovalStatus.REJECTED
+    last = h.chunks("s1")[-1]
+    assert (last["type"], last["content"], last["metadata"]) == ("plan_progress", said, {"status": status})
 
 
 async def test_an_always_rule_is_remembered_once(h: Harness) -> None:

@@ -159,16 +159,19 @@ class ProposePlan(Command):
 @dataclass(frozen=True, kw_only=True)
 class DecidePlan(Command):
     """The user's decision on a plan's approval ``approval_id``: approved, the plan starts (in progress); otherwise it
-    is rejected and the plan cancelled."""
+    is rejected and the plan cancelled (``revise``: the user asked for a revised plan instead). Logs the
+    ``plan_progress`` that says so."""
 
     approval_id: str
     approve: bool
     feedback: str | None = None
+    revise: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class MoveSubtask(Command):
-    """A subtask of a running plan starts or ends."""
+    """A subtask of a running plan starts or ends; a start or a completion (and the plan's) is logged as
+    ``plan_progress``."""
 
     plan_id: str
     subtask_id: str

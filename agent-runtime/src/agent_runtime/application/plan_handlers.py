@@ -7,7 +7,7 @@ from agent_runtime.application.command_bus import HandlerContext
 from agent_runtime.application.commands import CancelPlan, DecidePlan, MoveSubtask, ProposePlan
 from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind, Decision
 from agent_runtime.domain.errors import Conflict, NotFound
-from agent_runtime.domain.plan import Plan, PlanStatus
+from agent_runtime.domain.plan import Plan, PlanStatus, SubtaskStatus
 
 
 async def propose_plan(command: ProposePlan, ctx: HandlerContext) -> Approval:
@@ -53,6 +53,13 @@ async def decide_plan(command: DecidePlan, ctx: HandlerContext) -> Plan:
     await ctx.uow.approvals.save(approval)
     await ctx.uow.plans.save(plan)
     ctx.collect(approval, plan)
+    if command.approve:
+        said, status = f"Plan approved: {len(plan.subtasks)} subtasks.", "approved"
+    elif command.revise:
+        said, status = "Plan sent back for changes.", "modify"
+    else:
+        said, status = "Plan rejected.", "rejected"
+    await ctx.log(session.id, chunks.plan_progress(plan.id, said, subtask_id=None, status=status))
     return plan
 
 
@@ -63,6 +70,18 @@ async def move_subtask(command: MoveSubtask, ctx: HandlerContext) -> Plan:
     plan.move_subtask(command.subtask_id, command.status, ctx.now)
     await ctx.uow.plans.save(plan)
     ctx.collect(plan)
+    subtask = next(s for s in plan.subtasks if s.id == command.subtask_id)
+    title = subtask.description.split("\n", 1)[0]
+    if command.status is SubtaskStatus.IN_PROGRESS:
+        said = f"Subtask {plan.position(subtask.id)} started ({subtask.agent}): {title}"
+    elif command.status is SubtaskStatus.COMPLETED:
+        said = f"Subtask {plan.position(subtask.id)} completed: {title}"
+    else:
+        return plan
+    await ctx.log(session.id, chunks.plan_progress(plan.id, said, subtask_id=subtask.id, status=command.status.value))
+    if plan.status is PlanStatus.COMPLETED:
+        completed = chunks.plan_progress(plan.id, f"Plan completed: {plan.goal}", subtask_id=None, status="completed")
+        await ctx.log(session.id, completed)
     return plan
 
 

@@ -103,6 +103,11 @@ class Plan(EventSource):
                 return subtask
         return None
 
+    def position(self, subtask_id: str) -> str:
+        """Where the subtask stands in the plan, as the user reads it: ``2/5``."""
+        index = next(i for i, subtask in enumerate(self.subtasks) if subtask.id == subtask_id)
+        return f"{index + 1}/{len(self.subtasks)}"
+
     def move_subtask(self, subtask_id: str, status: SubtaskStatus, now: datetime) -> None:
         if self.status is not PlanStatus.IN_PROGRESS:
             raise Conflict(f"plan {self.id} is {self.status}, not in progress", code="invalid_transition")

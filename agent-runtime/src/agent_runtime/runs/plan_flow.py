@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from agent_runtime.agents.plan_parsing import InvalidPlan, parse_plan
-from agent_runtime.application import chunks
 from agent_runtime.application.commands import CancelPlan, DecidePlan, MoveSubtask, ProposePlan
 from agent_runtime.domain.approval import PLAN_TOOL_NAME, Approval, ApprovalKind
 from agent_runtime.domain.message import Message, ToolCall
@@ -63,26 +62,21 @@ class PlanFlow:
         raise NoPlanPending("no plan in this session awaits a decision")
 
     async def decide(self, conv: Conversation, approval: Approval, decision: PlanDecision) -> Stop | None:
-        step = conv.step
         call = ToolCall(approval.call_id, PLAN_TOOL_NAME, {})
         feedback = decision.feedback
-        approve = decision.decision == "approve"
-        decide = DecidePlan(session_id=conv.session.id, approval_id=approval.id, approve=approve, feedback=feedback)
-        plan: Plan = await step.execute(decide)
+        approve, revise = decision.decision == "approve", decision.decision == "modify"
+        decide = DecidePlan(
+            session_id=conv.session.id, approval_id=approval.id, approve=approve, feedback=feedback, revise=revise
+        )
+        plan: Plan = await conv.step.execute(decide)
         if approve:
             await conv.answer(call, "The user approved the plan. Its subtasks run now, one at a time.")
-            content = f"Plan approved: {len(plan.subtasks)} subtasks."
-            await step.emit(chunks.plan_progress(plan.id, content, subtask_id=None, status="approved"))
             return await self._start_next(conv, plan)
         said = f": {feedback}" if feedback else "."
-        if decision.decision == "modify":
+        if revise:
             await conv.answer(call, f"The user wants the plan changed{said} Propose a revised plan with create_plan.")
-            await step.emit(
-                chunks.plan_progress(plan.id, "Plan sent back for changes.", subtask_id=None, status="modify")
-            )
             return None
         await conv.answer(call, f"Error: the user rejected the plan{said}")
-        await step.emit(chunks.plan_progress(plan.id, "Plan rejected.", subtask_id=None, status="rejected"))
         return Stop(StopReason.COMPLETED)
 
     async def after_turn(self, conv: Conversation) -> Stop | None:
@@ -90,17 +84,10 @@ class PlanFlow:
         plan = await conv.active_plan()
         if plan is None or plan.status is not PlanStatus.IN_PROGRESS:
             return Stop(StopReason.COMPLETED)
-        step = conv.step
         running = next((s for s in plan.subtasks if s.status is SubtaskStatus.IN_PROGRESS), None)
         if running is not None:
             plan = await self._move(conv, plan, running, SubtaskStatus.COMPLETED)
-            done = f"Subtask {self._position(plan, running)} completed: {_title(running)}"
-            await step.emit(chunks.plan_progress(plan.id, done, subtask_id=running.id, status="completed"))
         if _finished(plan):
-            completed = chunks.plan_progress(
-                plan.id, f"Plan completed: {plan.goal}", subtask_id=None, status="completed"
-            )
-            await step.emit(completed)
             return Stop(StopReason.COMPLETED)
         return await self._start_next(conv, plan)
 
@@ -114,19 +101,12 @@ class PlanFlow:
         if subtask is None:
             return Stop(StopReason.COMPLETED)
         plan = await self._move(conv, plan, subtask, SubtaskStatus.IN_PROGRESS)
-        position = self._position(plan, subtask)
-        started = f"Subtask {position} started ({subtask.agent}): {_title(subtask)}"
-        await step.emit(chunks.plan_progress(plan.id, started, subtask_id=subtask.id, status="in_progress"))
+        position = plan.position(subtask.id)
         if subtask.agent != conv.agent_id and subtask.agent in self._services.catalogue:
             await conv.switch(subtask.agent, f"plan subtask {position}")
         text = f"[Plan step {position}] {subtask.description}\n\n(Plan goal: {plan.goal})"
         await conv.append(Message(role="user", content=text, created_at=step.now))
         return None
-
-    @staticmethod
-    def _position(plan: Plan, subtask: Subtask) -> str:
-        index = next(i for i, candidate in enumerate(plan.subtasks) if candidate.id == subtask.id)
-        return f"{index + 1}/{len(plan.subtasks)}"
 
     @staticmethod
     async def _move(conv: Conversation, plan: Plan, subtask: Subtask, status: SubtaskStatus) -> Plan:
@@ -139,7 +119,3 @@ class PlanFlow:
 def _finished(plan: Plan) -> bool:
     # A separate function because mypy narrows ``plan.status`` above and cannot see move_subtask change it.
     return plan.status is PlanStatus.COMPLETED
-
-
-def _title(subtask: Subtask) -> str:
-    return subtask.description.split("\n", 1)[0]
