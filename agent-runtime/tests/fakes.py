@@ -196,6 +196,9 @@ class _Runs(_ByKey):
     async def running(self) -> list[Run]:
         return [copy.deepcopy(r) for r in self.d.runs.values() if r.is_running]
 
+    async def unleased(self) -> list[Run]:
+        return await self.running()  # nothing takes leases in memory
+
 
 class _ToolCalls(_ByKey):
     table = "tool_calls"

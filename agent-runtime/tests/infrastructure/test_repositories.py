@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from agent_runtime.application.ports import AuditEntry, UsageEntry
 from agent_runtime.domain.approval import Approval, ApprovalKind, Decision
@@ -21,6 +22,7 @@ from agent_runtime.domain.tool_call import IssuedToolCall
 from agent_runtime.infrastructure.database import create_engine, normalise_db_url
 from agent_runtime.infrastructure.migrator import upgrade
 from agent_runtime.infrastructure.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from agent_runtime.infrastructure.writer_lock import SessionWriterLock
 from tests.fakes import FakeUnitOfWorkFactory
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -271,3 +273,29 @@ async def test_records_read_for_an_owner_cover_only_that_owners_sessions(uows: S
     assert [e.session_id for e in audit] == ["mine"]
     assert [row["session_id"] for row in per_session] == ["mine"]
     assert (everyone["total_events"], everyone["usage"]["total_tokens"]) == (2, 107)
+
+
+async def test_only_runs_no_live_lease_covers_are_unleased(postgres_url: str, tmp_path: Path) -> None:
+    """What a takeover pass reads: a turn another replica holds (a live lease) is left out, one whose lease expired
+    (its replica died) is in; one query, whatever the number of live turns."""
+    engine = create_engine(normalise_db_url(postgres_url, tmp_path))
+    await upgrade(engine)
+    uows = SqlAlchemyUnitOfWorkFactory(engine)
+    try:
+        for n in (1, 2, 3):
+            await add_session(uows, f"s{n}")
+        async with uows() as uow:
+            for n in (1, 2, 3):
+                await uow.runs.add(Run.start(run_id=f"r{n}", session_id=f"s{n}", agent="coder", now=NOW))
+            await uow.commit()
+        async with engine.begin() as connection:  # s3's replica died: its lease ran out
+            await connection.execute(
+                text("INSERT INTO session_leases VALUES ('s3', 'dead', now() - interval '1 second')")
+            )
+        holder = SessionWriterLock(engine, lease_seconds=30, replica="live")
+        async with holder.hold("s1"), uows(write=False) as uow:
+            assert [run.id for run in await uow.runs.unleased()] == ["r2", "r3"]
+        async with uows(write=False) as uow:  # released: s1's run has no writer now either
+            assert [run.id for run in await uow.runs.unleased()] == ["r1", "r2", "r3"]
+    finally:
+        await engine.dispose()

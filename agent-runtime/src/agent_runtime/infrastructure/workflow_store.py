@@ -187,6 +187,18 @@ class SqlAlchemyRunRepository:
         query = select(t.runs).where(t.runs.c.status == RunStatus.RUNNING.value).order_by(t.runs.c.started_at)
         return [_run(r) for r in (await self._db.execute(query)).all()]
 
+    async def unleased(self) -> list[Run]:
+        leases = t.session_leases
+        live = select(leases.c.session_id).where(
+            leases.c.session_id == t.runs.c.session_id, leases.c.expires_at > func.now()
+        )
+        query = (
+            select(t.runs)
+            .where(t.runs.c.status == RunStatus.RUNNING.value, ~live.exists())
+            .order_by(t.runs.c.started_at)
+        )
+        return [_run(r) for r in (await self._db.execute(query)).all()]
+
 
 def _tool_call(row: Any) -> IssuedToolCall:
     return IssuedToolCall(
