@@ -16,10 +16,18 @@ from agent_runtime.application.commands import (
     ExpireApproval,
     IssueToolCall,
     RecordToolResult,
+    RefuseToolCall,
 )
 from agent_runtime.domain.approval import Approval, ApprovalKind, Decision
 from agent_runtime.domain.errors import Conflict, NotFound
 from agent_runtime.domain.tool_call import IssuedToolCall
+
+
+async def refuse_tool_call(command: RefuseToolCall, ctx: HandlerContext) -> None:
+    """Log the refusal the person sees; the model gets the reason as the call's result (an AppendMessage)."""
+    session = await ctx.session(command.session_id)
+    chunk = chunks.tool_refused(command.call_id, command.tool_name, command.arguments, command.reason, command.rule)
+    await ctx.log(session.id, chunk)
 
 
 async def issue_tool_call(command: IssueToolCall, ctx: HandlerContext) -> IssuedToolCall:

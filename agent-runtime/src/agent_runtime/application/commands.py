@@ -99,6 +99,17 @@ class IssueToolCall(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RefuseToolCall(Command):
+    """A call the server's policy refused: it is never issued; the person sees why (a ``tool_refused`` chunk)."""
+
+    call_id: str
+    tool_name: str
+    arguments: dict[str, Any]
+    reason: str
+    rule: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordToolResult(Command):
     """The IDE's result for a call. For an approval-gated call it is also the decision (the IDE answers a gate
     with a result or a rejection error, never with ``hitl_decision``)."""

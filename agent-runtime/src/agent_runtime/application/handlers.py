@@ -22,6 +22,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.DeclareClientTools: s.declare_client_tools,
     c.AdoptAgent: s.adopt_agent,
     c.IssueToolCall: a.issue_tool_call,
+    c.RefuseToolCall: a.refuse_tool_call,
     c.RecordToolResult: a.record_tool_result,
     c.DecideApproval: a.decide_approval,
     c.EditToolCall: a.edit_tool_call,

@@ -15,13 +15,13 @@ import orjson
 from agent_runtime.agents.client_tools import client_can_run
 from agent_runtime.agents.tools import RUNTIME_TOOLS, InvalidToolCall, validate_tool_call
 from agent_runtime.agents.tools import ToolCall as ValidCall
-from agent_runtime.application import chunks
 from agent_runtime.application.commands import (
     AbandonToolCall,
     DecideApproval,
     EditToolCall,
     IssueToolCall,
     RecordToolResult,
+    RefuseToolCall,
     RememberRule,
 )
 from agent_runtime.domain.approval import EDITED_REASON, Decision
@@ -111,8 +111,16 @@ class Dispatcher:
 
     async def _refuse(self, conv: Conversation, call_id: str, call: ValidCall, refusal: Refused | Deny) -> None:
         """The call never runs: the user sees a ``tool_refused`` chunk, the model the reason as the call's result."""
-        await conv.step.emit(chunks.tool_refused(call_id, call.name, call.arguments, refusal.reason, refusal.rule))
+        await self._log_refusal(conv, call_id, call, refusal)
         await conv.answer(ToolCall(call_id, call.name, {}), refusal_result(refusal))
+
+    @staticmethod
+    async def _log_refusal(conv: Conversation, call_id: str, call: ValidCall, refusal: Refused | Deny) -> None:
+        refuse = RefuseToolCall(
+            session_id=conv.session.id, call_id=call_id, tool_name=call.name, arguments=call.arguments,
+            reason=refusal.reason, rule=refusal.rule,
+        )  # fmt: skip
+        await conv.step.execute(refuse)
 
     async def _runtime_tool(
         self, conv: Conversation, call: ToolCall, name: str, arguments: dict[str, Any]
@@ -199,9 +207,7 @@ class Dispatcher:
         step = conv.step
         decision = self._decide(conv, agent.id, valid, edited=True)
         if isinstance(decision, Deny):
-            await step.emit(
-                chunks.tool_refused(issued.call_id, valid.name, valid.arguments, decision.reason, decision.rule)
-            )
+            await self._log_refusal(conv, issued.call_id, valid, decision)
             await self.tool_result(conv, issued, None, refusal_result(decision).removeprefix("Error: "))
             return None
         ask_again = EDITED_REASON + decision.reason if isinstance(decision, Ask) else None
