@@ -72,6 +72,16 @@ class FinishRun(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class QueueMessage(Command):
+    """Store a user message in the session's durable inbox while another replica's turn holds the session
+    (``frame``: the message and its request's origin, as JSON); returns the entry's id (409 when the same
+    ``client_message_id`` is queued already)."""
+
+    client_message_id: str
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConsumeQueuedMessage(Command):
     """The user message about to be appended was queued in the session's inbox as ``entry_id`` (several replicas):
     delete that entry in the same transaction, so exactly one replica runs it (409 when another already did)."""

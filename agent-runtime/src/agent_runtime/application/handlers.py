@@ -15,6 +15,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.AppendMessage: s.append_message,
     c.StartRun: s.start_run,
     c.RegisterClientMessage: s.register_client_message,
+    c.QueueMessage: s.queue_message,
     c.ConsumeQueuedMessage: s.consume_queued_message,
     c.FinishRun: s.finish_run,
     c.SwitchAgent: s.switch_agent,

@@ -15,6 +15,7 @@ from agent_runtime.application.commands import (
     DeclareClientTools,
     DeleteSession,
     FinishRun,
+    QueueMessage,
     RegisterClientMessage,
     RememberRule,
     RenameSession,
@@ -93,6 +94,14 @@ async def register_client_message(command: RegisterClientMessage, ctx: HandlerCo
     after = await ctx.uow.sessions.allocate_seq(session_id, 0)
     entry = ClientMessage(session_id, command.client_message_id, digest(command.content), after, ctx.now)
     await ctx.uow.client_messages.add(entry)
+
+
+async def queue_message(command: QueueMessage, ctx: HandlerContext) -> int:
+    session_id = command.session_id
+    entry = await ctx.uow.inbox.add(session_id, command.subject, command.client_message_id, command.frame, ctx.now)
+    if entry is None:
+        raise Conflict("the message with this client_message_id is still being processed", code="in_progress")
+    return entry
 
 
 async def consume_queued_message(command: ConsumeQueuedMessage, ctx: HandlerContext) -> None:

@@ -26,7 +26,7 @@ from uuid import uuid4
 from agent_runtime.agents.catalogue import UnknownAgent
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin
-from agent_runtime.application.commands import CreateSession, FinishRun
+from agent_runtime.application.commands import CreateSession, FinishRun, QueueMessage
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import InboxEntry, LeaseLost, UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import Conflict, NotFound
@@ -223,15 +223,16 @@ class RunEngine:
         names its entry. A message sent without a client message id gets one, so that the replica that received it
         finds its answer if another replica runs it. Raises 409 when another replica queued the same id."""
         message_id = frame.client_message_id or f"inbox-{uuid4().hex}"
-        async with self._uows() as uow:
-            entry = await uow.inbox.add(
-                session_id, origin.subject, message_id, queued(frame, origin), self._services.commands.now()
-            )
-            await uow.commit()
-        if entry is None:
+        command = QueueMessage(
+            session_id=session_id, subject=origin.subject, client_message_id=message_id, frame=queued(frame, origin)
+        )
+        try:
+            async with self._services.commands.step(session_id, origin, cause="QueueMessage") as step:
+                entry: int = await step.execute(command)
+        except Conflict:
             if frame.client_message_id is not None:
                 self._ids.release(session_id, frame.client_message_id)
-            raise Conflict("the message with this client_message_id is still being processed", code="in_progress")
+            raise
         _log.info("message queued for another replica's turn", extra={"session_id": session_id, "entry": entry})
         return replace(frame, client_message_id=message_id, inbox_id=entry)
 
