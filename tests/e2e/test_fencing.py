@@ -17,19 +17,17 @@ import asyncpg
 import pytest
 import websockets
 
-from tests.e2e.system import Service, System, start_runtime, start_system
-from tests.e2e.test_replicas import (
-    KEY,
-    create_database,
-    drop_database,
+from tests.e2e.replicas import (
     hello,
     history,
     long_message,
+    running_replicas,
     take,
     text_of,
     until_done,
     ws_url,
 )
+from tests.e2e.system import Service, System
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,24 +36,14 @@ LEASE_SECONDS = 2.0
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[System, str]]:
-    url = asyncio.run(create_database())
-    runtime_env = {
-        "AGENT_RUNTIME__DB_URL": url,
-        "AGENT_RUNTIME__TAKEOVER_INTERVAL": "0.5",
-        "AGENT_RUNTIME__LEASE_SECONDS": str(LEASE_SECONDS),
-        "AGENT_RUNTIME__MULTI_AGENT_MODE": "false",
-        "AGENT_RUNTIME__LOG_LEVEL": "INFO",
-    }
-    system = start_system(tmp_path, KEY, extra_env=runtime_env)
-    try:
-        start_runtime(system, "r2")
-        yield system, url
-    finally:
-        runtime = system.runtime.process
-        if runtime is not None and runtime.poll() is None:
-            runtime.send_signal(signal.SIGCONT)  # a failed test must not leave it stopped
-        system.stop()
-        asyncio.run(drop_database(url))
+    """Runtimes r1 and r2 on a fresh database, one gateway in front of r1."""
+    with running_replicas(tmp_path, lease_seconds=LEASE_SECONDS, second_gateway=False) as (system, url):
+        try:
+            yield system, url
+        finally:
+            runtime = system.runtime.process
+            if runtime is not None and runtime.poll() is None:
+                runtime.send_signal(signal.SIGCONT)  # a failed test must not leave it stopped
 
 
 async def written(url: str, session_id: str) -> tuple[list[str], int, int]:

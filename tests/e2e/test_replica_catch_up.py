@@ -15,10 +15,8 @@ import httpx
 import pytest
 import websockets
 
+from tests.e2e.replicas import hello, long_message, receive, text_of, until_done, ws_url
 from tests.e2e.system import Service, System, start_gateway, start_runtime
-from tests.e2e.test_replicas import cluster, hello, long_message, receive, text_of, until_done, ws_url
-
-__all__ = ["cluster"]  # the fixture: two runtimes and two gateways on a fresh database
 
 pytestmark = pytest.mark.timeout(240)
 

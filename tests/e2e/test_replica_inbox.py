@@ -6,7 +6,6 @@ the same ``client_message_id`` sent again replays it instead of starting a turn.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import uuid
@@ -18,20 +17,18 @@ import asyncpg
 import pytest
 import websockets
 
-from tests.e2e.system import System, start_gateway, start_runtime, start_system
-from tests.e2e.test_replicas import (
-    KEY,
-    create_database,
-    drop_database,
+from tests.e2e.replicas import (
     hello,
     history,
     long_message,
     receive,
+    running_replicas,
     take,
     text_of,
     until_done,
     ws_url,
 )
+from tests.e2e.system import System
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -39,23 +36,8 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture
 def replicas(tmp_path: Path) -> Iterator[tuple[System, str]]:
     """Runtimes r1 and r2 on a fresh database, gateway g1 in front of r1 and g2 in front of r2."""
-    url = asyncio.run(create_database())
-    runtime_env = {
-        "AGENT_RUNTIME__DB_URL": url,
-        "AGENT_RUNTIME__TAKEOVER_INTERVAL": "0.5",
-        "AGENT_RUNTIME__LEASE_SECONDS": "2",
-        "AGENT_RUNTIME__MULTI_AGENT_MODE": "false",
-        "AGENT_RUNTIME__LOG_LEVEL": "INFO",
-    }
-    system = start_system(tmp_path, KEY, extra_env=runtime_env)
-    try:
-        system.services["r1"] = system.runtime
-        r2 = start_runtime(system, "r2")
-        start_gateway(system, "g2", {"GATEWAY__AGENT_URL": r2.url})
-        yield system, url
-    finally:
-        system.stop()
-        asyncio.run(drop_database(url))
+    with running_replicas(tmp_path) as running:
+        yield running
 
 
 async def inbox(url: str, session_id: str) -> list[str]:
