@@ -84,7 +84,7 @@ async def test_a_step_whose_lease_another_replica_took_rolls_back_and_publishes_
     async with stalled.bus.writer("s"):
         async with stalled.bus.step("s") as step:
             await step.execute(AppendMessage(session_id="s", message=user_message("before the stall")))
-            seq = await step.emit({"type": "status", "message": "working"})
+            seq = await step.log(step.session_id, {"type": "status", "message": "working"})
         committed = await stalled.lease()
         await stalled.expire()
         assert await other.lock._take("s")  # the other replica takes the session over
@@ -93,7 +93,7 @@ async def test_a_step_whose_lease_another_replica_took_rolls_back_and_publishes_
             await stalled.bus.execute(AppendMessage(session_id="s", message=user_message("after the stall")))
         with pytest.raises(LeaseLost):  # every later step of the hold too
             async with stalled.bus.step("s") as step:
-                await step.emit({"type": "done", "stop_reason": "completed"})
+                await step.log(step.session_id, {"type": "done", "stop_reason": "completed"})
     assert lost.value.committed == seq  # what the new owner logs comes after it
     assert await stalled.history() == ["before the stall"]
     assert stalled.published == []
@@ -121,5 +121,5 @@ async def test_steps_outside_a_lease_are_not_fenced(replicas: list[Replica]) -> 
     one, other = replicas
     # Another replica holds the session; a bare step here holds no lease and runs no fence.
     async with other.bus.writer("s"), one.bus.step("s") as step:
-        await step.emit({"type": "status", "message": "housekeeping"})
+        await step.log(step.session_id, {"type": "status", "message": "housekeeping"})
     assert one.published[-1] == "SessionEventAppended"

@@ -110,7 +110,7 @@ Handler = Callable[[Any, HandlerContext], Awaitable[Any]]
 
 @dataclass(kw_only=True)
 class Step(HandlerContext):
-    """One transaction about one session. ``emit`` logs a durable chunk of the session; callbacks in
+    """One transaction about one session, in which the turn issues its commands (``execute``); callbacks in
     ``before_publish`` run after the commit and before anyone can see the chunks (the engine resolves tickets
     there)."""
 
@@ -118,9 +118,6 @@ class Step(HandlerContext):
     client_tools: ClientTools | None = None  # the asking client's declaration (Origin), None when it made none
     before_publish: list[Callable[[Step], None]] = field(default_factory=list)
     live_block: tuple[int, int] | None = None  # (first, last) seqs reserved for the next non-durable chunks
-
-    async def emit(self, chunk: Chunk) -> int:
-        return await self.log(self.session_id, chunk)
 
     async def reserve_live(self) -> None:
         """Reserve the seqs of the deltas that follow this step in its own transaction (no commit of its own

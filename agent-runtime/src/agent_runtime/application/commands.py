@@ -72,6 +72,15 @@ class FinishRun(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RefuseFrame(Command):
+    """A frame the session cannot act on (an unknown call id, no plan to decide, an edit that is refused): its
+    ``error`` is logged, so followers and a client resuming later see why; nothing else changes."""
+
+    message: str
+    code: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class QueueMessage(Command):
     """Store a user message in the session's durable inbox while another replica's turn holds the session
     (``frame``: the message and its request's origin, as JSON); returns the entry's id (409 when the same

@@ -16,6 +16,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.StartRun: s.start_run,
     c.RegisterClientMessage: s.register_client_message,
     c.QueueMessage: s.queue_message,
+    c.RefuseFrame: s.refuse_frame,
     c.ConsumeQueuedMessage: s.consume_queued_message,
     c.FinishRun: s.finish_run,
     c.SwitchAgent: s.switch_agent,

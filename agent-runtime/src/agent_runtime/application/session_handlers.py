@@ -16,6 +16,7 @@ from agent_runtime.application.commands import (
     DeleteSession,
     FinishRun,
     QueueMessage,
+    RefuseFrame,
     RegisterClientMessage,
     RememberRule,
     RenameSession,
@@ -94,6 +95,10 @@ async def register_client_message(command: RegisterClientMessage, ctx: HandlerCo
     after = await ctx.uow.sessions.allocate_seq(session_id, 0)
     entry = ClientMessage(session_id, command.client_message_id, digest(command.content), after, ctx.now)
     await ctx.uow.client_messages.add(entry)
+
+
+async def refuse_frame(command: RefuseFrame, ctx: HandlerContext) -> None:
+    await ctx.log(command.session_id, chunks.error(command.message, command.code))
 
 
 async def queue_message(command: QueueMessage, ctx: HandlerContext) -> int:

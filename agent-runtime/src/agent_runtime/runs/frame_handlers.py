@@ -13,7 +13,7 @@ from datetime import timedelta
 from agent_runtime.agents.routing import agent_for_message
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin
-from agent_runtime.application.commands import ConsumeQueuedMessage, RegisterClientMessage, StartRun
+from agent_runtime.application.commands import ConsumeQueuedMessage, RefuseFrame, RegisterClientMessage, StartRun
 from agent_runtime.domain.message import Message
 from agent_runtime.domain.plan import PlanStatus
 from agent_runtime.domain.run import StopReason
@@ -161,16 +161,14 @@ class FrameHandlers:
             return Quiet(None, f"no decision is pending for {frame.call_id}", "no_pending_decision")
         decided = await self._dispatcher.decide(conv, issued, frame)
         if isinstance(decided, str):
-            await conv.step.emit(chunks.error(f"The edited arguments were refused: {decided}", "invalid_edit"))
-            return Quiet()
+            return await _refuse(conv, f"The edited arguments were refused: {decided}", "invalid_edit")
         return decided or Continue()
 
     async def _plan_decision(self, conv: Conversation, frame: PlanDecision) -> Outcome:
         try:
             approval = await self._plans.pending(conv, frame)
         except NoPlanPending as exc:
-            await conv.step.emit(chunks.error(str(exc), "no_pending_plan"))
-            return Quiet()
+            return await _refuse(conv, str(exc), "no_pending_plan")
         return await self._plans.decide(conv, approval, frame) or Continue()
 
     async def _switch_agent(self, conv: Conversation, frame: SwitchAgent) -> Outcome:
@@ -198,8 +196,7 @@ class FrameHandlers:
 
     async def _unknown_call(self, conv: Conversation, call_id: str) -> Outcome:
         message = f"Unknown call_id '{call_id}': no tool call with this id was issued in this session."
-        await conv.step.emit(chunks.error(message, "unknown_call_id"))
-        return Quiet()
+        return await _refuse(conv, message, "unknown_call_id")
 
     async def _current(self, conv: Conversation) -> StopReason:
         """What the session waits for now (the stop reason of a ``done`` that changed nothing)."""
@@ -224,3 +221,9 @@ class FrameHandlers:
         if quiet.notice is not None:
             await stream.live(session_id, chunks.status(quiet.notice, code=quiet.code))
         await stream.live(session_id, chunks.done(reason.value, None), resolve)
+
+
+async def _refuse(conv: Conversation, message: str, code: str) -> Outcome:
+    """The frame cannot be acted on: its ``error`` is logged (``RefuseFrame``), the session waits as before."""
+    await conv.step.execute(RefuseFrame(session_id=conv.session.id, message=message, code=code))
+    return Quiet()
