@@ -52,6 +52,9 @@ class DevStack:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # the test can always end the whole group
+            # Ctrl-C as a person sends it, even when these tests run as a background job (SIGINT ignored there, and
+            # bash cannot trap a signal ignored when it started).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
