@@ -34,14 +34,12 @@ sharing both); and two/one with a core per runtime and more cores for the helper
     .venv/bin/python scripts/bench/scaleout.py --plans one,two,shared --tokens 200,2000 --rounds 3 --sessions 64 \\
         --seconds 10 --warmup 3
 
-Figures (``--tokens 200,2000 --rounds 3``, 2026-12-02 06:25–06:33 UTC, 2 cores shared with other sessions' runs at
-load average 11–16; the reading in doc/benchmarks.md, Replicas): medians, 200-token turns — one 1,960 tokens/s, two
-2,320 (1.21x per round), shared 2,398 (1.31x); 2,000-token turns — one 6,039, two 9,736 (1.75x), shared 9,342
-(1.85x). Every runtime was busy 15–24% of a core and waiting for a CPU 53–74%: the ratios measure the scheduler's
-shares, as ``shared`` (two runtimes on one core) shows. Runtime CPU per 1,000 tokens 120–163 ms (200-token turns) and
-37–40 ms (2,000-token turns), split: 24 µs per token + 26 ms per turn; PostgreSQL 3.7 µs per token + 11 ms per turn.
-Computed: one runtime process on a core of its own ≈ 25,000 tokens/s of 2,000-token turns; two/one on this machine
-were it ours alone 1.45x (2,000-token turns) and 1.0x (200-token turns), the helpers sharing the runtimes' cores.
+Figures (the command above, 2026-12-02 07:39–07:44 UTC, the machine otherwise idle; the reading in
+doc/benchmarks.md, Replicas): medians, 200-token turns — one 6,520 tokens/s, two 10,579 (1.63x per round), shared
+6,400 (0.97x); 2,000-token turns — one 22,067, two 31,740 (1.48x), shared 21,631 (0.99x). Runtime CPU 31.5 µs per
+token + 17 ms per turn; PostgreSQL 8.9 µs per token + 6.3 ms per turn. Computed: one runtime process on a core of its
+own 8,100 (200-token turns) and 27,800 tokens/s (2,000-token turns); two/one with a core per runtime 2.18x / 1.88x.
+Runs on a machine loaded by others measure the scheduler's shares instead (``shared`` then "scales" like ``two``).
 """
 
 from __future__ import annotations
