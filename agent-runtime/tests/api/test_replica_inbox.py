@@ -177,3 +177,24 @@ async def test_a_message_behind_one_waiting_for_another_replica_is_queued_durabl
     assert first_answer[-1]["stop_reason"] == "completed"
     assert second_answer[-1]["stop_reason"] == "completed"
     assert [m["content"] for m in history["messages"]][-4:] == ["first", "next", "second", "next"]
+
+
+async def test_an_entry_whose_message_was_answered_meanwhile_is_dropped_not_run(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A resend through another replica ran the message while its inbox entry waited: the next pass drops the entry
+    (a command, like consuming it) and runs nothing a second time."""
+    app = create_app(make_settings(tmp_path / "a", postgres_url, heartbeat_interval=0.2), llm=FakeLLM(["answer"]))
+    async with serving(app) as a:
+        async with a.stream("POST", "/agent/message/stream", json=message("once", "m1")) as post:
+            await until_done(post.aiter_lines())
+        async with app.state.uows() as uow:  # the entry the receiving replica stored before the resend was answered
+            frame = {"message": {"type": "user_message", "content": "once"}, "correlation_id": None}
+            await uow.inbox.add("s1", None, "m1", frame, app.state.commands.now())
+            await uow.commit()
+        await app.state.runs.recover()
+        await app.state.runs.idle("s1")
+        history = (await a.get("/sessions/s1/history")).json()
+        left = await queued_entries(app)
+    assert [(m["role"], m["content"]) for m in history["messages"]] == [("user", "once"), ("assistant", "answer")]
+    assert left == []

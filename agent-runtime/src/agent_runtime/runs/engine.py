@@ -26,7 +26,7 @@ from uuid import uuid4
 from agent_runtime.agents.catalogue import UnknownAgent
 from agent_runtime.application import chunks
 from agent_runtime.application.command_bus import Origin
-from agent_runtime.application.commands import CreateSession, FinishRun, QueueMessage
+from agent_runtime.application.commands import ConsumeQueuedMessage, CreateSession, FinishRun, QueueMessage
 from agent_runtime.application.event_bus import Envelope
 from agent_runtime.application.ports import InboxEntry, LeaseLost, UnitOfWorkFactory, WriterLock
 from agent_runtime.domain.errors import Conflict, NotFound
@@ -337,13 +337,13 @@ class RunEngine:
         frame, origin = unqueued(entry)
         assert frame.client_message_id is not None
         if await self._ids.answer(session_id, frame.client_message_id) is not None:
-            await self._discard(entry.id)
+            await self._discard(session_id, entry.id)
             return False
         _log.info("queued message run", extra={"session_id": session_id, "entry": entry.id})
         try:
             await self._handlers.handle(session_id, frame, origin, resolve)
         except NotFound:
-            await self._discard(entry.id)
+            await self._discard(session_id, entry.id)
             return False
         return True
 
@@ -364,10 +364,11 @@ class RunEngine:
         finally:
             work.first_seq = None
 
-    async def _discard(self, entry_id: int) -> None:
-        async with self._uows() as uow:
-            await uow.inbox.remove(entry_id)
-            await uow.commit()
+    async def _discard(self, session_id: str, entry_id: int) -> None:
+        """Drop an inbox entry that cannot run (its id was answered meanwhile, or the session is gone)."""
+        with contextlib.suppress(Conflict):  # another replica dropped or ran it first
+            async with self._services.commands.step(session_id, cause="ConsumeQueuedMessage") as step:
+                await step.execute(ConsumeQueuedMessage(session_id=session_id, entry_id=entry_id))
 
     async def aclose(self) -> None:
         """Stop every worker; interrupted runs are taken over at the next start or by another replica (``recover``)."""
