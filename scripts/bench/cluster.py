@@ -20,12 +20,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 from stats import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 BENCH = Path(__file__).resolve().parent
 LITELLM_VENV = Path("/tmp/litellm-venv")
+POSTGRES_URL = os.environ.get("CODELAB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
@@ -229,3 +231,22 @@ def machine() -> str:
                 break
     system = f"{os.uname().sysname} {os.uname().release}"
     return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}, {system}"
+
+
+async def create_database(prefix: str) -> tuple[str, str]:
+    """A new PostgreSQL database for one bench run: its name and its URL (``drop_database`` afterwards)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return name, f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -21,17 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 import uuid
 from typing import Any
 
 import asyncpg
 import httpx
-from cluster import Cluster
+from cluster import POSTGRES_URL, Cluster, create_database, drop_database
 from stats import cpu_seconds, run, summarize
-
-POSTGRES_URL = os.environ.get("CODELAB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 async def sse(
@@ -140,11 +137,7 @@ async def round_of(
 
 
 async def main(args: argparse.Namespace) -> None:
-    database = f"bench_replicas_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{database}"
+    database, url = await create_database("bench_replicas")
     cluster = Cluster()
     try:
         cluster.start_fake()
@@ -187,9 +180,7 @@ async def main(args: argparse.Namespace) -> None:
             print(json.dumps(results, indent=1))
     finally:
         cluster.stop()
-        admin = await asyncpg.connect(POSTGRES_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(database)
 
 
 def cli() -> None:

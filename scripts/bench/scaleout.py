@@ -59,10 +59,9 @@ import aiohttp
 import asyncpg
 import orjson
 import profiles
-from cluster import Cluster, machine
+from cluster import POSTGRES_URL, Cluster, create_database, drop_database, machine
 from stats import cpu_seconds, median, run
 
-POSTGRES_URL = os.environ.get("CODELAB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 RUNTIMES = ("runtime-a", "runtime-b")
 
 
@@ -370,11 +369,7 @@ def _summary_of(count: int, results: list[dict[str, Any]], plans: list[str]) -> 
 
 
 async def main(args: argparse.Namespace) -> None:
-    database = f"bench_scaleout_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{database}"
+    database, url = await create_database("bench_scaleout")
     cluster = Cluster()
     print(f"machine: {machine()}; load average at start {os.getloadavg()}", flush=True)
     try:
@@ -405,9 +400,7 @@ async def main(args: argparse.Namespace) -> None:
             print(json.dumps(results, indent=1))
     finally:
         cluster.stop()
-        admin = await asyncpg.connect(POSTGRES_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(database)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
